@@ -1,0 +1,89 @@
+"""The task interface: what a task plugin must say about its data and metrics.
+
+A task reads its four splits from a data directory (CodeXGLUE formats for the built-in
+tasks), says whether an example is one snippet or a pair of snippets, how many labels
+it has, its language (for GraphCodeBERT's data flow) and its metrics. The search and the
+distillation only ever talk to this interface, so a new task is one plugin file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Literal
+
+import torchmetrics
+
+Split = Literal["label_train", "unlabel_train", "valid", "test"]
+SPLITS: tuple[Split, ...] = ("label_train", "unlabel_train", "valid", "test")
+
+
+@dataclass(frozen=True)
+class Example:
+    """One example: a code snippet (or a pair of them) and what is known of its label.
+
+    ``label`` is the gold label, ``None`` where the data has none. ``teacher_label`` is a
+    hard teacher prediction that some datasets ship beside the pair (BigCloneBench's
+    column 4); ``None`` elsewhere.
+    """
+
+    code: str | tuple[str, str]
+    label: int | None
+    teacher_label: int | None = None
+    id: str = ""
+
+
+class Task(ABC):
+    """A classification task over code. Subclasses register with ``@TASKS.register``."""
+
+    name: str = ""
+    num_labels: int = 2
+    is_pair: bool = False
+    language: str = "c"
+    headline_metric: str = "accuracy"
+
+    def __init__(self, data_dir: str | None = None, limit: int | None = None, seed: int = 42) -> None:
+        self.data_dir = data_dir
+        self.limit = limit
+        self.seed = seed
+
+    @abstractmethod
+    def read_split(self, split: Split) -> list[Example]:
+        """The examples of ``split``, at most ``self.limit`` of them."""
+
+    def metrics(self, prefix: str = "") -> torchmetrics.MetricCollection:
+        """Binary (or multiclass) accuracy, precision, recall and F1 over predicted labels."""
+        from torchmetrics import classification as c
+
+        if self.num_labels == 2:
+            metrics = {
+                "accuracy": c.BinaryAccuracy(),
+                "precision": c.BinaryPrecision(),
+                "recall": c.BinaryRecall(),
+                "f1": c.BinaryF1Score(),
+            }
+        else:
+            n = self.num_labels
+            metrics = {
+                "accuracy": c.MulticlassAccuracy(n, average="micro"),
+                "precision": c.MulticlassPrecision(n, average="macro"),
+                "recall": c.MulticlassRecall(n, average="macro"),
+                "f1": c.MulticlassF1Score(n, average="macro"),
+            }
+        return torchmetrics.MetricCollection(metrics, prefix=prefix)
+
+    def fingerprint(self, split: Split) -> str:
+        """A short hash of a split's content: cache keys change when the data does."""
+        digest = hashlib.sha256()
+        for example in self.read_split(split):
+            code = example.code if isinstance(example.code, str) else "\x00".join(example.code)
+            digest.update(f"{example.id}\x01{example.label}\x01{code}\x02".encode())
+        return digest.hexdigest()[:16]
+
+    def texts(self, split: Split) -> list[str]:
+        """Every code snippet of a split, flattened: the corpus a student tokenizer learns."""
+        out: list[str] = []
+        for example in self.read_split(split):
+            out.extend([example.code] if isinstance(example.code, str) else list(example.code))
+        return out
