@@ -1,0 +1,187 @@
+"""Export a distilled student to ONNX (and dynamic int8) for deployment without PyTorch.
+
+A student folder is what ``save_pretrained`` wrote for a ``RobertaForSequenceClassification``
+and its ``PreTrainedTokenizerFast`` (plus an optional ``avatar.json``). The ONNX graph takes
+``input_ids`` and ``attention_mask`` (int64, dynamic batch and sequence) and returns
+``logits``; tokenisation stays outside the graph (see ``avatar.predict``).
+
+We use the legacy TorchScript exporter (``dynamo=False``): the dynamo exporter specialises
+the sequence length of relative-position students, the legacy one keeps it dynamic.
+Every file is written to a temporary name in the target directory and renamed over the
+target, so an interrupted export never leaves a truncated model behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import uuid
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from avatar.errors import AvatarError
+
+ONNX_NAME = "model.onnx"
+INT8_NAME = "model.int8.onnx"
+INPUT_NAMES = ("input_ids", "attention_mask")
+OUTPUT_NAME = "logits"
+
+
+def check_student_dir(student_dir: str | os.PathLike[str]) -> Path:
+    """The folder as a Path, or a one-line ``AvatarError`` saying why it is not a student."""
+    folder = Path(student_dir)
+    if not folder.is_dir():
+        raise AvatarError(f"student folder not found: {folder}")
+    if not (folder / "config.json").is_file():
+        raise AvatarError(f"not a student folder (no config.json): {folder}")
+    return folder
+
+
+@contextmanager
+def _temp_path_beside(target: Path) -> Iterator[Path]:
+    """An unused temp path in ``target``'s directory (same filesystem, so ``os.replace`` is atomic).
+
+    The caller writes it and replaces ``target`` with it; on any failure it is removed. The
+    file is not pre-created (unlike ``mkstemp``), so the writer creates it with the usual
+    umask permissions instead of 0600.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.onnx")
+    try:
+        yield tmp
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class _DropPreprocessHint(logging.Filter):
+    """onnxruntime logs a hint to run shape pre-processing; that step fails on relative-position
+    graphs (incomplete symbolic shape inference) and is not needed for dynamic quantisation."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-processing before quantization" not in record.getMessage()
+
+
+def _logits_only(model):  # noqa: ANN001, ANN202 - torch types imported lazily
+    """Wrap a sequence classifier so the graph has two int64 inputs and one ``logits`` output."""
+    import torch
+
+    class LogitsOnly(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask, return_dict=True).logits
+
+    return LogitsOnly(model)
+
+
+def _dummy_inputs(config, batch: int = 2, length: int = 8):  # noqa: ANN001, ANN202
+    """Trace inputs avoiding the pad id, with a padded tail in one row so masking is traced too."""
+    import torch
+
+    pad = config.pad_token_id if config.pad_token_id is not None else 1
+    low = 5 if config.vocab_size > 6 else 0
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(low, config.vocab_size, (batch, length), dtype=torch.long, generator=generator)
+    ids[ids == pad] = low if low != pad else low + 1
+    mask = torch.ones(batch, length, dtype=torch.long)
+    ids[-1, -2:] = pad
+    mask[-1, -2:] = 0
+    return ids, mask
+
+
+def export_onnx(student_dir: str | os.PathLike[str], out_path: str | os.PathLike[str] | None = None,
+                opset: int = 17) -> Path:
+    """Export the student's classifier to ONNX; returns the written path (default ``<dir>/model.onnx``).
+
+    Eager attention is forced: the sdpa path builds its masks with data-dependent Python
+    branches that tracing would freeze to the dummy input's shape.
+    """
+    import onnx
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    folder = check_student_dir(student_dir)
+    target = Path(out_path) if out_path is not None else folder / ONNX_NAME
+    model = AutoModelForSequenceClassification.from_pretrained(folder, attn_implementation="eager")
+    model.eval()
+    wrapper = _logits_only(model).eval()
+    args = _dummy_inputs(model.config)
+    dynamic = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES}
+    dynamic[OUTPUT_NAME] = {0: "batch"}
+    with _temp_path_beside(target) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TracerWarnings about Python ints in transformers' code
+        with torch.no_grad():
+            torch.onnx.export(
+                wrapper, args, str(tmp), input_names=list(INPUT_NAMES), output_names=[OUTPUT_NAME],
+                dynamic_axes=dynamic, opset_version=opset, do_constant_folding=True, dynamo=False,
+            )
+        # The legacy exporter leaves the module in train mode (dropout on) afterwards.
+        wrapper.eval()
+        onnx.checker.check_model(str(tmp))
+        os.replace(tmp, target)
+    return target
+
+
+def quantize_int8(onnx_path: str | os.PathLike[str], out_path: str | os.PathLike[str] | None = None) -> Path:
+    """Dynamic int8 quantisation of weights (activations stay float); default ``<dir>/model.int8.onnx``.
+
+    Dynamic quantisation needs no calibration data, which a deployed student rarely ships with.
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    source = Path(onnx_path)
+    if not source.is_file():
+        raise AvatarError(f"ONNX model not found: {source} (run `python -m avatar.export <student_dir>`)")
+    target = Path(out_path) if out_path is not None else source.parent / INT8_NAME
+    hint_filter = _DropPreprocessHint()
+    root = logging.getLogger()
+    root.addFilter(hint_filter)
+    try:
+        with _temp_path_beside(target) as tmp, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8)
+            os.replace(tmp, target)
+    finally:
+        root.removeFilter(hint_filter)
+    return target
+
+
+def export_all(student_dir: str | os.PathLike[str], int8: bool = True) -> dict[str, Path]:
+    """``{"onnx": path}`` plus ``"int8"`` when asked: everything ``avatar.predict`` can load."""
+    paths = {"onnx": export_onnx(student_dir)}
+    if int8:
+        paths["int8"] = quantize_int8(paths["onnx"])
+    return paths
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="avatar export", description="Export a student folder to ONNX.")
+    parser.add_argument("student_dir", help="folder written by save_pretrained (model + tokenizer)")
+    parser.add_argument("--no-int8", action="store_true", help="skip the dynamic int8 quantised copy")
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: write the ONNX file(s) and print each path with its size in MB."""
+    args = _parser().parse_args(argv)
+    try:
+        paths = {"onnx": export_onnx(args.student_dir, opset=args.opset)}
+        if not args.no_int8:
+            paths["int8"] = quantize_int8(paths["onnx"])
+    except AvatarError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for kind, path in paths.items():
+        print(f"{kind}: {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

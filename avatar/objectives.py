@@ -1,0 +1,112 @@
+"""Objectives: meters and the effectiveness indicator turn a candidate into numbers.
+
+A ``Meter`` is a plugin that measures one number with a direction (``min`` or ``max``):
+cheap meters compute from the configuration (size, FLOPs), measuring meters build the
+model and time it (latency, energy), caching per candidate. An ``EffectivenessIndicator``
+predicts how good a student of that configuration would be; it is the objective that
+the paper optimises against the costs. ``Objectives`` puts them in one fixed order that
+the search, the logs and ``pareto.json`` share.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from avatar.errors import AvatarError
+from avatar.registry import INDICATORS, METERS
+from avatar.space import Candidate, Space, model_config
+
+Direction = Literal["min", "max"]
+EFFECTIVENESS = "effectiveness"
+
+
+@dataclass
+class MeterContext:
+    """What meters and indicators may need beyond the candidate."""
+
+    space: Space
+    num_labels: int
+    run_dir: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def model_config(self, candidate: Candidate) -> dict[str, Any]:
+        return model_config(candidate, self.num_labels)
+
+
+class Meter(ABC):
+    """One objective measured on a candidate. Register with ``@METERS.register(name)``."""
+
+    name: str = ""
+    direction: Direction = "min"
+
+    @abstractmethod
+    def measure(self, candidate: Candidate, context: MeterContext) -> float: ...
+
+
+class EffectivenessIndicator(ABC):
+    """Predicts a student's effectiveness (higher is better) from its configuration."""
+
+    name: str = ""
+
+    def prepare(self, context: MeterContext) -> None:  # noqa: B027  (optional hook)
+        """Expensive set-up (the surrogate distils and fits here); called once per search."""
+
+    @abstractmethod
+    def predict(self, candidate: Candidate, context: MeterContext) -> float: ...
+
+
+def build_plugin(registry: Any, spec: Mapping[str, Any] | str) -> Any:
+    """``{name: size, max_mb: 3}`` or ``"size"`` -> the plugin, via the registry."""
+    if isinstance(spec, str):
+        return registry.create(spec)
+    options = dict(spec)
+    name = options.pop("name", None)
+    if not name:
+        raise AvatarError(f"plugin entry without a name: {dict(spec)}")
+    try:
+        return registry.create(name, **options)
+    except TypeError as error:
+        raise AvatarError(f"{registry.kind} {name!r}: bad options {options}: {error}") from None
+
+
+class Objectives:
+    """The effectiveness indicator (first) and the meters, in a fixed order."""
+
+    def __init__(self, indicator: EffectivenessIndicator | None, meters: Sequence[Meter]) -> None:
+        names = [m.name for m in meters]
+        if len(set(names)) != len(names):
+            raise AvatarError(f"a meter is listed twice: {names}")
+        if not meters and indicator is None:
+            raise AvatarError("no objectives: configure an indicator or at least one meter")
+        self.indicator = indicator
+        self.meters = list(meters)
+
+    @classmethod
+    def from_config(cls, indicator: Any, meters: Sequence[Any]) -> Objectives:
+        built_indicator = build_plugin(INDICATORS, indicator) if indicator else None
+        return cls(built_indicator, [build_plugin(METERS, m) for m in meters])
+
+    @property
+    def names(self) -> list[str]:
+        head = [EFFECTIVENESS] if self.indicator is not None else []
+        return head + [m.name for m in self.meters]
+
+    @property
+    def directions(self) -> list[Direction]:
+        head: list[Direction] = ["max"] if self.indicator is not None else []
+        return head + [m.direction for m in self.meters]
+
+    def prepare(self, context: MeterContext) -> None:
+        if self.indicator is not None:
+            self.indicator.prepare(context)
+
+    def evaluate(self, candidate: Candidate, context: MeterContext) -> dict[str, float]:
+        values: dict[str, float] = {}
+        if self.indicator is not None:
+            values[EFFECTIVENESS] = float(self.indicator.predict(candidate, context))
+        for meter in self.meters:
+            values[meter.name] = float(meter.measure(candidate, context))
+        return values

@@ -1,0 +1,77 @@
+"""Measured latency: batch 1 at the candidate's sequence length on this machine.
+
+Why measured and not predicted: FLOPs miss memory traffic and kernel overheads that
+dominate tiny models; users quote milliseconds. Random weights cost the same as
+trained ones, so a candidate is timed before it is ever trained. Results are cached per
+candidate (in memory, and in ``<run_dir>/latency_cache.json`` to survive a resume).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+from avatar.io import atomic_write_json
+from avatar.objectives import Meter, MeterContext
+from avatar.registry import METERS
+from avatar.space import Candidate
+
+
+def time_forward(model: object, input_ids: object, runs: int, warmup: int) -> float:
+    """Median milliseconds of ``model(input_ids)`` after ``warmup`` untimed calls."""
+    import torch
+
+    times = []
+    with torch.inference_mode():
+        for i in range(warmup + runs):
+            start = time.perf_counter()
+            model(input_ids=input_ids)  # type: ignore[operator]
+            if i >= warmup:
+                times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+@METERS.register("latency_ms")
+class LatencyMeter(Meter):
+    name = "latency_ms"
+    direction = "min"
+
+    def __init__(self, threads: int = 1, runs: int = 10, warmup: int = 2, seed: int = 0) -> None:
+        self.threads = threads
+        self.runs = runs
+        self.warmup = warmup
+        self.seed = seed
+        self._cache: dict[str, float] = {}
+
+    def _cache_file(self, context: MeterContext) -> Path | None:
+        return Path(context.run_dir) / "latency_cache.json" if context.run_dir else None
+
+    def measure(self, candidate: Candidate, context: MeterContext) -> float:
+        key = candidate.key()
+        cache_file = self._cache_file(context)
+        if not self._cache and cache_file is not None and cache_file.exists():
+            self._cache.update(json.loads(cache_file.read_text()))
+        if key not in self._cache:
+            self._cache[key] = self._measure(candidate, context)
+            if cache_file is not None:
+                atomic_write_json(cache_file, self._cache)
+        return self._cache[key]
+
+    def _measure(self, candidate: Candidate, context: MeterContext) -> float:
+        import torch
+        from transformers import RobertaConfig, RobertaForSequenceClassification
+
+        previous_threads = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            torch.manual_seed(self.seed)
+            config = RobertaConfig(**context.model_config(candidate))
+            model = RobertaForSequenceClassification(config).eval()
+            generator = torch.Generator().manual_seed(self.seed)
+            length = int(candidate["max_sequence_length"])
+            input_ids = torch.randint(5, config.vocab_size, (1, length), generator=generator)
+            return time_forward(model, input_ids, self.runs, self.warmup)
+        finally:
+            torch.set_num_threads(previous_threads)

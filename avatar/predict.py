@@ -1,0 +1,339 @@
+"""Classify code with a distilled student, through PyTorch or ONNX Runtime (float or int8).
+
+All three backends share one tokenisation path: the student's ``tokenizer.json`` driven by
+the ``tokenizers`` library directly. That keeps the inputs byte-identical across backends
+(so their outputs can be compared), and it lets the ONNX backends run without importing
+transformers or torch, which is the point of exporting.
+
+Code is whitespace-normalised (``" ".join(code.split())``) because the students' tokenizers
+were trained on code normalised that way; a pair is encoded as a text pair.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from avatar.errors import AvatarError, DataError
+from avatar.export import INT8_NAME, ONNX_NAME, check_student_dir
+
+BACKENDS = ("torch", "onnx", "int8")
+META_NAME = "avatar.json"
+
+Snippet = str | tuple[str, str]
+LogitsFn = Callable[[dict[str, np.ndarray]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class PredictionResult:
+    label: int
+    probabilities: list[float]
+
+
+@dataclass(frozen=True)
+class StudentMeta:
+    """What a caller needs besides the weights: input shape, truncation and label names."""
+
+    task: str | None
+    is_pair: bool
+    max_length: int
+    labels: list[str]
+    pad_token_id: int
+    position_embedding_type: str
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise DataError(f"cannot read {path}: {error}") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a JSON object")
+    return data
+
+
+def _labels_from_config(config: dict[str, Any]) -> list[str]:
+    id2label = config.get("id2label") or {}
+    if id2label:
+        return [str(id2label[key]) for key in sorted(id2label, key=int)]
+    return [f"LABEL_{i}" for i in range(int(config.get("num_labels", 2)))]
+
+
+def read_student_meta(student_dir: str | os.PathLike[str]) -> StudentMeta:
+    """Metadata from ``avatar.json`` when present, else derived from the config and tokenizer.
+
+    max_length is always capped at ``max_position_embeddings - 2``: RoBERTa positions start
+    after the padding index, so longer inputs would index past the position table.
+    """
+    folder = check_student_dir(student_dir)
+    config = _read_json(folder / "config.json")
+    cap = int(config.get("max_position_embeddings", 514)) - 2
+    meta_path = folder / META_NAME
+    meta = _read_json(meta_path) if meta_path.is_file() else {}
+    if "max_length" in meta:
+        max_length = int(meta["max_length"])
+    else:
+        tok_config_path = folder / "tokenizer_config.json"
+        tok_config = _read_json(tok_config_path) if tok_config_path.is_file() else {}
+        max_length = int(tok_config.get("model_max_length") or cap)
+    pad = config.get("pad_token_id")
+    return StudentMeta(
+        task=meta.get("task"),
+        is_pair=bool(meta.get("is_pair", False)),
+        max_length=max(2, min(max_length, cap)),
+        labels=[str(x) for x in meta["labels"]] if meta.get("labels") else _labels_from_config(config),
+        pad_token_id=1 if pad is None else int(pad),
+        position_embedding_type=str(config.get("position_embedding_type", "absolute")),
+    )
+
+
+def normalise(code: str) -> str:
+    return " ".join(code.split())
+
+
+def _load_tokenizer(folder: Path, meta: StudentMeta):  # noqa: ANN202 - tokenizers.Tokenizer
+    """The student's fast tokenizer, truncating to max_length and padding with the model's pad id.
+
+    The pad id comes from the model config, not the tokenizer: RoBERTa derives position ids
+    from ``input_ids != pad_token_id``, so padding with any other id would shift positions.
+    """
+    from tokenizers import Tokenizer
+
+    path = folder / "tokenizer.json"
+    if not path.is_file():
+        raise AvatarError(f"no tokenizer.json in {folder} (save the student's PreTrainedTokenizerFast there)")
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.enable_truncation(max_length=meta.max_length, strategy="longest_first")
+    pad_token = tokenizer.id_to_token(meta.pad_token_id) or "<pad>"
+    tokenizer.enable_padding(pad_id=meta.pad_token_id, pad_token=pad_token)
+    return tokenizer
+
+
+def _torch_logits(folder: Path, meta: StudentMeta) -> LogitsFn:
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    # sdpa only falls back to eager (with a warning) for relative positions: ask for eager directly.
+    attn = "sdpa" if meta.position_embedding_type == "absolute" else "eager"
+    model = AutoModelForSequenceClassification.from_pretrained(folder, attn_implementation=attn).eval()
+
+    def run(feeds: dict[str, np.ndarray]) -> np.ndarray:
+        with torch.inference_mode():
+            inputs = {name: torch.from_numpy(array) for name, array in feeds.items()}
+            return model(**inputs).logits.float().numpy()
+
+    return run
+
+
+def _onnx_logits(path: Path) -> LogitsFn:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    wanted = [inp.name for inp in session.get_inputs()]
+
+    def run(feeds: dict[str, np.ndarray]) -> np.ndarray:
+        missing = [name for name in wanted if name not in feeds]
+        if missing:
+            raise AvatarError(f"{path} expects inputs {missing} that avatar.predict does not produce")
+        return session.run(["logits"], {name: feeds[name] for name in wanted})[0]
+
+    return run
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def _check_snippets(codes: Sequence[Snippet], is_pair: bool) -> list[str | tuple[str, str]]:
+    """Normalised inputs, all singles or all pairs; a pair student refuses single snippets."""
+    items: list[str | tuple[str, str]] = []
+    pairs = 0
+    for code in codes:
+        if isinstance(code, str):
+            items.append(normalise(code))
+        elif isinstance(code, tuple | list) and len(code) == 2 and all(isinstance(c, str) for c in code):
+            items.append((normalise(code[0]), normalise(code[1])))
+            pairs += 1
+        else:
+            raise AvatarError(f"expected a code string or a (code, code) pair, got {type(code).__name__}")
+    if pairs not in (0, len(items)):
+        raise AvatarError("mixed single snippets and pairs in one call")
+    if is_pair and items and pairs == 0:
+        raise AvatarError("this student classifies pairs of snippets: pass (code1, code2) tuples")
+    return items
+
+
+class Predictor:
+    """A loaded student: ``predict`` turns code (or pairs) into labels and probabilities."""
+
+    def __init__(self, tokenizer: Any, meta: StudentMeta, run_logits: LogitsFn, backend: str) -> None:
+        self.tokenizer = tokenizer
+        self.meta = meta
+        self._run_logits = run_logits
+        self.backend = backend
+
+    @classmethod
+    def load(cls, student_dir: str | os.PathLike[str], backend: str = "torch") -> Predictor:
+        if backend not in BACKENDS:
+            raise AvatarError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        folder = check_student_dir(student_dir)
+        meta = read_student_meta(folder)
+        tokenizer = _load_tokenizer(folder, meta)
+        if backend == "torch":
+            run = _torch_logits(folder, meta)
+        else:
+            path = folder / (ONNX_NAME if backend == "onnx" else INT8_NAME)
+            if not path.is_file():
+                hint = "" if backend == "onnx" else " (without --no-int8)"
+                raise AvatarError(f"missing {path}: run `python -m avatar.export {folder}`{hint} first")
+            run = _onnx_logits(path)
+        return cls(tokenizer, meta, run, backend)
+
+    @property
+    def is_pair(self) -> bool:
+        return self.meta.is_pair
+
+    def label_name(self, label: int) -> str:
+        return self.meta.labels[label] if 0 <= label < len(self.meta.labels) else str(label)
+
+    def encode(self, items: list[str | tuple[str, str]]) -> dict[str, np.ndarray]:
+        """int64 ``input_ids`` and ``attention_mask``, padded to the longest item of the batch."""
+        encodings = self.tokenizer.encode_batch(items)
+        return {
+            "input_ids": np.asarray([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.asarray([e.attention_mask for e in encodings], dtype=np.int64),
+        }
+
+    def logits(self, codes: Sequence[Snippet], batch_size: int = 32) -> np.ndarray:
+        """Raw logits in input order, shape (len(codes), num_labels).
+
+        Batches are formed over inputs sorted by length, so short snippets are not padded
+        to the length of a long neighbour; the order is restored afterwards.
+        """
+        if batch_size < 1:
+            raise AvatarError(f"batch_size must be at least 1, got {batch_size}")
+        items = _check_snippets(codes, self.meta.is_pair)
+        if not items:
+            return np.zeros((0, len(self.meta.labels)), dtype=np.float32)
+        order = sorted(range(len(items)), key=lambda i: len(items[i]) if isinstance(items[i], str)
+                       else len(items[i][0]) + len(items[i][1]))
+        chunks: list[np.ndarray] = []
+        for start in range(0, len(order), batch_size):
+            batch = [items[i] for i in order[start:start + batch_size]]
+            chunks.append(np.asarray(self._run_logits(self.encode(batch)), dtype=np.float32))
+        out = np.empty((len(items), chunks[0].shape[-1]), dtype=np.float32)
+        out[order] = np.concatenate(chunks)
+        return out
+
+    def predict(self, codes: Sequence[Snippet], batch_size: int = 32) -> list[PredictionResult]:
+        logits = self.logits(codes, batch_size)
+        probabilities = _softmax(logits)
+        return [PredictionResult(label=int(np.argmax(row)), probabilities=[float(p) for p in probs])
+                for row, probs in zip(logits, probabilities)]
+
+
+# ---- command line -------------------------------------------------------------------------------
+
+def _is_jsonl_name(path: Path) -> bool:
+    return path.name.endswith((".jsonl", ".jsonl.gz"))
+
+
+def _looks_like_jsonl(text: str) -> bool:
+    """Stdin carries jsonl when its first non-blank line is a JSON object; otherwise it is one snippet."""
+    for line in text.splitlines():
+        if line.strip():
+            try:
+                return isinstance(json.loads(line), dict)
+            except json.JSONDecodeError:
+                return False
+    return False
+
+
+def _field(record: dict[str, Any], name: str, where: str) -> str:
+    value = record.get(name)
+    if not isinstance(value, str):
+        raise DataError(f"{where}: missing string field {name!r}")
+    return value
+
+
+def parse_jsonl(text: str, source: str, pair: bool) -> list[Snippet]:
+    """Snippets of a jsonl text (``func``, or ``func1``/``func2`` for pairs); errors name source:line."""
+    snippets: list[Snippet] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{source}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataError(f"{where}: malformed JSON ({error.msg})") from None
+        if not isinstance(record, dict):
+            raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
+        if pair:
+            snippets.append((_field(record, "func1", where), _field(record, "func2", where)))
+        else:
+            snippets.append(_field(record, "func", where))
+    return snippets
+
+
+def read_inputs(source: str, pair: bool) -> list[Snippet]:
+    """A code file is one snippet; a ``.jsonl`` file (or jsonl on stdin) is one snippet per line."""
+    if source == "-":
+        text, name, is_jsonl = sys.stdin.read(), "<stdin>", None
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise DataError(f"input not found: {path}")
+        is_jsonl = _is_jsonl_name(path)
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
+            text, name = handle.read(), str(path)
+    if is_jsonl is None:
+        is_jsonl = _looks_like_jsonl(text)
+    if is_jsonl:
+        return parse_jsonl(text, name, pair)
+    if pair:
+        raise DataError(f"{name}: pair input needs jsonl lines with 'func1' and 'func2'")
+    return [text]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="avatar predict", description="Classify code with a student.")
+    parser.add_argument("student_dir", help="folder written by save_pretrained (model + tokenizer)")
+    parser.add_argument("input", help="a code file (one snippet), a .jsonl file (field func), or - for stdin")
+    parser.add_argument("--backend", choices=BACKENDS, default="torch")
+    parser.add_argument("--pair", action="store_true",
+                        help="jsonl lines hold pairs (func1, func2); implied by is_pair in avatar.json")
+    parser.add_argument("--batch-size", type=int, default=32)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: one JSON line per snippet, ``{"label", "label_name", "probabilities"}``; user errors exit 2."""
+    args = _parser().parse_args(argv)
+    try:
+        predictor = Predictor.load(args.student_dir, backend=args.backend)
+        snippets = read_inputs(args.input, pair=args.pair or predictor.is_pair)
+        results = predictor.predict(snippets, batch_size=args.batch_size)
+    except AvatarError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for result in results:
+        print(json.dumps({"label": result.label, "label_name": predictor.label_name(result.label),
+                          "probabilities": result.probabilities}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""The parameter and FLOPs formulas against real transformers models."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+from transformers import RobertaConfig, RobertaForSequenceClassification
+
+from avatar.cost import MB, forward_flops, parameter_count
+from avatar.objectives import MeterContext
+from avatar.registry import CONSTRAINTS, METERS
+from avatar.smt import Pruner, candidate_vars
+from avatar.space import model_config
+from tests.helpers import load_space
+
+
+def _real_parameters(config: dict) -> int:
+    with torch.device("meta"):  # shapes only: hundreds of models in seconds
+        model = RobertaForSequenceClassification(RobertaConfig(**config))
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("num_labels", [2, 5])
+def test_parameter_formula_matches_real_models(num_labels: int) -> None:
+    space = load_space("avatar")
+    pruner = Pruner(space, [CONSTRAINTS.create("size", max_mb=3.0), CONSTRAINTS.create("heads")], num_labels)
+    genomes = pruner.sample(150, random.Random(num_labels), pool=1)
+    kinds = set()
+    for genome in genomes:
+        candidate = space.candidate(genome)
+        kinds.add(candidate["position_embedding_type"])
+        config = model_config(candidate, num_labels)
+        real = _real_parameters(config)
+        assert parameter_count(candidate_vars(candidate, num_labels)) == real, candidate
+        assert real * 4 <= 3.0 * MB
+    assert kinds == {"absolute", "relative_key", "relative_key_query"}
+
+
+def test_size_meter_is_exact_bytes() -> None:
+    space = load_space("tiny")
+    candidate = space.candidate([1] * len(space.dimensions))
+    context = MeterContext(space, 2)
+    size = METERS.create("size_mb").measure(candidate, context)
+    assert size == _real_parameters(model_config(candidate, 2)) * 4 / MB
+
+
+@pytest.mark.parametrize(
+    "position, layers, hidden, heads, inter",
+    [
+        ("absolute", 2, 64, 4, 128),
+        ("relative_key", 1, 32, 2, 256),
+        ("relative_key_query", 3, 48, 2, 96),
+        ("absolute", 1, 16, 1, 32),
+        ("relative_key_query", 2, 96, 4, 384),
+    ],
+)
+def test_flops_formula_within_5_percent_of_flop_counter(
+    position: str, layers: int, hidden: int, heads: int, inter: int
+) -> None:
+    space = load_space("tiny")
+    values = {d.name: d.choices[0] for d in space.dimensions}
+    values.update(
+        num_hidden_layers=layers, hidden_size=hidden, num_attention_heads=heads, intermediate_size=inter,
+        position_embedding_type=position, max_sequence_length=128,
+    )
+    candidate = space.validate(values)
+    config = RobertaConfig(**model_config(candidate, 2), attn_implementation="eager")
+    model = RobertaForSequenceClassification(config).eval()
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(input_ids=torch.randint(5, 1000, (1, 128)))
+    predicted = forward_flops(candidate_vars(candidate, 2))
+    assert abs(predicted - counter.get_total_flops()) / counter.get_total_flops() < 0.05
