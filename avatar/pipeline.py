@@ -109,3 +109,23 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
             "distillation of Pareto members is not available yet; run with distill.top_k=0"
         )
     return {"pareto": str(pareto_path), "front": result.front, **summary}
+
+
+STAGES = {
+    "teacher": "avatar.teacher:run_teacher_stage",
+    "distill": "avatar.distill:run_distill_stage",
+    "report": "avatar.report:run_report_stage",
+}
+
+
+def train(cfg: DictConfig, run_dir: str | Path) -> Any:
+    """``train.py``: run the stage named by ``cfg.stage`` in ``run_dir``."""
+    import importlib
+
+    stage = str(cfg.get("stage"))
+    if stage not in STAGES:
+        raise AvatarError(f"unknown stage {stage!r}; known stages: {', '.join(STAGES)}")
+    module_name, function_name = STAGES[stage].split(":")
+    function = getattr(importlib.import_module(module_name), function_name)
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    return function(cfg, Path(run_dir))

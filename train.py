@@ -1,0 +1,23 @@
+"""Training entry point: ``python train.py stage=teacher|distill ...``.
+
+Thin on purpose: Hydra composes ``configs/train.yaml``; ``avatar.pipeline.train``
+dispatches to the stage's module in the run directory.
+"""
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from avatar.cli import report_errors
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="train")
+def main(cfg: DictConfig) -> None:
+    from avatar.pipeline import train
+
+    run_dir = HydraConfig.get().runtime.output_dir
+    report_errors(lambda: train(cfg, run_dir))
+
+
+if __name__ == "__main__":
+    main()
