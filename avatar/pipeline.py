@@ -76,7 +76,8 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
                  feasible / space.grid_size)
 
     objectives = Objectives.from_config(_plain(cfg.get("indicator")), _plain(cfg.meters.get("items")) or [])
-    context = MeterContext(space, task.num_labels, str(run_dir), extras={"task": task, "cfg": cfg})
+    extras = {"task": task, "cfg": cfg, "pruner": pruner}
+    context = MeterContext(space, task.num_labels, str(run_dir), extras=extras)
     objectives.prepare(context)
 
     logger = create_logger(

@@ -1,3 +1,3 @@
 """Built-in effectiveness indicators."""
 
-from avatar.plugins.indicators import flops  # noqa: F401
+from avatar.plugins.indicators import flops, surrogate  # noqa: F401

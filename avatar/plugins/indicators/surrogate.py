@@ -1,0 +1,184 @@
+"""The paper's effectiveness indicator: a Bayesian ridge surrogate of distilled accuracy.
+
+Why a surrogate: distilling every candidate the search visits would take days on a
+laptop. Instead K feasible candidates, picked by adaptive random sampling (diverse by
+construction), are each distilled on a small budget; a Bayesian ridge regression maps
+an encoded configuration to the validation headline metric, and its prediction is the
+effectiveness objective. The K runs and the fitted model are cached under
+``<paths.cache>/surrogate/``, keyed by task, teacher knowledge and budget, so later
+searches on the same task and teacher (other seeds, other constraint sets) reuse them;
+an interrupted preparation resumes at the first missing run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from avatar.errors import AvatarError
+from avatar.io import append_jsonl, atomic_write_json, read_jsonl
+from avatar.objectives import EffectivenessIndicator, MeterContext
+from avatar.progress import progress_bar
+from avatar.registry import INDICATORS
+from avatar.space import Candidate, Space
+
+log = logging.getLogger("avatar")
+
+
+def encode(space: Space, candidate: Candidate) -> list[float]:
+    """Features of a configuration: numbers scaled to [0, 1] (log scale when they span
+    more than 10x), other choices one-hot. Fixed by the space, so cached fits stay valid."""
+    features: list[float] = []
+    for dim in space.dimensions:
+        value = candidate[dim.name]
+        numeric = all(isinstance(c, int | float) and not isinstance(c, bool) for c in dim.choices)
+        if numeric and len(dim) > 1:
+            low, high = min(dim.choices), max(dim.choices)
+            if low > 0 and high / low > 10:
+                features.append((math.log(value) - math.log(low)) / (math.log(high) - math.log(low)))
+            else:
+                features.append((value - low) / (high - low))
+        elif not numeric:
+            features.extend(1.0 if value == choice else 0.0 for choice in dim.choices)
+    return features
+
+
+@INDICATORS.register("surrogate")
+class SurrogateIndicator(EffectivenessIndicator):
+    name = "surrogate"
+
+    def __init__(
+        self,
+        samples: int = 20,
+        max_steps: int = 60,
+        train_examples: int | None = 2000,
+        eval_examples: int | None = 400,
+        seed: int = 0,
+        sample_pool: int = 4,
+    ) -> None:
+        if samples < 3:
+            raise AvatarError(f"indicator.samples must be at least 3 to fit a surrogate, got {samples}")
+        self.samples = samples
+        self.max_steps = max_steps
+        self.train_examples = train_examples
+        self.eval_examples = eval_examples
+        self.seed = seed
+        self.sample_pool = sample_pool
+        self.coef: np.ndarray | None = None
+        self.intercept = 0.0
+        self.space: Space | None = None
+
+    # -- preparation: K brief distillations, then the fit
+    def _budget(self) -> dict[str, Any]:
+        return {
+            "samples": self.samples,
+            "max_steps": self.max_steps,
+            "train_examples": self.train_examples,
+            "eval_examples": self.eval_examples,
+            "seed": self.seed,
+        }
+
+    def prepare(self, context: MeterContext) -> None:
+        from avatar.distill import DistillSettings, distill_candidate
+        from avatar.teacher import knowledge_for
+
+        task = context.extras["task"]
+        cfg = context.extras["cfg"]
+        pruner = context.extras["pruner"]
+        self.space = context.space
+        knowledge = knowledge_for(cfg, task, context.run_dir)
+        cache_root = Path(str(cfg.paths.cache))
+        key_source = json.dumps(
+            [task.name, knowledge.teacher, knowledge.fingerprint, self._budget(), context.space.names],
+            sort_keys=True,
+        )
+        key = hashlib.sha256(key_source.encode()).hexdigest()[:16]
+        folder = cache_root / "surrogate" / f"{task.name}-{key}"
+        folder.mkdir(parents=True, exist_ok=True)
+        runs_path = folder / "runs.jsonl"
+        previous = read_jsonl(runs_path, tolerate_torn_tail=True) if runs_path.exists() else []
+        done = {r["key"]: r for r in previous}
+
+        genomes = pruner.sample(self.samples, random.Random(f"surrogate:{self.seed}"), pool=self.sample_pool)
+        candidates = [context.space.candidate(g) for g in genomes]
+        trainer = cfg.get("trainer") or {}
+        eval_batch_size = 64
+        settings = DistillSettings(
+            fast=True,
+            max_steps=self.max_steps,
+            max_epochs=-1,
+            max_train_examples=self.train_examples,
+            eval_batch_size=eval_batch_size,
+            limit_val_batches=math.ceil(self.eval_examples / eval_batch_size) if self.eval_examples else None,
+            accelerator=str(trainer.get("accelerator", "auto")),
+            seed=self.seed,
+        )
+        todo = [c for c in candidates if c.key() not in done]
+        if todo:
+            log.info("surrogate: distilling %d of %d sampled candidates (%d cached) -> %s",
+                     len(todo), len(candidates), len(candidates) - len(todo), folder)
+        with progress_bar("surrogate (brief distillations)", len(candidates)) as update:
+            update(len(candidates) - len(todo))
+            for number, candidate in enumerate(todo, start=len(candidates) - len(todo) + 1):
+                result = distill_candidate(candidate, task, knowledge, settings, cache_dir=cache_root)
+                record = {"key": candidate.key(), "config": candidate.as_dict(), "metric": result.headline,
+                          "seconds": result.train_seconds}
+                append_jsonl(runs_path, record)
+                done[candidate.key()] = record
+                update(number)
+
+        features = np.array([encode(context.space, c) for c in candidates])
+        targets = np.array([done[c.key()]["metric"] for c in candidates], dtype=float)
+        self._fit(features, targets)
+        loo = self.leave_one_out_error(features, targets)
+        atomic_write_json(
+            folder / "surrogate.json",
+            {
+                "task": task.name,
+                "teacher": knowledge.teacher,
+                "budget": self._budget(),
+                "headline_metric": task.headline_metric,
+                "coef": self.coef,
+                "intercept": self.intercept,
+                "loo_mae": loo,
+                "metric_mean": float(targets.mean()),
+                "metric_std": float(targets.std()),
+                "runs": [done[c.key()] for c in candidates],
+            },
+        )
+        if context.run_dir:
+            summary = json.loads((folder / "surrogate.json").read_text())
+            atomic_write_json(Path(context.run_dir) / "surrogate.json", summary)
+        log.info("surrogate: %s from %d runs, leave-one-out MAE %.4f (metric mean %.4f, std %.4f)",
+                 task.headline_metric, len(candidates), loo, targets.mean(), targets.std())
+
+    def _fit(self, features: np.ndarray, targets: np.ndarray) -> None:
+        from sklearn.linear_model import BayesianRidge
+
+        model = BayesianRidge().fit(features, targets)
+        self.coef = np.asarray(model.coef_, dtype=float)
+        self.intercept = float(model.intercept_)
+
+    @staticmethod
+    def leave_one_out_error(features: np.ndarray, targets: np.ndarray) -> float:
+        """Mean absolute error of predicting each run from the others."""
+        from sklearn.linear_model import BayesianRidge
+
+        errors = []
+        for i in range(len(targets)):
+            mask = np.arange(len(targets)) != i
+            model = BayesianRidge().fit(features[mask], targets[mask])
+            errors.append(abs(float(model.predict(features[i : i + 1])[0]) - targets[i]))
+        return float(np.mean(errors))
+
+    def predict(self, candidate: Candidate, context: MeterContext) -> float:
+        if self.coef is None or self.space is None:
+            raise AvatarError("the surrogate indicator was not prepared (call prepare first)")
+        return float(np.dot(self.coef, encode(self.space, candidate)) + self.intercept)
