@@ -20,4 +20,9 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    import sys
+
+    from avatar.preflight import check_output_dir
+
+    check_output_dir(sys.argv[1:])
     main()

@@ -68,7 +68,7 @@ def build_plugin(registry: Any, spec: Mapping[str, Any] | str) -> Any:
         raise AvatarError(f"plugin entry without a name: {dict(spec)}")
     try:
         return registry.create(name, **options)
-    except TypeError as error:
+    except (TypeError, ValueError) as error:  # wrong keyword, or a value the plugin refuses
         raise AvatarError(f"{registry.kind} {name!r}: bad options {options}: {error}") from None
 
 
