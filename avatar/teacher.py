@@ -17,16 +17,21 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
+import logging
+import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from avatar.errors import AvatarError
-from avatar.io import atomic_write_bytes
+from avatar.io import atomic_write_bytes, atomic_write_json
 from avatar.task import Task
+
+log = logging.getLogger("avatar")
 
 
 @dataclass
@@ -100,11 +105,20 @@ class Knowledge:
 
 
 class Teacher(ABC):
-    """A teacher plugin. Register with ``@TEACHERS.register(name)``."""
+    """A teacher plugin. Register with ``@TEACHERS.register(name)``.
+
+    ``identity()`` names the plugin's own options; ``cache_identity(task, context)`` adds what
+    the run contributes (a fine-tuning budget, the labeled data it learns from), so two
+    runs share a cache entry exactly when they would produce the same knowledge.
+    """
 
     @abstractmethod
     def identity(self) -> str:
         """What makes this teacher's knowledge distinct (model path, file, options): the cache key."""
+
+    def cache_identity(self, task: Task, context: TeacherContext) -> str:
+        """``identity()`` plus whatever of the task and context changes the knowledge (default: nothing)."""
+        return self.identity()
 
     @abstractmethod
     def produce(self, task: Task, context: TeacherContext) -> Knowledge:
@@ -120,26 +134,165 @@ class TeacherContext:
     trainer: dict[str, Any]
 
 
-def cache_path(cache_dir: str | Path, task: Task, teacher: Teacher) -> Path:
-    fingerprint = task.fingerprint("unlabel_train")
-    teacher_key = hashlib.sha256(teacher.identity().encode()).hexdigest()[:12]
-    return Path(cache_dir) / "knowledge" / f"{task.name}-{teacher_key}-{fingerprint}.npz"
+DEFAULT_TRAINER: dict[str, Any] = {"accelerator": "auto", "devices": 1, "max_epochs": 3, "max_steps": -1}
+"""Lightning options when a config has no ``trainer`` group (``configs/trainer/default.yaml``'s budget)."""
+
+
+def stable_key(*parts: Any) -> str:
+    """12 hex digits of SHA-256 over ``parts`` (canonical JSON): file and folder names for cache entries."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def cache_path(
+    cache_dir: str | Path, task: Task, teacher: Teacher, context: TeacherContext | None = None
+) -> Path:
+    """``<cache>/knowledge/<task>-<teacher key>-<unlabel_train fingerprint>.npz``."""
+    identity = teacher.identity() if context is None else teacher.cache_identity(task, context)
+    return _knowledge_file(cache_dir, task.name, identity, task.fingerprint("unlabel_train"))
+
+
+def _knowledge_file(cache_dir: str | Path, task_name: str, identity: str, fingerprint: str) -> Path:
+    return Path(cache_dir) / "knowledge" / f"{task_name}-{stable_key(identity)}-{fingerprint}.npz"
+
+
+def gold_labels(task: Task) -> np.ndarray:
+    """Gold labels of ``unlabel_train`` row by row, -1 where unknown (for agreement reports only).
+
+    A task that withholds the gold labels from its unlabeled examples (clone) may offer
+    ``gold_labels_for_unlabeled()``; otherwise each example's ``label`` is used.
+    """
+    provider = getattr(task, "gold_labels_for_unlabeled", None)
+    values = provider() if callable(provider) else [e.label for e in task.read_split("unlabel_train")]
+    return np.array([-1 if v is None else int(v) for v in values], dtype=np.int64)
+
+
+def _check_knowledge(knowledge: Knowledge, task: Task, teacher_id: str) -> None:
+    """A plugin's output must match the unlabeled split and the task's labels (plugins are third-party)."""
+    expected = len(task.read_split("unlabel_train"))
+    if len(knowledge) != expected:
+        raise AvatarError(
+            f"teacher {teacher_id} gave {len(knowledge)} predictions for {expected} unlabeled examples"
+        )
+    if knowledge.logits is not None and knowledge.logits.shape[1] != task.num_labels:
+        raise AvatarError(
+            f"teacher {teacher_id} gave {knowledge.logits.shape[1]} logits per example; "
+            f"task {task.name} has {task.num_labels} labels"
+        )
+    if knowledge.hard_labels is not None and len(knowledge.hard_labels):
+        low, high = int(knowledge.hard_labels.min()), int(knowledge.hard_labels.max())
+        if low < 0 or high >= task.num_labels:
+            raise AvatarError(
+                f"teacher {teacher_id} gave labels in {low}..{high}; task {task.name} has labels "
+                f"0..{task.num_labels - 1}"
+            )
 
 
 def teacher_knowledge(task: Task, teacher: Teacher, context: TeacherContext) -> tuple[Knowledge, bool]:
     """The cached knowledge, or the teacher's freshly produced one (then cached).
 
-    Returns ``(knowledge, from_cache)``.
+    Returns ``(knowledge, from_cache)``. The stored ``teacher`` and ``fingerprint`` fields are
+    always the cache identity and the unlabeled split's fingerprint, whatever the plugin set.
     """
-    path = cache_path(context.cache_dir, task, teacher)
+    knowledge, from_cache, _ = _lookup(task, teacher, context)
+    return knowledge, from_cache
+
+
+def _lookup(task: Task, teacher: Teacher, context: TeacherContext) -> tuple[Knowledge, bool, Path]:
+    identity = teacher.cache_identity(task, context)
+    fingerprint = task.fingerprint("unlabel_train")
+    path = _knowledge_file(context.cache_dir, task.name, identity, fingerprint)
     if path.exists():
-        return Knowledge.load(path), True
+        return Knowledge.load(path), True, path
     knowledge = teacher.produce(task, context)
-    expected = len(task.read_split("unlabel_train"))
-    if len(knowledge) != expected:
-        raise AvatarError(
-            f"teacher {teacher.identity()} gave {len(knowledge)} predictions"
-            f" for {expected} unlabeled examples"
-        )
+    _check_knowledge(knowledge, task, teacher.identity())
+    knowledge = replace(knowledge, task=task.name, teacher=identity, fingerprint=fingerprint)
     knowledge.save(path)
-    return knowledge, False
+    return knowledge, False, path
+
+
+# ---------------------------------------------------------------------------------------
+# The stage, from a Hydra config
+
+
+def _plain(node: Any) -> Any:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
+def build_teacher(cfg: Any) -> Teacher:
+    """The teacher plugin of ``cfg.teacher``: ``name`` picks it, the other keys are its options."""
+    from avatar.objectives import build_plugin
+    from avatar.registry import TEACHERS
+
+    spec = _plain(cfg.get("teacher"))
+    if not spec:
+        raise AvatarError("no teacher configured: pick one with teacher=<name> (e.g. teacher=codebert)")
+    return build_plugin(TEACHERS, spec)
+
+
+def teacher_context(cfg: Any, run_dir: str | Path) -> TeacherContext:
+    """Cache folder from ``paths.cache``; Lightning options from ``trainer`` (or ``DEFAULT_TRAINER``)."""
+    trainer = _plain(cfg.get("trainer"))
+    return TeacherContext(
+        cache_dir=Path(str(cfg.paths.cache)).expanduser(),
+        run_dir=Path(run_dir),
+        trainer=dict(trainer) if trainer else dict(DEFAULT_TRAINER),
+    )
+
+
+def describe_knowledge(knowledge: Knowledge, from_cache: bool, path: Path, seconds: float) -> str:
+    """One line for the log: size, kind, cache hit or not, agreement with gold."""
+    kind = "soft labels (logits)" if knowledge.soft else "hard labels"
+    agreement = knowledge.gold_agreement()
+    agrees = "no gold labels to compare" if agreement is None else f"agrees with gold on {agreement:.2%}"
+    origin = f"reused from cache {path}" if from_cache else f"computed and cached at {path}"
+    return (
+        f"teacher knowledge for {knowledge.task}: {len(knowledge):,} {kind}; {agrees}; "
+        f"{origin} ({seconds:.1f} s)"
+    )
+
+
+def knowledge_for(cfg: Any, task: Task, run_dir: str | Path | None = None) -> Knowledge:
+    """The teacher knowledge the search and distillation use: cached, or produced now.
+
+    ``run_dir`` is where a fine-tuning teacher writes its Lightning logs and checkpoints
+    (checkpoints are deleted once the model is in the cache); default ``<paths.cache>/teacher_runs``.
+    """
+    return _knowledge_with_summary(cfg, task, run_dir)[0]
+
+
+def _knowledge_with_summary(
+    cfg: Any, task: Task, run_dir: str | Path | None
+) -> tuple[Knowledge, dict[str, Any]]:
+    teacher = build_teacher(cfg)
+    if run_dir is None:
+        run_dir = Path(str(cfg.paths.cache)).expanduser() / "teacher_runs"
+    context = teacher_context(cfg, run_dir)
+    started = time.perf_counter()
+    knowledge, from_cache, path = _lookup(task, teacher, context)
+    seconds = time.perf_counter() - started
+    log.info(describe_knowledge(knowledge, from_cache, path, seconds))
+    summary = {
+        "task": task.name,
+        "teacher": knowledge.teacher,
+        "examples": len(knowledge),
+        "soft": knowledge.soft,
+        "from_cache": from_cache,
+        "cache_path": str(path),
+        "gold_agreement": knowledge.gold_agreement(),
+        "seconds": round(seconds, 3),
+    }
+    return knowledge, summary
+
+
+def run_teacher_stage(cfg: Any, run_dir: str | Path) -> Knowledge:
+    """``python train.py stage=teacher``: cached teacher knowledge, and ``teacher.json`` in ``run_dir``."""
+    from avatar.pipeline import build_task
+
+    run_dir = Path(run_dir)
+    task = build_task(cfg)
+    knowledge, summary = _knowledge_with_summary(cfg, task, run_dir)
+    atomic_write_json(run_dir / "teacher.json", summary)
+    return knowledge
