@@ -1,3 +1,3 @@
 """Built-in meters: size, FLOPs, latency."""
 
-from avatar.plugins.meters import flops, latency, size  # noqa: F401
+from avatar.plugins.meters import energy, flops, latency, size  # noqa: F401

@@ -1,0 +1,102 @@
+"""Energy (kWh) and CO2 (g) per 1,000 inferences, measured with codecarbon on this machine.
+
+Like ``latency_ms``: the candidate's model is built with random weights (they cost the same
+as trained ones) and runs a fixed workload, ``examples`` random sequences of the
+candidate's maximum length at batch 1. The workload's energy is scaled to 1,000
+inferences, so the number does not depend on how many examples were measured.
+
+``energy_kwh`` and ``co2_g`` come from the same measurement: both meters share one cache
+(in memory, and ``<run_dir>/energy_cache.json`` to survive a resume), so asking for both
+runs the workload once. Where codecarbon finds no power sensor the numbers are estimates
+that track wall time (see ``avatar.green``); the cache records which.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from avatar.io import atomic_write_json
+from avatar.objectives import Meter, MeterContext
+from avatar.registry import METERS
+from avatar.space import Candidate
+
+CACHE_NAME = "energy_cache.json"
+
+# (run_dir or "", cache key) -> {"energy_kwh", "co2_g", "latency_ms", "estimated"}; shared by both meters.
+_MEMORY: dict[tuple[str, str], dict[str, Any]] = {}
+_LOADED_FILES: set[str] = set()
+
+
+class _EnergyMeter(Meter):
+    """Base of both meters: one workload per (candidate, settings), two numbers out of it."""
+
+    direction = "min"
+    field = ""
+
+    def __init__(self, examples: int = 100, threads: int = 1, warmup: int = 2, seed: int = 0) -> None:
+        self.examples = int(examples)
+        self.threads = int(threads)
+        self.warmup = int(warmup)
+        self.seed = int(seed)
+
+    def cache_key(self, candidate: Candidate) -> str:
+        return f"{candidate.key()}|examples={self.examples}|threads={self.threads}|seed={self.seed}"
+
+    def measure(self, candidate: Candidate, context: MeterContext) -> float:
+        return float(self.measure_all(candidate, context)[self.field])
+
+    def measure_all(self, candidate: Candidate, context: MeterContext) -> dict[str, Any]:
+        """Every number of the candidate's workload, measured at most once per run directory."""
+        run_dir = context.run_dir or ""
+        cache_file = Path(run_dir) / CACHE_NAME if run_dir else None
+        if cache_file is not None and run_dir not in _LOADED_FILES:
+            _LOADED_FILES.add(run_dir)
+            if cache_file.exists():
+                for key, value in json.loads(cache_file.read_text()).items():
+                    _MEMORY.setdefault((run_dir, key), value)
+        key = self.cache_key(candidate)
+        if (run_dir, key) not in _MEMORY:
+            _MEMORY[(run_dir, key)] = self._measure(candidate, context)
+            if cache_file is not None:
+                mine = {k: v for (d, k), v in _MEMORY.items() if d == run_dir}
+                atomic_write_json(cache_file, mine)
+        return _MEMORY[(run_dir, key)]
+
+    def _measure(self, candidate: Candidate, context: MeterContext) -> dict[str, Any]:
+        import torch
+        from transformers import RobertaConfig, RobertaForSequenceClassification
+
+        from avatar.green import inference_workload, random_sequences
+
+        previous_threads = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            torch.manual_seed(self.seed)
+            config = RobertaConfig(**context.model_config(candidate))
+            model = RobertaForSequenceClassification(config).eval()
+            length = int(candidate["max_sequence_length"])
+            inputs = random_sequences(config.vocab_size, length, self.examples, seed=self.seed)
+            result = inference_workload(model, inputs, batch_size=1, warmup=self.warmup, name="energy-meter")
+        finally:
+            torch.set_num_threads(previous_threads)
+        energy, co2 = result.per_1000()
+        return {"energy_kwh": energy, "co2_g": co2, "latency_ms": result.latency_ms,
+                "estimated": result.measurement.estimated}
+
+
+@METERS.register("energy_kwh")
+class EnergyMeter(_EnergyMeter):
+    """kWh per 1,000 batch-1 inferences at the candidate's maximum sequence length."""
+
+    name = "energy_kwh"
+    field = "energy_kwh"
+
+
+@METERS.register("co2_g")
+class CO2Meter(_EnergyMeter):
+    """Grams of CO2-equivalent per 1,000 batch-1 inferences (the energy at the configured grid)."""
+
+    name = "co2_g"
+    field = "co2_g"

@@ -1,0 +1,362 @@
+"""The report stage: teacher and students side by side on size, quality, latency, energy and CO2.
+
+Every model is measured the same way, on the same examples of one split, on this machine:
+loaded through ``avatar.predict.Predictor`` (so tokenisation is included, as a deployed
+model pays it), run at batch 1, timed per example (median), and the whole run measured by
+codecarbon (``avatar.green``). Energy and CO2 are reported per 1,000 examples,
+extrapolated linearly from the N measured. The ratios divide the teacher's number by each
+row's: "12x" means the row is 12 times smaller, faster or more frugal than the teacher.
+
+Sizes are MiB (2**20 bytes), as ``avatar.cost`` and the paper compute them: fp32
+parameters x 4 bytes for PyTorch rows, the file size for ONNX rows.
+
+``python train.py stage=report`` runs ``run_report_stage`` with the ``report`` config group:
+``report.teacher`` (a saved teacher folder, optional), ``report.students`` (folders or
+globs; default ``<run_dir>/students/*/student``), ``report.examples``, ``report.export``
+(also export each student to ONNX and int8 and report those rows).
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from avatar.cost import MB
+from avatar.errors import AvatarError
+from avatar.io import atomic_write_bytes, atomic_write_text
+from avatar.task import Task
+
+KINDS = ("teacher", "student", "onnx", "int8")
+RATIO_FIELDS = (("size", "size_mb"), ("latency", "latency_ms"), ("energy", "energy_kwh_per_1k"))
+DEFAULT_STUDENTS_GLOB = "students/*/student"
+
+
+@dataclass
+class ReportRow:
+    """One model measured on one machine (see the module docstring for the units)."""
+
+    name: str
+    kind: str
+    size_mb: float
+    metric_name: str
+    metric: float | None
+    latency_ms: float
+    energy_kwh_per_1k: float
+    co2_g_per_1k: float
+    estimated: bool
+    n_examples: int
+    backend: str = "torch"
+    split: str = "test"
+    threads: int = 0  # PyTorch intra-op threads during the measurement (0: unknown)
+    path: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+# ---- measuring one model ----------------------------------------------------------------------------
+
+def parameter_count(model_dir: str | os.PathLike[str]) -> int:
+    """Parameters of a saved sequence classifier, counted on the meta device (no weights read)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    config = AutoConfig.from_pretrained(model_dir)
+    with torch.device("meta"):
+        model = AutoModelForSequenceClassification.from_config(config)
+    return sum(p.numel() for p in model.parameters())
+
+
+def model_size_mb(model_dir: str | os.PathLike[str], backend: str) -> float:
+    """fp32 parameter MiB for ``torch``; the exported file's MiB for ``onnx``/``int8``."""
+    from avatar.export import INT8_NAME, ONNX_NAME
+
+    if backend == "torch":
+        return parameter_count(model_dir) * 4 / MB
+    path = Path(model_dir) / (ONNX_NAME if backend == "onnx" else INT8_NAME)
+    if not path.is_file():
+        raise AvatarError(f"missing {path}: run `python -m avatar.export {model_dir}` first")
+    return path.stat().st_size / MB
+
+
+def model_name(model_dir: str | os.PathLike[str]) -> str:
+    """``runs/students/c03/student`` -> ``c03``: the folder that tells students apart."""
+    folder = Path(model_dir).resolve()
+    return folder.parent.name if folder.name in ("student", "model") else folder.name
+
+
+def score(task: Task, predictions: np.ndarray, labels: Sequence[int | None]) -> dict[str, float]:
+    """The task's metrics over the examples that have a gold label ({} when none has)."""
+    import torch
+
+    keep = [i for i, label in enumerate(labels) if label is not None]
+    if not keep:
+        return {}
+    metrics = task.metrics()
+    metrics.update(torch.as_tensor(predictions[keep]), torch.as_tensor([labels[i] for i in keep]))
+    return {name: float(value) for name, value in metrics.compute().items()}
+
+
+def measure_model(model_dir: str | os.PathLike[str], task: Task, backend: str = "torch",
+                  n_examples: int = 100, split: str = "test", kind: str | None = None,
+                  name: str | None = None, warmup: int = 2, threads: int | None = None) -> ReportRow:
+    """Size, task metrics, batch-1 latency and energy of one saved model on up to ``n_examples``.
+
+    ``model_dir`` is a folder with the Hugging Face model and its ``tokenizer.json`` (a
+    student, or a teacher saved the same way). ``threads`` sets PyTorch's intra-op threads
+    for the measurement (ONNX Runtime keeps its own default).
+    """
+    import torch
+
+    from avatar.green import inference_workload
+    from avatar.predict import Predictor
+
+    if not Path(model_dir).is_dir():
+        raise AvatarError(f"model folder not found: {model_dir}")
+    kind = kind or ("student" if backend == "torch" else backend)
+    if kind not in KINDS:
+        raise AvatarError(f"unknown report kind {kind!r}; choose one of {', '.join(KINDS)}")
+    examples = task.read_split(split)[: max(1, n_examples)]  # type: ignore[arg-type]
+    if not examples:
+        raise AvatarError(f"task {task.name!r} has no {split} examples to measure on")
+    predictor = Predictor.load(model_dir, backend=backend)
+    previous_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(int(threads))
+    try:
+        used_threads = torch.get_num_threads()
+        result = inference_workload(predictor, [e.code for e in examples], batch_size=1, warmup=warmup,
+                                    name=f"report-{kind}")
+    finally:
+        torch.set_num_threads(previous_threads)
+    assert result.outputs is not None
+    metrics = score(task, result.outputs.argmax(axis=-1), [e.label for e in examples])
+    energy, co2 = result.per_1000()
+    label = name or model_name(model_dir)
+    return ReportRow(
+        name=label if kind in ("teacher", "student") else f"{label} ({kind})",
+        kind=kind, size_mb=model_size_mb(model_dir, backend), metric_name=task.headline_metric,
+        metric=metrics.get(task.headline_metric), latency_ms=result.latency_ms, energy_kwh_per_1k=energy,
+        co2_g_per_1k=co2, estimated=result.measurement.estimated, n_examples=len(examples),
+        backend=backend, split=split, threads=used_threads, path=str(model_dir), metrics=metrics,
+    )
+
+
+# ---- writing the report -----------------------------------------------------------------------------
+
+def ratios(rows: Sequence[ReportRow]) -> list[dict[str, float | None]]:
+    """Per row, teacher / row for size, latency and energy (None without a teacher row)."""
+    teacher = next((r for r in rows if r.kind == "teacher"), None)
+    out: list[dict[str, float | None]] = []
+    for row in rows:
+        entry: dict[str, float | None] = {}
+        for label, attribute in RATIO_FIELDS:
+            mine = getattr(row, attribute)
+            entry[label] = (getattr(teacher, attribute) / mine) if teacher is not None and mine > 0 else None
+        out.append(entry)
+    return out
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def _ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}x"
+
+
+def _bold_kind(source: str, estimated: bool) -> str:
+    """``estimated by codecarbon ...`` -> ``**estimated** by codecarbon ...`` (prefixed when missing)."""
+    kind = "estimated" if estimated else "measured"
+    return f"**{kind}**{source[len(kind):]}" if source.startswith(kind) else f"**{kind}** ({source})"
+
+
+def render_markdown(rows: Sequence[ReportRow], title: str, machine: dict[str, Any], source: str) -> str:
+    """The table and the conditions it was measured under (machine, energy source, N)."""
+    metric, split = rows[0].metric_name, rows[0].split
+    split_n = max(r.n_examples for r in rows)
+    estimated = any(r.estimated for r in rows)
+    threads = sorted({r.threads for r in rows if r.threads}) or [machine.get("torch_threads", "?")]
+    lines = [
+        f"# {title}",
+        "",
+        f"- Machine: {machine.get('cpu', '?')}, {machine.get('logical_cpus', '?')} logical CPUs, "
+        f"PyTorch threads {'/'.join(map(str, threads))}, ONNX Runtime default threads "
+        f"({machine.get('platform', '')}).",
+        f"- Energy and CO2 were {_bold_kind(source, estimated)}."
+        + (" With no power sensor, energy follows run time here." if estimated else ""),
+        f"- Each model ran up to {split_n} {split} examples at batch 1; latency is the median per example "
+        "(tokenisation included); energy and CO2 are per 1,000 examples, extrapolated from those measured.",
+        "- Ratios are teacher / model: how many times smaller, faster and less energy-hungry.",
+        "",
+        f"| model | kind | size MB | {metric} ({split}) | latency ms (batch 1) | energy kWh / 1k "
+        "| CO2 g / 1k | size ratio | latency ratio | energy ratio |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row, ratio in zip(rows, ratios(rows)):
+        lines.append(
+            f"| {row.name} | {row.kind} | {row.size_mb:.2f} | {_fmt(row.metric, '.4f')} "
+            f"| {row.latency_ms:.2f} | {row.energy_kwh_per_1k:.3g} | {row.co2_g_per_1k:.3g} "
+            f"| {_ratio(ratio['size'])} | {_ratio(ratio['latency'])} | {_ratio(ratio['energy'])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def render_csv(rows: Sequence[ReportRow]) -> str:
+    """One line per row: every field, the ratios and the extra metrics (``metric_<name>``)."""
+    extra = sorted({name for row in rows for name in row.metrics})
+    base = [k for k in asdict(rows[0]) if k != "metrics"]
+    header = base + [f"{label}_ratio" for label, _ in RATIO_FIELDS] + [f"metric_{name}" for name in extra]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for row, ratio in zip(rows, ratios(rows)):
+        values = asdict(row)
+        writer.writerow([values[k] for k in base] + [ratio[label] for label, _ in RATIO_FIELDS]
+                        + [row.metrics.get(name) for name in extra])
+    return buffer.getvalue()
+
+
+def render_png(rows: Sequence[ReportRow]) -> bytes:
+    """Size vs headline metric (log size) beside latency and energy bars (log scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colours = {"teacher": "tab:red", "student": "tab:blue", "onnx": "tab:green", "int8": "tab:purple"}
+    names = [r.name for r in rows]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
+    scatter = axes[0]
+    for row in rows:
+        if row.metric is not None:
+            scatter.scatter(row.size_mb, row.metric, color=colours[row.kind], label=row.kind, s=40)
+            scatter.annotate(row.name, (row.size_mb, row.metric), fontsize=7, xytext=(4, 3),
+                             textcoords="offset points")
+    scatter.set_xscale("log")
+    scatter.set_xlabel("size (MB, log)")
+    scatter.set_ylabel(f"{rows[0].metric_name} ({rows[0].split})")
+    scatter.set_title("quality vs size")
+    handles, labels = scatter.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    if unique:
+        scatter.legend(unique.values(), unique.keys(), fontsize=8)
+    for axis, attribute, title in ((axes[1], "latency_ms", "latency ms (batch 1)"),
+                                   (axes[2], "energy_kwh_per_1k", "energy kWh / 1,000 examples")):
+        axis.bar(range(len(rows)), [max(getattr(r, attribute), 1e-12) for r in rows],
+                 color=[colours[r.kind] for r in rows])
+        axis.set_yscale("log")
+        axis.set_xticks(range(len(rows)), names, rotation=35, ha="right", fontsize=7)
+        axis.set_title(title)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def build_report(rows: Sequence[ReportRow], out_dir: str | os.PathLike[str], title: str = "Avatar report",
+                 machine: dict[str, Any] | None = None, source: str | None = None) -> dict[str, Path]:
+    """Write ``report.md``, ``report.csv`` and ``report.png`` in ``out_dir`` (atomically); their paths.
+
+    ``machine`` and ``source`` default to this machine and the running tracker's description.
+    """
+    from avatar.green import energy_source, machine_info
+
+    if not rows:
+        raise AvatarError("nothing to report: no models were measured")
+    for row in rows:
+        if row.kind not in KINDS:
+            raise AvatarError(f"report row {row.name!r}: unknown kind {row.kind!r}")
+    folder = Path(out_dir)
+    paths = {"md": folder / "report.md", "csv": folder / "report.csv", "png": folder / "report.png"}
+    markdown = render_markdown(rows, title, machine or machine_info(), source or energy_source())
+    atomic_write_text(paths["md"], markdown)
+    atomic_write_text(paths["csv"], render_csv(rows))
+    atomic_write_bytes(paths["png"], render_png(rows))
+    return paths
+
+
+# ---- the stage ---------------------------------------------------------------------------------------
+
+def _expand(pattern: str) -> list[Path]:
+    """A folder, or a glob of folders (sorted), or an error naming the pattern."""
+    if glob.has_magic(pattern):
+        found = sorted(Path(p) for p in glob.glob(pattern) if Path(p).is_dir())
+        if not found:
+            raise AvatarError(f"report.students: no folder matches {pattern!r}")
+        return found
+    if not Path(pattern).is_dir():
+        raise AvatarError(f"report.students: folder not found: {pattern}")
+    return [Path(pattern)]
+
+
+def student_dirs(students: Any, run_dir: str | os.PathLike[str]) -> list[Path]:
+    """Folders named by ``report.students`` (a string, a list, or None for the run's own students)."""
+    if students is None:
+        return sorted(p for p in Path(run_dir).glob(DEFAULT_STUDENTS_GLOB) if p.is_dir())
+    items = [students] if isinstance(students, str | os.PathLike) else list(students)
+    return [folder for item in items for folder in _expand(str(item))]
+
+
+def _is_exported(folder: Path) -> bool:
+    """ONNX and int8 files both present and newer than the weights they were exported from."""
+    from avatar.export import INT8_NAME, ONNX_NAME
+
+    weights = [p.stat().st_mtime for p in folder.glob("*.safetensors")] + [p.stat().st_mtime
+                                                                         for p in folder.glob("*.bin")]
+    newest = max(weights, default=0.0)
+    files = [folder / ONNX_NAME, folder / INT8_NAME]
+    return all(f.is_file() and f.stat().st_mtime >= newest for f in files)
+
+
+@contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+def run_report_stage(cfg: Any, run_dir: str | os.PathLike[str]) -> dict[str, Path]:
+    """``python train.py stage=report``: measure the teacher and students, write the report in run_dir."""
+    from avatar.export import export_all
+    from avatar.pipeline import build_task
+
+    options = cfg.get("report") or {}
+    task = build_task(cfg)
+    n = int(options.get("examples") or 200)
+    split = str(options.get("split") or "test")
+    threads = options.get("threads")
+    rows: list[ReportRow] = []
+    teacher = options.get("teacher")
+    if teacher:
+        if not Path(str(teacher)).is_dir():
+            raise AvatarError(f"report.teacher: folder not found: {teacher} "
+                              "(a fine-tuned teacher saved with its tokenizer)")
+        rows.append(measure_model(str(teacher), task, "torch", n, split, kind="teacher", threads=threads))
+    for folder in student_dirs(options.get("students"), run_dir):
+        rows.append(measure_model(folder, task, "torch", n, split, kind="student", threads=threads))
+        if options.get("export", True):
+            if not _is_exported(folder):
+                with _quiet_root_logger():  # onnxruntime's quantiser logs every tensor at INFO
+                    export_all(folder, int8=True)
+            for backend in ("onnx", "int8"):
+                rows.append(measure_model(folder, task, backend, n, split, kind=backend, threads=threads))
+    if not rows:
+        raise AvatarError(
+            f"nothing to report: set report.teacher and/or report.students (no {DEFAULT_STUDENTS_GLOB} "
+            f"under {run_dir})"
+        )
+    return build_report(rows, run_dir, title=f"Avatar report: {task.name}")
