@@ -1,3 +1,3 @@
 """Built-in teacher plugins; importing this package registers them in ``avatar.registry.TEACHERS``."""
 
-from avatar.plugins.teachers import huggingface, predictions  # noqa: F401  (registration side effect)
+from avatar.plugins.teachers import huggingface, predictions, scratch  # noqa: F401  (registration side effect)
