@@ -6,6 +6,7 @@ to these functions, so tests and notebooks call the same code with ``compose``.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from avatar.errors import AvatarError
+from avatar.io import atomic_write_bytes, atomic_write_json
 from avatar.objectives import MeterContext, Objectives, build_plugin
 from avatar.progress import progress_bar
 from avatar.registry import CONSTRAINTS, TASKS
@@ -104,12 +106,85 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         logger.finish()
     log.info("Pareto front: %d members -> %s", len(result.front), pareto_path)
 
+    outputs: dict[str, Any] = {}
     top_k = int(cfg.distill.get("top_k", 0))
     if top_k > 0:
-        raise AvatarError(
-            "distillation of Pareto members is not available yet; run with distill.top_k=0"
-        )
-    return {"pareto": str(pareto_path), "front": result.front, **summary}
+        students = distill_front(cfg, task, space, result.front, top_k, run_dir)
+        outputs["students"] = students
+        outputs["report"] = report_search(cfg, task, run_dir, result.front, objectives.names, students)
+    return {"pareto": str(pareto_path), "front": result.front, **summary, **outputs}
+
+
+def spread(front: list[dict[str, Any]], k: int) -> list[int]:
+    """``k`` indices spread evenly along the front (both ends included)."""
+    if k >= len(front):
+        return list(range(len(front)))
+    if k == 1:
+        return [len(front) // 2]
+    return sorted({round(i * (len(front) - 1) / (k - 1)) for i in range(k)})
+
+
+def distill_front(
+    cfg: DictConfig, task: Task, space: Space, front: list[dict[str, Any]], top_k: int, run_dir: Path
+) -> list[dict[str, Any]]:
+    """Distil ``top_k`` Pareto members spread across the front into ``run_dir/students/``.
+
+    Each student trains in its own folder; a rerun resumes each from its last checkpoint.
+    """
+    from avatar.distill import DistillSettings, distill_candidate, student_key
+    from avatar.teacher import knowledge_for
+
+    knowledge = knowledge_for(cfg, task, run_dir)
+    settings = DistillSettings.from_config(_plain(cfg.get("distill")), _plain(cfg.get("trainer")))
+    chosen = spread(front, top_k)
+    students = []
+    for number, index in enumerate(chosen, start=1):
+        candidate = space.validate(front[index]["config"])
+        out_dir = run_dir / "students" / student_key(candidate)
+        log.info("distilling Pareto member %d (%d of %d) into %s", index, number, len(chosen), out_dir)
+        result = distill_candidate(candidate, task, knowledge, settings, out_dir, cache_dir=cfg.paths.cache)
+        students.append({"front_index": index, "objectives": front[index]["objectives"], **result.to_dict()})
+        atomic_write_json(run_dir / "students.json", students)
+    return students
+
+
+def report_search(
+    cfg: DictConfig,
+    task: Task,
+    run_dir: Path,
+    front: list[dict[str, Any]],
+    objective_names: list[str],
+    students: list[dict[str, Any]],
+) -> dict[str, str]:
+    """``report.md``/``.csv``/``.png`` (teacher and students measured side by side) and ``pareto.png``."""
+    from avatar.report import build_report, measure_model, render_pareto_png
+    from avatar.teacher import build_teacher, teacher_context
+
+    options = _plain(cfg.get("report")) or {}
+    examples, split = int(options.get("examples") or 200), str(options.get("split") or "test")
+    rows = []
+    teacher_dir = options.get("teacher")
+    if not teacher_dir:
+        teacher = build_teacher(cfg)
+        model_dir = getattr(teacher, "model_dir", None)
+        if model_dir is not None:
+            candidate_dir = model_dir(task, teacher_context(cfg, run_dir))
+            teacher_dir = str(candidate_dir) if Path(candidate_dir).is_dir() else None
+    if teacher_dir:
+        rows.append(measure_model(teacher_dir, task, "torch", examples, split, kind="teacher"))
+    else:
+        log.info("report: the teacher is a predictions file; no teacher model to measure")
+    for student in students:
+        folder = student.get("student_dir")
+        if folder:
+            rows.append(measure_model(folder, task, "torch", examples, split, kind="student"))
+    paths = {k: str(v) for k, v in build_report(rows, run_dir, title=f"Avatar report: {task.name}").items()}
+    distilled = {json.dumps(s["candidate"], sort_keys=True) for s in students}
+    marks = [json.dumps(m["config"], sort_keys=True) in distilled for m in front]
+    atomic_write_bytes(run_dir / "pareto.png", render_pareto_png(front, objective_names, marks))
+    paths["pareto_png"] = str(run_dir / "pareto.png")
+    log.info("report: %s", paths["md"])
+    return paths
 
 
 STAGES = {

@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import glob
 import io
+import json
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -58,6 +59,7 @@ class ReportRow:
     backend: str = "torch"
     split: str = "test"
     threads: int = 0  # PyTorch intra-op threads during the measurement (0: unknown)
+    gflops: float | None = None  # forward pass at batch 1 over the model's full sequence length
     path: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
 
@@ -73,6 +75,22 @@ def parameter_count(model_dir: str | os.PathLike[str]) -> int:
     with torch.device("meta"):
         model = AutoModelForSequenceClassification.from_config(config)
     return sum(p.numel() for p in model.parameters())
+
+
+def model_gflops(model_dir: str | os.PathLike[str]) -> float | None:
+    """Analytic GFLOPs of one forward pass at the model's full sequence length (``avatar.cost``)."""
+    from avatar.cost import forward_flops
+    from avatar.smt import ValueVars
+
+    try:
+        config = json.loads((Path(model_dir) / "config.json").read_text())
+        values = {key: config[key] for key in ("hidden_size", "num_hidden_layers", "intermediate_size")}
+    except (OSError, KeyError, json.JSONDecodeError):
+        return None
+    values["max_sequence_length"] = min(int(config.get("max_position_embeddings", 514)) - 2, 512)
+    values["position_embedding_type"] = config.get("position_embedding_type", "absolute")
+    labels = len(config.get("id2label") or {0: 0, 1: 1})
+    return int(forward_flops(ValueVars(values, labels))) / 1e9
 
 
 def model_size_mb(model_dir: str | os.PathLike[str], backend: str) -> float:
@@ -146,7 +164,8 @@ def measure_model(model_dir: str | os.PathLike[str], task: Task, backend: str = 
         kind=kind, size_mb=model_size_mb(model_dir, backend), metric_name=task.headline_metric,
         metric=metrics.get(task.headline_metric), latency_ms=result.latency_ms, energy_kwh_per_1k=energy,
         co2_g_per_1k=co2, estimated=result.measurement.estimated, n_examples=len(examples),
-        backend=backend, split=split, threads=used_threads, path=str(model_dir), metrics=metrics,
+        backend=backend, split=split, threads=used_threads, gflops=model_gflops(model_dir),
+        path=str(model_dir), metrics=metrics,
     )
 
 
@@ -197,13 +216,14 @@ def render_markdown(rows: Sequence[ReportRow], title: str, machine: dict[str, An
         "(tokenisation included); energy and CO2 are per 1,000 examples, extrapolated from those measured.",
         "- Ratios are teacher / model: how many times smaller, faster and less energy-hungry.",
         "",
-        f"| model | kind | size MB | {metric} ({split}) | latency ms (batch 1) | energy kWh / 1k "
+        f"| model | kind | size MB | GFLOPs | {metric} ({split}) | latency ms (batch 1) | energy kWh / 1k "
         "| CO2 g / 1k | size ratio | latency ratio | energy ratio |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row, ratio in zip(rows, ratios(rows)):
         lines.append(
-            f"| {row.name} | {row.kind} | {row.size_mb:.2f} | {_fmt(row.metric, '.4f')} "
+            f"| {row.name} | {row.kind} | {row.size_mb:.2f} | {_fmt(row.gflops, '.3g')} "
+            f"| {_fmt(row.metric, '.4f')} "
             f"| {row.latency_ms:.2f} | {row.energy_kwh_per_1k:.3g} | {row.co2_g_per_1k:.3g} "
             f"| {_ratio(ratio['size'])} | {_ratio(ratio['latency'])} | {_ratio(ratio['energy'])} |"
         )
@@ -256,6 +276,35 @@ def render_png(rows: Sequence[ReportRow]) -> bytes:
         axis.set_yscale("log")
         axis.set_xticks(range(len(rows)), names, rotation=35, ha="right", fontsize=7)
         axis.set_title(title)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def render_pareto_png(
+    front: Sequence[dict[str, Any]], objectives: Sequence[str], distilled: Sequence[bool]
+) -> bytes:
+    """Effectiveness against each of the next two objectives over the front; distilled members starred."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    y_name = objectives[0]
+    x_names = list(objectives[1:3]) or [objectives[0]]
+    fig, axes = plt.subplots(1, len(x_names), figsize=(6 * len(x_names), 4.5), squeeze=False)
+    for axis, x_name in zip(axes[0], x_names):
+        xs = [m["objectives"][x_name] for m in front]
+        ys = [m["objectives"][y_name] for m in front]
+        axis.scatter(xs, ys, color="tab:blue", s=25, label="Pareto front")
+        marked = [(x, y) for x, y, d in zip(xs, ys, distilled) if d]
+        if marked:
+            axis.scatter(*zip(*marked), color="tab:red", marker="*", s=160, label="distilled")
+        axis.set_xlabel(x_name)
+        axis.set_ylabel(y_name)
+        axis.legend(fontsize=8)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)

@@ -1,0 +1,50 @@
+"""``search.py experiment=demo``: the whole pipeline end to end, offline, in a subprocess.
+
+A smaller budget than ``make demo`` (fewer surrogate runs and epochs) keeps it quick;
+every stage still runs for real: the scratch teacher is trained, the surrogate distils
+and fits, NSGA-II searches, two students are distilled, and the report is measured.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from transformers import AutoModelForSequenceClassification
+
+from avatar.cost import MB
+from tests.conftest import REPO
+
+OUTPUTS = [
+    "pareto.json", "candidates.jsonl", "surrogate.json", "students.json",
+    "report.md", "report.csv", "report.png", "pareto.png",
+]
+
+
+def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    run_dir = tmp_path / "demo"
+    env = {**os.environ, "AVATAR_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [
+            sys.executable, "search.py", "experiment=demo", "indicator.samples=4", "indicator.max_steps=40",
+            "search.population=8", "search.generations=2", "trainer.max_epochs=3", "report.examples=30",
+            f"hydra.run.dir={run_dir}",
+        ],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for name in OUTPUTS:
+        assert (run_dir / name).is_file(), name
+    students = json.loads((run_dir / "students.json").read_text())
+    assert len(students) == 2
+    for student in students:
+        model = AutoModelForSequenceClassification.from_pretrained(student["student_dir"])
+        size = sum(p.numel() for p in model.parameters()) * 4 / MB
+        assert abs(size - student["objectives"]["size_mb"]) < 1e-9
+        assert size <= 1.0
+    report = (run_dir / "report.md").read_text()
+    assert "| teacher |" in report and report.count("| student |") == 2
+    assert list((run_dir / "wandb").glob("offline-run-*"))
