@@ -8,6 +8,7 @@ model learns it. The example package must register its task through the
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -94,12 +95,11 @@ def test_learnable_by_a_bag_of_tokens_model() -> None:
 
 
 @pytest.fixture(scope="module")
-def fresh_process(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    """One fresh interpreter (cold imports cost seconds) with the example package installed.
+def example_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example package pip-installed (offline) into a folder of its own.
 
-    It prints the demo task's test fingerprint under another PYTHONHASHSEED, then what it
-    sees of ``snippet_kind``. A ``--target`` install keeps the dist-info, so
-    ``importlib.metadata`` finds the entry point without touching the environment.
+    A ``--target`` install keeps the dist-info, so ``importlib.metadata`` finds the entry
+    point through ``PYTHONPATH`` without touching the environment.
     """
     tmp_path = tmp_path_factory.mktemp("example")
     source = tmp_path / "src"  # pip builds in tree: copy so the checkout gets no build/ or egg-info
@@ -109,7 +109,19 @@ def fresh_process(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
                "--disable-pip-version-check", "--quiet", "--target", str(target), str(source)]
     subprocess.run(install, check=True, capture_output=True, text=True, timeout=180)
     assert (target / "avatar_task_example" / "data" / "snippets.jsonl").is_file()
+    assert (target / "avatar_task_example" / "configs" / "task" / "snippet_kind.yaml").is_file()
+    return target
 
+
+@pytest.fixture(scope="module")
+def fresh_process(example_site: Path, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """One fresh interpreter (cold imports cost seconds) with the example package installed.
+
+    It prints the demo task's test fingerprint under another PYTHONHASHSEED, then what it
+    sees of ``snippet_kind``.
+    """
+    tmp_path = tmp_path_factory.mktemp("fresh")
+    target = example_site
     script = (
         "from avatar.plugins.tasks.demo import DemoTask\n"
         "from avatar.registry import TASKS\n"
@@ -134,6 +146,20 @@ def test_identical_in_another_process(fresh_process: list[str]) -> None:
 
 def test_example_package_registers_through_its_entry_point(fresh_process: list[str]) -> None:
     assert fresh_process[1].split() == ["java", "16", "16", "8", "8", "4"]
+
+
+def test_search_runs_with_the_installed_plugin_task(example_site: Path, tmp_path: Path) -> None:
+    """``task=snippet_kind`` resolves through the package's own config (Hydra search path)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(example_site), str(ROOT)])}
+    done = subprocess.run(
+        [sys.executable, "search.py", "task=snippet_kind", "indicator=flops", "distill.top_k=0",
+         "logger=none", "search.population=8", "search.generations=2", "count_feasible=false",
+         f"hydra.run.dir={tmp_path}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    pareto = json.loads((tmp_path / "pareto.json").read_text())
+    assert pareto["task"] == "snippet_kind" and pareto["front"]
 
 
 def test_unknown_plugin_without_the_package() -> None:
