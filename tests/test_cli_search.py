@@ -45,3 +45,13 @@ def test_search_cli_unknown_plugin_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     expected = "error: unknown indicator 'nope'; known indicators: flops, surrogate"
     assert done.stderr.strip().splitlines()[-1] == expected
+
+
+def test_multirun_writes_one_run_dir_per_seed(tmp_path: Path) -> None:
+    done = _search(
+        "--multirun", "search.seed=1,2", "indicator=flops", "distill.top_k=0", "logger=none",
+        "search.population=8", "search.generations=2", "count_feasible=false", f"hydra.sweep.dir={tmp_path}",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    fronts = [json.loads((tmp_path / str(n) / "pareto.json").read_text()) for n in (0, 1)]
+    assert [f["seed"] for f in fronts] == [1, 2]
