@@ -43,7 +43,7 @@ from torch import Tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
 from avatar.cost import MB
-from avatar.errors import AvatarError
+from avatar.errors import AvatarError, is_out_of_memory, out_of_memory_hint
 from avatar.io import atomic_write_json, to_jsonable
 from avatar.space import Candidate
 from avatar.student import (
@@ -346,6 +346,17 @@ def _load_weights(module: DistillationModule, path: str) -> None:
     module.load_state_dict(checkpoint["state_dict"])
 
 
+@contextmanager
+def _explain_out_of_memory(batch_size: int) -> Iterator[None]:
+    """Out-of-memory during training becomes one line with the batch size to lower."""
+    try:
+        yield
+    except (RuntimeError, MemoryError) as error:
+        if is_out_of_memory(error):
+            raise AvatarError(out_of_memory_hint(batch_size, "distilling a student")) from None
+        raise
+
+
 def distill_candidate(
     candidate: Candidate,
     task: Task,
@@ -441,7 +452,8 @@ def _fast_run(
     throughput = _Throughput()
     trainer = L.Trainer(**{**options, "limit_val_batches": 0, "callbacks": [throughput, *callbacks]})
     started = time.perf_counter()
-    trainer.fit(module, datamodule=data)
+    with _explain_out_of_memory(data.batch_size):
+        trainer.fit(module, datamodule=data)
     seconds = time.perf_counter() - started
     evaluator = L.Trainer(**{**options, "max_steps": -1, "callbacks": []})
     metrics = _scalars(evaluator.validate(module, datamodule=data, verbose=False)[0])
@@ -502,7 +514,8 @@ def _full_run(
     if resumed_from is not None:
         log.info("resuming %s from %s", candidate, resumed_from)
     started = time.perf_counter()
-    trainer.fit(module, datamodule=data, ckpt_path=resumed_from)
+    with _explain_out_of_memory(data.batch_size):
+        trainer.fit(module, datamodule=data, ckpt_path=resumed_from)
     seconds = time.perf_counter() - started
 
     best_path = best.best_model_path or (

@@ -139,6 +139,15 @@ def unknown_indicator_from_config(tmp: Path) -> None:
     Objectives.from_config(dict(cfg.indicator), [])
 
 
+def out_of_memory_batch(tmp: Path) -> None:
+    import torch
+
+    from avatar.distill import _explain_out_of_memory
+
+    with _explain_out_of_memory(64):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+
 CASES: list[tuple[Callable[[Path], None], str]] = [
     (unknown_constraint, "unknown constraint 'sizes'; known constraints: flops, heads, size"),
     (unknown_task, "unknown task 'vulnerability'; known tasks: clone, demo, vuln"),
@@ -157,6 +166,7 @@ CASES: list[tuple[Callable[[Path], None], str]] = [
     (unreadable_checkpoint, "unreadable search checkpoint"),
     (candidate_outside_space, "candidate does not fit the space"),
     (unknown_stage, "unknown stage 'evaluate'; known stages: teacher, distill, report"),
+    (out_of_memory_batch, "out of memory while distilling a student at batch size 64: restrict the space's"),
     (unknown_indicator_from_config, "unknown indicator 'oracle'; known indicators: flops, surrogate"),
 ]
 
