@@ -11,7 +11,8 @@ the search, the logs and ``pareto.json`` share.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -34,6 +35,29 @@ class MeterContext:
 
     def model_config(self, candidate: Candidate) -> dict[str, Any]:
         return model_config(candidate, self.num_labels)
+
+
+@contextmanager
+def random_weight_model(
+    candidate: Candidate, context: MeterContext, seed: int, threads: int
+) -> Iterator[Any]:
+    """The candidate's student with random weights, in eval mode, under ``threads`` torch threads.
+
+    Measuring meters time a model before it is ever trained: weights do not change the
+    cost, and building it the way students are built (``avatar.student``) keeps the
+    attention implementation the deployed student will use.
+    """
+    import torch
+
+    from avatar.student import build_model
+
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        torch.manual_seed(seed)
+        yield build_model(candidate, context.num_labels).eval()
+    finally:
+        torch.set_num_threads(previous_threads)
 
 
 class Meter(ABC):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from avatar.io import atomic_write_json
-from avatar.objectives import Meter, MeterContext
+from avatar.objectives import Meter, MeterContext, random_weight_model
 from avatar.registry import METERS
 from avatar.space import Candidate
 
@@ -65,22 +65,12 @@ class _EnergyMeter(Meter):
         return _MEMORY[(run_dir, key)]
 
     def _measure(self, candidate: Candidate, context: MeterContext) -> dict[str, Any]:
-        import torch
-        from transformers import RobertaConfig, RobertaForSequenceClassification
-
         from avatar.green import inference_workload, random_sequences
 
-        previous_threads = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        try:
-            torch.manual_seed(self.seed)
-            config = RobertaConfig(**context.model_config(candidate))
-            model = RobertaForSequenceClassification(config).eval()
+        with random_weight_model(candidate, context, self.seed, self.threads) as model:
             length = int(candidate["max_sequence_length"])
-            inputs = random_sequences(config.vocab_size, length, self.examples, seed=self.seed)
+            inputs = random_sequences(model.config.vocab_size, length, self.examples, seed=self.seed)
             result = inference_workload(model, inputs, batch_size=1, warmup=self.warmup, name="energy-meter")
-        finally:
-            torch.set_num_threads(previous_threads)
         energy, co2 = result.per_1000()
         return {"energy_kwh": energy, "co2_g": co2, "latency_ms": result.latency_ms,
                 "estimated": result.measurement.estimated}

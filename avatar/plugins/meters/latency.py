@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from avatar.io import atomic_write_json
-from avatar.objectives import Meter, MeterContext
+from avatar.objectives import Meter, MeterContext, random_weight_model
 from avatar.registry import METERS
 from avatar.space import Candidate
 
@@ -61,17 +61,9 @@ class LatencyMeter(Meter):
 
     def _measure(self, candidate: Candidate, context: MeterContext) -> float:
         import torch
-        from transformers import RobertaConfig, RobertaForSequenceClassification
 
-        previous_threads = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        try:
-            torch.manual_seed(self.seed)
-            config = RobertaConfig(**context.model_config(candidate))
-            model = RobertaForSequenceClassification(config).eval()
+        with random_weight_model(candidate, context, self.seed, self.threads) as model:
             generator = torch.Generator().manual_seed(self.seed)
             length = int(candidate["max_sequence_length"])
-            input_ids = torch.randint(5, config.vocab_size, (1, length), generator=generator)
+            input_ids = torch.randint(5, model.config.vocab_size, (1, length), generator=generator)
             return time_forward(model, input_ids, self.runs, self.warmup)
-        finally:
-            torch.set_num_threads(previous_threads)
