@@ -31,6 +31,7 @@ from avatar.smt import candidate_vars
 from avatar.space import Candidate, model_config
 from avatar.task import Example, Split, Task
 from avatar.teacher import Knowledge
+from avatar.teacher import check_knowledge as check_alignment
 from avatar.tokenizer import cached_tokenizer
 
 log = logging.getLogger("avatar")
@@ -190,15 +191,9 @@ class _ByLength(Sampler[int]):
 
 
 def check_knowledge(task: Task, knowledge: Knowledge, unlabeled: int | None = None) -> None:
-    """Raise a clear ``AvatarError`` when the knowledge cannot be row-aligned with the task's data."""
-    if unlabeled is None:
-        unlabeled = len(task.read_split("unlabel_train"))
-    if len(knowledge) != unlabeled:
-        limit = f" (data.limit={task.limit})" if task.limit is not None else ""
-        raise AvatarError(
-            f"teacher knowledge has {len(knowledge)} rows but task {task.name!r} has {unlabeled} unlabeled "
-            f"examples{limit}: the knowledge must be produced with the same data and limit"
-        )
+    """Knowledge fit for distilling ``task``: row-aligned (an error otherwise, see
+    ``avatar.teacher.check_knowledge``) and, at best, from the same task and data (a warning)."""
+    check_alignment(knowledge, task, "teacher knowledge", unlabeled)
     if knowledge.task != task.name:
         log.warning("teacher knowledge is for task %r, distilling task %r", knowledge.task, task.name)
     elif knowledge.fingerprint and knowledge.fingerprint != task.fingerprint("unlabel_train"):
@@ -207,17 +202,6 @@ def check_knowledge(task: Task, knowledge: Knowledge, unlabeled: int | None = No
             knowledge.fingerprint,
             task.fingerprint("unlabel_train"),
         )
-    if knowledge.logits is not None and knowledge.logits.shape[1] != task.num_labels:
-        raise AvatarError(
-            f"teacher logits have {knowledge.logits.shape[1]} columns, task {task.name!r} has "
-            f"{task.num_labels} labels"
-        )
-    if knowledge.hard_labels is not None and len(knowledge.hard_labels):
-        low, high = int(knowledge.hard_labels.min()), int(knowledge.hard_labels.max())
-        if low < 0 or high >= task.num_labels:
-            raise AvatarError(f"teacher hard labels must be in 0..{task.num_labels - 1}, got {low}..{high}")
-    if knowledge.logits is not None and not np.all(np.isfinite(knowledge.logits)):
-        raise AvatarError("teacher logits contain NaN or infinite values")
 
 
 def _gold(task: Task, split: Split, examples: list[Example]) -> torch.Tensor:

@@ -167,25 +167,35 @@ def gold_labels(task: Task) -> np.ndarray:
     return np.array([-1 if v is None else int(v) for v in values], dtype=np.int64)
 
 
-def _check_knowledge(knowledge: Knowledge, task: Task, teacher_id: str) -> None:
-    """A plugin's output must match the unlabeled split and the task's labels (plugins are third-party)."""
-    expected = len(task.read_split("unlabel_train"))
-    if len(knowledge) != expected:
+def check_knowledge(knowledge: Knowledge, task: Task, source: str, unlabeled: int | None = None) -> None:
+    """Raise one clear ``AvatarError`` when ``knowledge`` cannot be row-aligned with ``task``.
+
+    ``source`` names where it came from (a teacher's identity, "teacher knowledge") in
+    the message. Checked before caching (teacher stage) and before distilling (so a
+    stale or mismatched cache fails before a tokenizer is trained for nothing).
+    """
+    if unlabeled is None:
+        unlabeled = len(task.read_split("unlabel_train"))
+    if len(knowledge) != unlabeled:
+        limit = f" (data.limit={task.limit})" if task.limit is not None else ""
         raise AvatarError(
-            f"teacher {teacher_id} gave {len(knowledge)} predictions for {expected} unlabeled examples"
+            f"{source} gave {len(knowledge)} predictions but task {task.name!r} has {unlabeled} unlabeled "
+            f"examples{limit}: knowledge and data must come from the same data and limit"
         )
     if knowledge.logits is not None and knowledge.logits.shape[1] != task.num_labels:
         raise AvatarError(
-            f"teacher {teacher_id} gave {knowledge.logits.shape[1]} logits per example; "
-            f"task {task.name} has {task.num_labels} labels"
+            f"{source} gave {knowledge.logits.shape[1]} logits per example; "
+            f"task {task.name!r} has {task.num_labels} labels"
         )
     if knowledge.hard_labels is not None and len(knowledge.hard_labels):
         low, high = int(knowledge.hard_labels.min()), int(knowledge.hard_labels.max())
         if low < 0 or high >= task.num_labels:
             raise AvatarError(
-                f"teacher {teacher_id} gave labels in {low}..{high}; task {task.name} has labels "
-                f"0..{task.num_labels - 1}"
+                f"{source} gave labels in {low}..{high}; "
+                f"task {task.name!r} has labels 0..{task.num_labels - 1}"
             )
+    if knowledge.logits is not None and not np.all(np.isfinite(knowledge.logits)):
+        raise AvatarError(f"{source} gave logits with NaN or infinite values")
 
 
 def teacher_knowledge(task: Task, teacher: Teacher, context: TeacherContext) -> tuple[Knowledge, bool]:
@@ -205,7 +215,7 @@ def _lookup(task: Task, teacher: Teacher, context: TeacherContext) -> tuple[Know
     if path.exists():
         return Knowledge.load(path), True, path
     knowledge = teacher.produce(task, context)
-    _check_knowledge(knowledge, task, teacher.identity())
+    check_knowledge(knowledge, task, f"teacher {teacher.identity()}")
     knowledge = replace(knowledge, task=task.name, teacher=identity, fingerprint=fingerprint)
     knowledge.save(path)
     return knowledge, False, path

@@ -161,7 +161,7 @@ def test_knowledge_must_match_the_data(candidate, cache) -> None:
     task = DemoTask(limit=16)
     knowledge = gold_knowledge(DemoTask(limit=20), soft=True)
     with pytest.raises(
-        AvatarError, match="20 rows but task 'demo' has 16 unlabeled examples .data.limit=16."
+        AvatarError, match="20 predictions but task .demo. has 16 unlabeled examples .data.limit=16."
     ):
         distill_candidate(candidate, task, knowledge, DistillSettings(fast=True), cache_dir=cache)
     hard_only = gold_knowledge(task, soft=False)
