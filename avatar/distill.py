@@ -24,8 +24,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -44,7 +42,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
 from avatar.cost import MB
 from avatar.errors import AvatarError, is_out_of_memory, out_of_memory_hint
-from avatar.io import atomic_write_json, to_jsonable
+from avatar.io import atomic_directory, atomic_write_json, to_jsonable
 from avatar.space import Candidate
 from avatar.student import (
     StudentDataModule,
@@ -598,29 +596,11 @@ def save_student(
     an older student there is moved aside first and deleted after, so a kill leaves either
     the old or the new folder whole (or a stray ``.student.*`` folder, never a half one).
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
-    try:
+    with atomic_directory(target) as tmp:
         model.to("cpu").save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / META_NAME).write_text(json.dumps(to_jsonable(dict(meta)), indent=2) + "\n", encoding="utf-8")
-        os.chmod(tmp, 0o777 & ~_umask())
-        old = None
-        if target.exists():
-            old = target.with_name(f".{target.name}.old.{os.getpid()}")
-            os.rename(target, old)
-        os.rename(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 # ---------------------------------------------------------------------------------- stage

@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -39,6 +37,7 @@ from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_toke
 from transformers import PreTrainedTokenizerFast
 
 from avatar.errors import AvatarError, DataError
+from avatar.io import atomic_directory
 
 TOKENIZER_KINDS: tuple[str, ...] = ("BPE", "WordPiece", "Unigram", "Word")
 
@@ -228,8 +227,8 @@ def cached_tokenizer(
 
     ``texts_provider`` is called only on a miss (reading the corpus is the slow part of a
     hit). The save goes to a temporary directory beside the target and is renamed into
-    place, so a killed run never leaves a half-written tokenizer; when two processes race,
-    the first rename wins and the loser loads the winner's files.
+    place (``avatar.io.atomic_directory``), so a killed run never leaves a half-written
+    tokenizer.
     """
     _check_kind(kind)
     if not _CACHE_KEY.fullmatch(key):
@@ -238,16 +237,8 @@ def cached_tokenizer(
     target = parent / f"{kind}_{vocab_size}"
     if not (target / "tokenizer.json").is_file():
         tokenizer = train_tokenizer(kind, vocab_size, texts_provider(), max_length)
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{target.name}.", suffix=".tmp"))
-        try:
+        with atomic_directory(target) as tmp:
             tokenizer.save_pretrained(tmp)
-            os.rename(tmp, target)
-        except OSError:
-            if not (target / "tokenizer.json").is_file():
-                raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     return PreTrainedTokenizerFast.from_pretrained(str(target), model_max_length=max_length)
 
 

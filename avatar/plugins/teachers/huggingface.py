@@ -25,13 +25,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from avatar.errors import AvatarError, DataError
-from avatar.io import atomic_write_json
+from avatar.io import atomic_directory, atomic_write_json
 from avatar.registry import TEACHERS
 from avatar.task import Example, Task
 from avatar.teacher import Knowledge, Teacher, TeacherContext, gold_labels, stable_key
@@ -244,17 +242,10 @@ class HuggingFaceTeacher(Teacher):
     @staticmethod
     def _save(model: Any, tokenizer: Any, target: Path, info: dict[str, Any]) -> None:
         """``save_pretrained`` to a temporary sibling, then rename: a killed run leaves no half model."""
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
-        try:
+        with atomic_directory(target) as tmp:  # replaces an unfinished folder without the marker
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
             atomic_write_json(tmp / MARKER, info)
-            if target.exists():
-                shutil.rmtree(target)  # an unfinished folder without the marker
-            os.rename(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
         log.info("fine-tuned teacher saved to %s", target)
 
 

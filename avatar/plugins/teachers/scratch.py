@@ -9,12 +9,10 @@ saved once under ``<cache>/teachers/scratch-init-<task>-<key>/``.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from avatar.io import atomic_directory
 from avatar.plugins.teachers.huggingface import HuggingFaceTeacher
 from avatar.registry import TEACHERS
 from avatar.task import Task
@@ -93,13 +91,6 @@ class ScratchTeacher(HuggingFaceTeacher):
             eos_token_id=2,
         )
         model = RobertaForSequenceClassification(config)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
-        try:
+        with atomic_directory(target) as tmp:
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
-            if target.exists():
-                shutil.rmtree(target)
-            os.rename(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
