@@ -102,17 +102,29 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         }
         pareto_path = write_pareto(run_dir, result, summary)
         logger.log_table("pareto", [{**m["config"], **m["objectives"]} for m in result.front])
+        log.info("Pareto front: %d members -> %s", len(result.front), pareto_path)
+
+        outputs: dict[str, Any] = {}
+        top_k = int(cfg.distill.get("top_k", 0))
+        if top_k > 0:
+            students = distill_front(cfg, task, space, result.front, top_k, run_dir)
+            logger.log_table("students", [_student_row(s) for s in students])
+            outputs["students"] = students
+            outputs["report"] = report_search(cfg, task, run_dir, result.front, objectives.names, students)
     finally:
         logger.finish()
-    log.info("Pareto front: %d members -> %s", len(result.front), pareto_path)
-
-    outputs: dict[str, Any] = {}
-    top_k = int(cfg.distill.get("top_k", 0))
-    if top_k > 0:
-        students = distill_front(cfg, task, space, result.front, top_k, run_dir)
-        outputs["students"] = students
-        outputs["report"] = report_search(cfg, task, run_dir, result.front, objectives.names, students)
     return {"pareto": str(pareto_path), "front": result.front, **summary, **outputs}
+
+
+def _student_row(student: dict[str, Any]) -> dict[str, Any]:
+    """A flat wandb row: the student's configuration, promised objectives and measured metrics."""
+    return {
+        **student["candidate"],
+        **{f"objective/{k}": v for k, v in student["objectives"].items()},
+        **{k: v for k, v in student["metrics"].items()},
+        "size_mb": student["size_mb"],
+        "train_examples_per_second": student["train_examples_per_second"],
+    }
 
 
 def spread(front: list[dict[str, Any]], k: int) -> list[int]:

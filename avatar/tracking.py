@@ -69,15 +69,18 @@ class WandbRunLogger(RunLogger):
         self._rows.append(flat)
 
     def log_generation(self, generation: int, metrics: dict[str, float]) -> None:
-        self.run.log({"generation": generation, **metrics}, step=generation)
-        self.log_table("candidates", self._rows)
+        data: dict[str, Any] = {"generation": generation, **metrics}
+        if self._rows:
+            data["candidates"] = self._table(self._rows)  # every candidate so far
+        self.run.log(data, step=generation)
 
     def log_table(self, name: str, rows: list[dict[str, Any]]) -> None:
-        if not rows:
-            return
+        if rows:
+            self.run.log({name: self._table(rows)})
+
+    def _table(self, rows: list[dict[str, Any]]) -> Any:
         columns = list(dict.fromkeys(k for row in rows for k in row))
-        table = self._wandb.Table(columns=columns, data=[[row.get(c) for c in columns] for row in rows])
-        self.run.log({name: table}, commit=False)
+        return self._wandb.Table(columns=columns, data=[[row.get(c) for c in columns] for row in rows])
 
     def finish(self) -> None:
         self.run.finish()
