@@ -57,8 +57,8 @@ class SurrogateIndicator(EffectivenessIndicator):
     def __init__(
         self,
         samples: int = 20,
-        max_steps: int = 60,
-        train_examples: int | None = 2000,
+        max_steps: int | None = None,
+        train_examples: int | None = 1000,
         eval_examples: int | None = 400,
         seed: int = 0,
         sample_pool: int = 4,
@@ -112,8 +112,10 @@ class SurrogateIndicator(EffectivenessIndicator):
         eval_batch_size = 64
         settings = DistillSettings(
             fast=True,
-            max_steps=self.max_steps,
-            max_epochs=-1,
+            # a budget in examples (one pass) costs every candidate the same data;
+            # max_steps, when set, caps the steps instead
+            max_steps=self.max_steps if self.max_steps else -1,
+            max_epochs=-1 if self.max_steps else 1,
             max_train_examples=self.train_examples,
             eval_batch_size=eval_batch_size,
             limit_val_batches=math.ceil(self.eval_examples / eval_batch_size) if self.eval_examples else None,
