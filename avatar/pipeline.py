@@ -169,7 +169,7 @@ def report_search(
     students: list[dict[str, Any]],
 ) -> dict[str, str]:
     """``report.md``/``.csv``/``.png`` (teacher and students measured side by side) and ``pareto.png``."""
-    from avatar.report import build_report, measure_model, render_pareto_png
+    from avatar.report import build_report, measure_model, render_pareto_png, student_rows
     from avatar.teacher import build_teacher, teacher_context
 
     options = _plain(cfg.get("report")) or {}
@@ -186,10 +186,10 @@ def report_search(
         rows.append(measure_model(teacher_dir, task, "torch", examples, split, kind="teacher"))
     else:
         log.info("report: the teacher is a predictions file; no teacher model to measure")
+    export = bool(options.get("export", True))
     for student in students:
-        folder = student.get("student_dir")
-        if folder:
-            rows.append(measure_model(folder, task, "torch", examples, split, kind="student"))
+        if student.get("student_dir"):
+            rows.extend(student_rows(student["student_dir"], task, examples, split, export))
     paths = {k: str(v) for k, v in build_report(rows, run_dir, title=f"Avatar report: {task.name}").items()}
     distilled = {json.dumps(s["candidate"], sort_keys=True) for s in students}
     marks = [json.dumps(m["config"], sort_keys=True) in distilled for m in front]

@@ -378,9 +378,24 @@ def _quiet_root_logger() -> Iterator[None]:
         root.setLevel(level)
 
 
+def student_rows(
+    folder: str | os.PathLike[str], task: Task, n: int, split: str, export: bool, threads: int | None = None
+) -> list[ReportRow]:
+    """The student's row, and with ``export`` its ONNX and int8 rows (exported when stale)."""
+    from avatar.export import export_all
+
+    rows = [measure_model(folder, task, "torch", n, split, kind="student", threads=threads)]
+    if export:
+        if not _is_exported(Path(folder)):
+            with _quiet_root_logger():  # onnxruntime's quantiser logs every tensor at INFO
+                export_all(folder, int8=True)
+        for backend in ("onnx", "int8"):
+            rows.append(measure_model(folder, task, backend, n, split, kind=backend, threads=threads))
+    return rows
+
+
 def run_report_stage(cfg: Any, run_dir: str | os.PathLike[str]) -> dict[str, Path]:
     """``python train.py stage=report``: measure the teacher and students, write the report in run_dir."""
-    from avatar.export import export_all
     from avatar.pipeline import build_task
 
     options = cfg.get("report") or {}
@@ -396,13 +411,7 @@ def run_report_stage(cfg: Any, run_dir: str | os.PathLike[str]) -> dict[str, Pat
                               "(a fine-tuned teacher saved with its tokenizer)")
         rows.append(measure_model(str(teacher), task, "torch", n, split, kind="teacher", threads=threads))
     for folder in student_dirs(options.get("students"), run_dir):
-        rows.append(measure_model(folder, task, "torch", n, split, kind="student", threads=threads))
-        if options.get("export", True):
-            if not _is_exported(folder):
-                with _quiet_root_logger():  # onnxruntime's quantiser logs every tensor at INFO
-                    export_all(folder, int8=True)
-            for backend in ("onnx", "int8"):
-                rows.append(measure_model(folder, task, backend, n, split, kind=backend, threads=threads))
+        rows.extend(student_rows(folder, task, n, split, bool(options.get("export", True)), threads))
     if not rows:
         raise AvatarError(
             f"nothing to report: set report.teacher and/or report.students (no {DEFAULT_STUDENTS_GLOB} "

@@ -47,4 +47,5 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         assert size <= 1.0
     report = (run_dir / "report.md").read_text()
     assert "| teacher |" in report and report.count("| student |") == 2
+    assert report.count("| onnx |") == 2 and report.count("| int8 |") == 2  # exported, re-measured
     assert list((run_dir / "wandb").glob("offline-run-*"))
