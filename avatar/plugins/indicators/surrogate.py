@@ -62,7 +62,10 @@ class SurrogateIndicator(EffectivenessIndicator):
         eval_examples: int | None = 400,
         seed: int = 0,
         sample_pool: int = 4,
+        target: str = "headline",
     ) -> None:
+        if target not in ("headline", "loss"):
+            raise AvatarError(f"indicator.target must be headline or loss, got {target!r}")
         if samples < 3:
             raise AvatarError(f"indicator.samples must be at least 3 to fit a surrogate, got {samples}")
         self.samples = samples
@@ -71,6 +74,7 @@ class SurrogateIndicator(EffectivenessIndicator):
         self.eval_examples = eval_examples
         self.seed = seed
         self.sample_pool = sample_pool
+        self.target = target
         self.coef: np.ndarray | None = None
         self.intercept = 0.0
         self.space: Space | None = None
@@ -131,13 +135,13 @@ class SurrogateIndicator(EffectivenessIndicator):
             for number, candidate in enumerate(todo, start=len(candidates) - len(todo) + 1):
                 result = distill_candidate(candidate, task, knowledge, settings, cache_dir=cache_root)
                 record = {"key": candidate.key(), "config": candidate.as_dict(), "metric": result.headline,
-                          "seconds": result.train_seconds}
+                          "val_loss": result.metrics.get("val/loss"), "seconds": result.train_seconds}
                 append_jsonl(runs_path, record)
                 done[candidate.key()] = record
                 update(number)
 
         features = np.array([encode(context.space, c) for c in candidates])
-        targets = np.array([done[c.key()]["metric"] for c in candidates], dtype=float)
+        targets = np.array([self._target(done[c.key()]) for c in candidates], dtype=float)
         self._fit(features, targets)
         loo = self.leave_one_out_error(features, targets)
         atomic_write_json(
@@ -147,6 +151,7 @@ class SurrogateIndicator(EffectivenessIndicator):
                 "teacher": knowledge.teacher,
                 "budget": self._budget(),
                 "headline_metric": task.headline_metric,
+                "target": self.target,
                 "coef": self.coef,
                 "intercept": self.intercept,
                 "loo_mae": loo,
@@ -160,6 +165,17 @@ class SurrogateIndicator(EffectivenessIndicator):
             atomic_write_json(Path(context.run_dir) / "surrogate.json", summary)
         log.info("surrogate: %s from %d runs, leave-one-out MAE %.4f (metric mean %.4f, std %.4f)",
                  task.headline_metric, len(candidates), loo, targets.mean(), targets.std())
+
+    def _target(self, run: dict[str, Any]) -> float:
+        """What the surrogate learns: the headline metric (the paper's), or the negated
+        validation loss, a continuous signal where brief runs collapse to one class."""
+        if self.target == "headline":
+            return float(run["metric"])
+        if run.get("val_loss") is None:
+            raise AvatarError(
+                "indicator.target=loss needs runs that recorded val_loss; clear the surrogate cache"
+            )
+        return -float(run["val_loss"])
 
     def _fit(self, features: np.ndarray, targets: np.ndarray) -> None:
         from sklearn.linear_model import BayesianRidge

@@ -1,0 +1,34 @@
+"""The surrogate's encoding, targets and leave-one-out error (the brief runs are covered by
+the demo pipeline test, which distils, fits and predicts for real)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from avatar.errors import AvatarError
+from avatar.plugins.indicators.surrogate import SurrogateIndicator, encode
+from tests.helpers import load_space
+
+
+def test_encoding_is_fixed_by_the_space_and_in_unit_range() -> None:
+    space = load_space("avatar")
+    first = encode(space, space.candidate([0] * len(space.dimensions)))
+    last = encode(space, space.candidate([len(d) - 1 for d in space.dimensions]))
+    assert len(first) == len(last)
+    assert min(first + last) >= 0.0 and max(first + last) <= 1.0
+
+
+def test_targets_headline_or_negated_loss() -> None:
+    run = {"metric": 0.7, "val_loss": 0.4}
+    assert SurrogateIndicator(target="headline")._target(run) == 0.7
+    assert SurrogateIndicator(target="loss")._target(run) == -0.4
+    with pytest.raises(AvatarError, match="target must be headline or loss"):
+        SurrogateIndicator(target="f2")
+
+
+def test_leave_one_out_error_of_a_linear_signal_is_small() -> None:
+    rng = np.random.default_rng(0)
+    features = rng.random((20, 4))
+    targets = features @ np.array([0.3, -0.2, 0.1, 0.0]) + 0.5
+    assert SurrogateIndicator.leave_one_out_error(features, targets) < 0.01
