@@ -42,7 +42,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
 from avatar.cost import MB
 from avatar.errors import AvatarError, is_out_of_memory, out_of_memory_hint
-from avatar.io import atomic_directory, atomic_write_json, to_jsonable
+from avatar.io import atomic_directory, atomic_write_json, plain, to_jsonable
 from avatar.space import Candidate
 from avatar.student import (
     StudentDataModule,
@@ -606,15 +606,9 @@ def save_student(
 # ---------------------------------------------------------------------------------- stage
 
 
-def _plain(node: Any) -> Any:
-    from omegaconf import OmegaConf
-
-    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
-
-
 def resolve_candidate(cfg: Any) -> Candidate:
     """``cfg.candidate``: an index into ``cfg.pareto``'s front, or an inline dict checked by the space."""
-    value = _plain(cfg.get("candidate"))
+    value = plain(cfg.get("candidate"))
     if isinstance(value, Mapping):
         from avatar.pipeline import build_space
 
@@ -647,7 +641,7 @@ def run_distill_stage(cfg: Any, run_dir: Path) -> dict[str, Any]:
     task = build_task(cfg)
     candidate = resolve_candidate(cfg)
     knowledge = knowledge_for(cfg, task)
-    settings = DistillSettings.from_config(_plain(cfg.get("distill")), _plain(cfg.get("trainer")))
+    settings = DistillSettings.from_config(plain(cfg.get("distill")), plain(cfg.get("trainer")))
     out_dir = Path(run_dir) / "students" / student_key(candidate)
     log.info("distilling %s into %s", candidate, out_dir)
     result = distill_candidate(candidate, task, knowledge, settings, out_dir, cache_dir=cfg.paths.cache)

@@ -20,6 +20,13 @@ from typing import Any
 from avatar.errors import DataError
 
 
+def plain(node: Any) -> Any:
+    """A Hydra/OmegaConf node as plain dicts and lists (resolved); anything else unchanged."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` via a temp file and ``os.replace`` (atomic on POSIX)."""
     target = Path(path)

@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from avatar.errors import AvatarError
-from avatar.io import atomic_write_bytes, atomic_write_json
+from avatar.io import atomic_write_bytes, atomic_write_json, plain
 from avatar.objectives import MeterContext, Objectives, build_plugin
 from avatar.progress import progress_bar
 from avatar.registry import CONSTRAINTS, TASKS
@@ -28,15 +28,9 @@ from avatar.tracking import create_logger
 log = logging.getLogger("avatar")
 
 
-def _plain(node: Any) -> Any:
-    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) or OmegaConf.is_list(
-        node
-    ) else node
-
-
 def build_task(cfg: DictConfig) -> Task:
     """The task plugin named by ``task.name``; ``task.data_dir`` defaults to ``paths.data``."""
-    options = dict(_plain(cfg.task))
+    options = dict(plain(cfg.task))
     name = options.pop("name")
     if options.get("data_dir") is None:
         options["data_dir"] = cfg.paths.get("data")
@@ -47,11 +41,11 @@ def build_task(cfg: DictConfig) -> Task:
 
 
 def build_space(cfg: DictConfig) -> Space:
-    return Space.from_config(_plain(cfg.space.dimensions) or [])
+    return Space.from_config(plain(cfg.space.dimensions) or [])
 
 
 def build_pruner(cfg: DictConfig, space: Space, num_labels: int) -> Pruner:
-    constraints = [build_plugin(CONSTRAINTS, item) for item in _plain(cfg.constraints.get("items")) or []]
+    constraints = [build_plugin(CONSTRAINTS, item) for item in plain(cfg.constraints.get("items")) or []]
     return Pruner(
         space,
         constraints,
@@ -67,7 +61,7 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     task = build_task(cfg)
     space = build_space(cfg)
-    settings = SearchSettings(**{k: v for k, v in _plain(cfg.search).items() if k != "smt_timeout_ms"})
+    settings = SearchSettings(**{k: v for k, v in plain(cfg.search).items() if k != "smt_timeout_ms"})
 
     started = time.perf_counter()
     pruner = build_pruner(cfg, space, task.num_labels)
@@ -77,13 +71,13 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         log.info("feasible: %s of %s candidates (%.2e)", f"{feasible:,}", f"{space.grid_size:,}",
                  feasible / space.grid_size)
 
-    objectives = Objectives.from_config(_plain(cfg.get("indicator")), _plain(cfg.meters.get("items")) or [])
+    objectives = Objectives.from_config(plain(cfg.get("indicator")), plain(cfg.meters.get("items")) or [])
     extras = {"task": task, "cfg": cfg, "pruner": pruner}
     context = MeterContext(space, task.num_labels, str(run_dir), extras=extras)
     objectives.prepare(context)
 
     logger = create_logger(
-        _plain(cfg.get("logger")), str(run_dir), _plain(cfg), run_id=checkpoint_run_id(run_dir)
+        plain(cfg.get("logger")), str(run_dir), plain(cfg), run_id=checkpoint_run_id(run_dir)
     )
     try:
         started = time.perf_counter()
@@ -147,7 +141,7 @@ def distill_front(
     from avatar.teacher import knowledge_for
 
     knowledge = knowledge_for(cfg, task, run_dir)
-    settings = DistillSettings.from_config(_plain(cfg.get("distill")), _plain(cfg.get("trainer")))
+    settings = DistillSettings.from_config(plain(cfg.get("distill")), plain(cfg.get("trainer")))
     chosen = spread(front, top_k)
     students = []
     for number, index in enumerate(chosen, start=1):
@@ -172,7 +166,7 @@ def report_search(
     from avatar.report import build_report, measure_model, render_pareto_png, student_rows
     from avatar.teacher import build_teacher, teacher_context
 
-    options = _plain(cfg.get("report")) or {}
+    options = plain(cfg.get("report")) or {}
     examples, split = int(options.get("examples") or 200), str(options.get("split") or "test")
     rows = []
     teacher_dir = options.get("teacher")

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from avatar.errors import AvatarError
-from avatar.io import atomic_write_bytes, atomic_write_json
+from avatar.io import atomic_write_bytes, atomic_write_json, plain
 from avatar.task import Task
 
 log = logging.getLogger("avatar")
@@ -225,18 +225,12 @@ def _lookup(task: Task, teacher: Teacher, context: TeacherContext) -> tuple[Know
 # The stage, from a Hydra config
 
 
-def _plain(node: Any) -> Any:
-    from omegaconf import OmegaConf
-
-    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
-
-
 def build_teacher(cfg: Any) -> Teacher:
     """The teacher plugin of ``cfg.teacher``: ``name`` picks it, the other keys are its options."""
     from avatar.objectives import build_plugin
     from avatar.registry import TEACHERS
 
-    spec = _plain(cfg.get("teacher"))
+    spec = plain(cfg.get("teacher"))
     if not spec:
         raise AvatarError("no teacher configured: pick one with teacher=<name> (e.g. teacher=codebert)")
     return build_plugin(TEACHERS, spec)
@@ -244,7 +238,7 @@ def build_teacher(cfg: Any) -> Teacher:
 
 def teacher_context(cfg: Any, run_dir: str | Path) -> TeacherContext:
     """Cache folder from ``paths.cache``; Lightning options from ``trainer`` (or ``DEFAULT_TRAINER``)."""
-    trainer = _plain(cfg.get("trainer"))
+    trainer = plain(cfg.get("trainer"))
     return TeacherContext(
         cache_dir=Path(str(cfg.paths.cache)).expanduser(),
         run_dir=Path(run_dir),
