@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from avatar.errors import AvatarError
-from avatar.io import atomic_write_bytes, atomic_write_json, plain
+from avatar.io import atomic_write_bytes, atomic_write_json, atomic_write_text, plain
 from avatar.task import Task
 
 log = logging.getLogger("avatar")
@@ -208,16 +208,38 @@ def teacher_knowledge(task: Task, teacher: Teacher, context: TeacherContext) -> 
     return knowledge, from_cache
 
 
-def _lookup(task: Task, teacher: Teacher, context: TeacherContext) -> tuple[Knowledge, bool, Path]:
+def _latest_pointer(cache_dir: str | Path, task: Task, teacher: Teacher, fingerprint: str) -> Path:
+    """Names the knowledge last produced by this teacher (its options, any trainer budget)."""
+    name = f"{task.name}-{stable_key(teacher.identity())}-{fingerprint}.latest"
+    return Path(cache_dir) / "knowledge" / name
+
+
+def _lookup(
+    task: Task, teacher: Teacher, context: TeacherContext, reuse_latest: bool = False
+) -> tuple[Knowledge, bool, Path]:
+    """The knowledge of exactly this teacher and trainer budget, cached or produced now.
+
+    With ``reuse_latest`` (the search and distillation), knowledge that ``stage=teacher``
+    produced for the same teacher and data under another trainer budget is reused: the
+    ``trainer`` group then configures the students, and must not silently fine-tune a
+    second teacher.
+    """
     identity = teacher.cache_identity(task, context)
     fingerprint = task.fingerprint("unlabel_train")
     path = _knowledge_file(context.cache_dir, task.name, identity, fingerprint)
+    pointer = _latest_pointer(context.cache_dir, task, teacher, fingerprint)
+    if not path.exists() and reuse_latest and pointer.exists():
+        latest = path.parent / pointer.read_text().strip()
+        if latest.exists():
+            log.info("using the teacher knowledge last produced by stage=teacher: %s", latest)
+            return Knowledge.load(latest), True, latest
     if path.exists():
         return Knowledge.load(path), True, path
     knowledge = teacher.produce(task, context)
     check_knowledge(knowledge, task, f"teacher {teacher.identity()}")
     knowledge = replace(knowledge, task=task.name, teacher=identity, fingerprint=fingerprint)
     knowledge.save(path)
+    atomic_write_text(pointer, path.name)
     return knowledge, False, path
 
 
@@ -264,18 +286,18 @@ def knowledge_for(cfg: Any, task: Task, run_dir: str | Path | None = None) -> Kn
     ``run_dir`` is where a fine-tuning teacher writes its Lightning logs and checkpoints
     (checkpoints are deleted once the model is in the cache); default ``<paths.cache>/teacher_runs``.
     """
-    return _knowledge_with_summary(cfg, task, run_dir)[0]
+    return _knowledge_with_summary(cfg, task, run_dir, reuse_latest=True)[0]
 
 
 def _knowledge_with_summary(
-    cfg: Any, task: Task, run_dir: str | Path | None
+    cfg: Any, task: Task, run_dir: str | Path | None, reuse_latest: bool = False
 ) -> tuple[Knowledge, dict[str, Any]]:
     teacher = build_teacher(cfg)
     if run_dir is None:
         run_dir = Path(str(cfg.paths.cache)).expanduser() / "teacher_runs"
     context = teacher_context(cfg, run_dir)
     started = time.perf_counter()
-    knowledge, from_cache, path = _lookup(task, teacher, context)
+    knowledge, from_cache, path = _lookup(task, teacher, context, reuse_latest)
     seconds = time.perf_counter() - started
     log.info(describe_knowledge(knowledge, from_cache, path, seconds))
     summary = {

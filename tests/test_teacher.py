@@ -273,3 +273,25 @@ def test_text_and_jsonl_formats(tmp_path: Path) -> None:
 
 def test_teachers_are_registered() -> None:
     assert {"huggingface", "predictions"} <= set(TEACHERS.names())
+
+
+def test_search_reuses_the_stage_teacher_knowledge_under_another_trainer_budget(tmp_path: Path) -> None:
+    """``trainer.*`` configures the students in search/distill: it must not fine-tune a second teacher."""
+    from hydra import compose, initialize_config_dir
+
+    from avatar.pipeline import build_task
+    from avatar.teacher import knowledge_for, run_teacher_stage
+
+    def config(*overrides: str):
+        with initialize_config_dir(str(REPO / "configs"), version_base="1.3"):
+            return compose("train", overrides=[
+                "task=demo", "task.size=16", "teacher=scratch", "teacher.max_length=64", "logger=none",
+                "trainer.accelerator=cpu", f"paths.cache={tmp_path / 'cache'}", *overrides,
+            ])
+
+    stage_cfg = config("stage=teacher", "trainer.max_steps=2")
+    produced = run_teacher_stage(stage_cfg, tmp_path / "teacher_run")
+    search_cfg = config("trainer.max_steps=7")
+    reused = knowledge_for(search_cfg, build_task(search_cfg), tmp_path / "search_run")
+    assert np.array_equal(reused.logits, produced.logits)
+    assert not (tmp_path / "search_run").exists()  # nothing was fine-tuned
