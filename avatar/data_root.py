@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from avatar.errors import DataError
+from avatar.task import Example, Task
 
 ENV_VAR = "AVATAR_DATA"
 CODEXGLUE_URL = "https://github.com/microsoft/CodeXGLUE"
@@ -83,3 +84,25 @@ def record_location(path: Path, index: int) -> str:
                 if seen == index:
                     return f"{path}:{number}"
     return f"{path}:?"
+
+
+class FolderTask(Task):
+    """A task whose split files live in one folder: ``<data root>/<folder>`` or ``data_dir``.
+
+    The folder is resolved on first use, so building the task (the search needs only its
+    label count) requires no data; parsed splits are kept per instance.
+    """
+
+    folder: str = ""  # subfolder of the data root
+    markers: tuple[str, ...] = ()  # files that identify the folder itself
+
+    def __init__(self, data_dir: str | None = None, limit: int | None = None, seed: int = 42) -> None:
+        super().__init__(data_dir=data_dir, limit=limit, seed=seed)
+        self._dir: Path | None = None
+        self._cache: dict[str, list[Example]] = {}
+
+    @property
+    def directory(self) -> Path:
+        if self._dir is None:
+            self._dir = resolve_task_dir(self.data_dir, self.folder, self.markers)
+        return self._dir

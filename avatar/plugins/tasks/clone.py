@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from avatar.data_root import record_location, require_file, resolve_task_dir
+from avatar.data_root import FolderTask, record_location, require_file
 from avatar.errors import DataError
 from avatar.io import iter_jsonl
 from avatar.registry import TASKS
-from avatar.task import Example, Split, Task
+from avatar.task import Example, Split
 
 HINT = (
     "get BigCloneBench as CodeXGLUE Clone-detection-BigCloneBench (data.jsonl) with Avatar's sampled pair "
@@ -118,7 +118,7 @@ def load_functions(path: Path) -> MappingProxyType[str, str]:
 
 
 @TASKS.register("clone")
-class CloneTask(Task):
+class CloneTask(FolderTask):
     """BigCloneBench: are these two Java methods clones? Headline metric: F1."""
 
     name = "clone"
@@ -127,17 +127,8 @@ class CloneTask(Task):
     language = "java"
     headline_metric = "f1"
 
-    def __init__(self, data_dir: str | None = None, limit: int | None = None, seed: int = 42) -> None:
-        super().__init__(data_dir=data_dir, limit=limit, seed=seed)
-        self._dir: Path | None = None
-        self._cache: dict[str, list[Example]] = {}
-
-    @property
-    def directory(self) -> Path:
-        """The BigCloneBench folder, resolved on first use so building the task needs no data."""
-        if self._dir is None:
-            self._dir = resolve_task_dir(self.data_dir, "bigclonebench", ("data.jsonl",))
-        return self._dir
+    folder = "bigclonebench"
+    markers = ("data.jsonl",)
 
     def describe(self) -> str:
         where = self.data_dir or "$AVATAR_DATA/bigclonebench"

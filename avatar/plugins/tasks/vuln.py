@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from avatar.data_root import record_location, require_file, resolve_task_dir
+from avatar.data_root import FolderTask, record_location, require_file
 from avatar.errors import DataError
 from avatar.io import iter_jsonl
 from avatar.registry import TASKS
-from avatar.task import Example, Split, Task
+from avatar.task import Example, Split
 
 HINT = (
     "get Devign as CodeXGLUE Defect-detection jsonl (train.jsonl[.gz], valid.jsonl, test.jsonl) from "
@@ -63,7 +63,7 @@ def _example(record: dict[str, Any], path: Path, index: int, num_labels: int) ->
 
 
 @TASKS.register("vuln")
-class VulnTask(Task):
+class VulnTask(FolderTask):
     """Devign: is this C function vulnerable? Headline metric: accuracy."""
 
     name = "vuln"
@@ -72,18 +72,8 @@ class VulnTask(Task):
     language = "c"
     headline_metric = "accuracy"
 
-    def __init__(self, data_dir: str | None = None, limit: int | None = None, seed: int = 42) -> None:
-        super().__init__(data_dir=data_dir, limit=limit, seed=seed)
-        self._dir: Path | None = None
-        self._cache: dict[str, list[Example]] = {}
-
-    @property
-    def directory(self) -> Path:
-        """The Devign folder, resolved on first use so building the task needs no data."""
-        if self._dir is None:
-            markers = ("train.jsonl.gz", "train.jsonl", "test.jsonl")
-            self._dir = resolve_task_dir(self.data_dir, "devign", markers)
-        return self._dir
+    folder = "devign"
+    markers = ("train.jsonl.gz", "train.jsonl", "test.jsonl")
 
     def describe(self) -> str:
         where = self.data_dir or "$AVATAR_DATA/devign"
