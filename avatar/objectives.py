@@ -10,13 +10,16 @@ the search, the logs and ``pareto.json`` share.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from avatar.errors import AvatarError
+from avatar.io import atomic_write_json
 from avatar.registry import INDICATORS, METERS
 from avatar.space import Candidate, Space, model_config
 
@@ -58,6 +61,38 @@ def random_weight_model(
         yield build_model(candidate, context.num_labels).eval()
     finally:
         torch.set_num_threads(previous_threads)
+
+
+class RunDirCache:
+    """Measurements kept per run directory: in memory, and in ``<run_dir>/<file_name>``.
+
+    Measuring meters cost seconds per candidate: a resumed search must not measure a
+    candidate again, and meters that read one workload (energy and CO2) share its entry.
+    Keys must name every setting that changes the measurement.
+    """
+
+    def __init__(self, file_name: str) -> None:
+        self.file_name = file_name
+        self.memory: dict[tuple[str, str], Any] = {}
+        self.loaded: set[str] = set()
+
+    def get(self, run_dir: str | None, key: str, compute: Callable[[], Any]) -> Any:
+        folder = run_dir or ""
+        path = Path(folder) / self.file_name if folder else None
+        if path is not None and folder not in self.loaded:
+            self.loaded.add(folder)
+            if path.exists():
+                for stored_key, value in json.loads(path.read_text()).items():
+                    self.memory.setdefault((folder, stored_key), value)
+        if (folder, key) not in self.memory:
+            self.memory[(folder, key)] = compute()
+            if path is not None:
+                atomic_write_json(path, {k: v for (d, k), v in self.memory.items() if d == folder})
+        return self.memory[(folder, key)]
+
+    def clear(self) -> None:
+        self.memory.clear()
+        self.loaded.clear()
 
 
 class Meter(ABC):

@@ -219,8 +219,7 @@ def test_energy_meters_measure_once_and_cache(tmp_path: Path) -> None:
     # measured floats never repeat exactly: equality means the cached measurement came back
     assert energy_meter.measure(candidate, context) == kwh
     assert (tmp_path / energy.CACHE_NAME).is_file()
-    energy._MEMORY.clear()
-    energy._LOADED_FILES.clear()
+    energy.CACHE.clear()
     assert METERS.create("co2_g", examples=20).measure(candidate, context) == grams  # from the file
     other = METERS.create("energy_kwh", examples=21).measure(candidate, context)  # other settings: measured
     assert other > 0 and other != kwh

@@ -13,20 +13,16 @@ that track wall time (see ``avatar.green``); the cache records which.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
-from avatar.io import atomic_write_json
-from avatar.objectives import Meter, MeterContext, random_weight_model
+from avatar.objectives import Meter, MeterContext, RunDirCache, random_weight_model
 from avatar.registry import METERS
 from avatar.space import Candidate
 
 CACHE_NAME = "energy_cache.json"
 
-# (run_dir or "", cache key) -> {"energy_kwh", "co2_g", "latency_ms", "estimated"}; shared by both meters.
-_MEMORY: dict[tuple[str, str], dict[str, Any]] = {}
-_LOADED_FILES: set[str] = set()
+# cache key -> {"energy_kwh", "co2_g", "latency_ms", "estimated"}, per run dir; shared by both meters.
+CACHE = RunDirCache(CACHE_NAME)
 
 
 class _EnergyMeter(Meter):
@@ -49,20 +45,8 @@ class _EnergyMeter(Meter):
 
     def measure_all(self, candidate: Candidate, context: MeterContext) -> dict[str, Any]:
         """Every number of the candidate's workload, measured at most once per run directory."""
-        run_dir = context.run_dir or ""
-        cache_file = Path(run_dir) / CACHE_NAME if run_dir else None
-        if cache_file is not None and run_dir not in _LOADED_FILES:
-            _LOADED_FILES.add(run_dir)
-            if cache_file.exists():
-                for key, value in json.loads(cache_file.read_text()).items():
-                    _MEMORY.setdefault((run_dir, key), value)
         key = self.cache_key(candidate)
-        if (run_dir, key) not in _MEMORY:
-            _MEMORY[(run_dir, key)] = self._measure(candidate, context)
-            if cache_file is not None:
-                mine = {k: v for (d, k), v in _MEMORY.items() if d == run_dir}
-                atomic_write_json(cache_file, mine)
-        return _MEMORY[(run_dir, key)]
+        return CACHE.get(context.run_dir, key, lambda: self._measure(candidate, context))
 
     def _measure(self, candidate: Candidate, context: MeterContext) -> dict[str, Any]:
         from avatar.green import inference_workload, random_sequences

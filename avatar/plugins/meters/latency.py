@@ -3,18 +3,16 @@
 Why measured and not predicted: FLOPs miss memory traffic and kernel overheads that
 dominate tiny models; users quote milliseconds. Random weights cost the same as
 trained ones, so a candidate is timed before it is ever trained. Results are cached per
-candidate (in memory, and in ``<run_dir>/latency_cache.json`` to survive a resume).
+candidate and settings (``RunDirCache``: in memory and ``<run_dir>/latency_cache.json``, so a
+resume measures nothing twice).
 """
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
-from pathlib import Path
 
-from avatar.io import atomic_write_json
-from avatar.objectives import Meter, MeterContext, random_weight_model
+from avatar.objectives import Meter, MeterContext, RunDirCache, random_weight_model
 from avatar.registry import METERS
 from avatar.space import Candidate
 
@@ -33,6 +31,9 @@ def time_forward(model: object, input_ids: object, runs: int, warmup: int) -> fl
     return statistics.median(times)
 
 
+CACHE = RunDirCache("latency_cache.json")
+
+
 @METERS.register("latency_ms")
 class LatencyMeter(Meter):
     name = "latency_ms"
@@ -43,21 +44,14 @@ class LatencyMeter(Meter):
         self.runs = runs
         self.warmup = warmup
         self.seed = seed
-        self._cache: dict[str, float] = {}
 
-    def _cache_file(self, context: MeterContext) -> Path | None:
-        return Path(context.run_dir) / "latency_cache.json" if context.run_dir else None
+    def cache_key(self, candidate: Candidate) -> str:
+        settings = f"threads={self.threads}|runs={self.runs}|warmup={self.warmup}|seed={self.seed}"
+        return f"{candidate.key()}|{settings}"
 
     def measure(self, candidate: Candidate, context: MeterContext) -> float:
-        key = candidate.key()
-        cache_file = self._cache_file(context)
-        if not self._cache and cache_file is not None and cache_file.exists():
-            self._cache.update(json.loads(cache_file.read_text()))
-        if key not in self._cache:
-            self._cache[key] = self._measure(candidate, context)
-            if cache_file is not None:
-                atomic_write_json(cache_file, self._cache)
-        return self._cache[key]
+        key = self.cache_key(candidate)
+        return float(CACHE.get(context.run_dir, key, lambda: self._measure(candidate, context)))
 
     def _measure(self, candidate: Candidate, context: MeterContext) -> float:
         import torch
