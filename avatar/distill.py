@@ -23,6 +23,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import os
 import time
 import warnings
@@ -35,7 +36,7 @@ from typing import Any
 import lightning as L
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, Timer
 from lightning.pytorch.loggers import CSVLogger, Logger
 from torch import Tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerFast
@@ -60,6 +61,7 @@ log = logging.getLogger("avatar")
 
 TEMPERATURE = 2.0
 LOSSES = ("auto", "soft", "hard")
+SCHEDULES = ("linear", "constant")
 META_NAME = "avatar.json"  # the same name avatar.predict reads
 LAST_CKPT = "last.ckpt"
 
@@ -95,8 +97,17 @@ def hard_loss(student_logits: Tensor, labels: Tensor) -> Tensor:
 class DistillationModule(L.LightningModule):
     """A student and its loss; validation and test metrics are the task's (torchmetrics).
 
-    Logs ``train/loss``, ``val/loss`` (cross-entropy against gold), ``val/<metric>`` and
-    ``test/<metric>`` for each of ``task.metrics()`` (accuracy, precision, recall, F1).
+    Logs ``train/loss``, ``train/lr``, ``val/loss`` (cross-entropy against gold),
+    ``val/<metric>`` and ``test/<metric>`` for each of ``task.metrics()`` (accuracy,
+    precision, recall, F1), and ``val/majority_fraction``: the share of validation examples
+    given the most predicted class. At 1.0 the student has collapsed to one class (chance
+    accuracy, F1 0 or the positive rate's): ``collapsed`` turns true and a warning is logged,
+    so no collapsed student passes silently.
+
+    The learning rate warms up linearly over ``warmup_ratio`` of the training budget and
+    then decays linearly to zero (``schedule="linear"``, the paper's recipe), or stays
+    constant. The budget is whichever ends first: the Trainer's steps/epochs or its
+    ``max_time``, so a wall-clock budget gets a full schedule too.
     """
 
     def __init__(
@@ -107,6 +118,8 @@ class DistillationModule(L.LightningModule):
         soft: bool = True,
         temperature: float = TEMPERATURE,
         weight_decay: float = 0.0,
+        schedule: str = "linear",
+        warmup_ratio: float = 0.1,
     ) -> None:
         super().__init__()
         if temperature <= 0:
@@ -116,9 +129,15 @@ class DistillationModule(L.LightningModule):
         self.soft = soft
         self.temperature = float(temperature)
         self.weight_decay = float(weight_decay)
+        self.schedule = schedule
+        self.warmup_ratio = float(warmup_ratio)
+        self.num_labels = int(task.num_labels)
         self.headline = task.headline_metric
         self.val_metrics = task.metrics(prefix="val/")
         self.test_metrics = task.metrics(prefix="test/")
+        self._predicted = torch.zeros(self.num_labels, dtype=torch.long)
+        self.collapsed = False
+        self._total_steps: float | None = None
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
@@ -128,20 +147,41 @@ class DistillationModule(L.LightningModule):
         targets = batch["targets"]
         loss = soft_loss(logits, targets, self.temperature) if self.soft else hard_loss(logits, targets)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(targets))
+        self.log("train/lr", self.optimizers().param_groups[0]["lr"], batch_size=len(targets))
         return loss
 
-    def _evaluate(self, batch: dict[str, Tensor], metrics: Any, prefix: str) -> None:
+    def _evaluate(self, batch: dict[str, Tensor], metrics: Any, prefix: str) -> Tensor:
         logits = self(batch["input_ids"], batch["attention_mask"])
         labels = batch["targets"]
         self.log(f"{prefix}/loss", hard_loss(logits, labels), batch_size=len(labels))
-        metrics.update(logits.argmax(dim=-1), labels)
+        predicted = logits.argmax(dim=-1)
+        metrics.update(predicted, labels)
+        return predicted
+
+    def on_validation_epoch_start(self) -> None:
+        self._predicted = torch.zeros(self.num_labels, dtype=torch.long)
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, self.val_metrics, "val")
+        predicted = self._evaluate(batch, self.val_metrics, "val")
+        self._predicted += torch.bincount(predicted.cpu(), minlength=self.num_labels)
 
     def on_validation_epoch_end(self) -> None:
         self.log_dict(self.val_metrics.compute(), prog_bar=False)
         self.val_metrics.reset()
+        counts = self._predicted
+        total = int(counts.sum())
+        if total == 0:
+            return
+        majority = float(counts.max()) / total
+        self.log("val/majority_fraction", majority)
+        self.collapsed = majority >= 1.0
+        if self.collapsed and not self.trainer.sanity_checking:
+            log.warning(
+                "student collapsed: it predicts class %d for all %d validation examples (%s)",
+                int(counts.argmax()),
+                total,
+                f"step {self.global_step}" if self.trainer.training else "final weights",
+            )
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, self.test_metrics, "test")
@@ -150,10 +190,35 @@ class DistillationModule(L.LightningModule):
         self.log_dict(self.test_metrics.compute())
         self.test_metrics.reset()
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
         )
+        if self.schedule == "constant":
+            return optimizer
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def training_progress(self, step: int) -> float:
+        """How much of the training budget ``step`` steps used: steps or time, whichever is further."""
+        trainer = self.trainer
+        if self._total_steps is None:
+            total = float(trainer.estimated_stepping_batches)
+            self._total_steps = total if math.isfinite(total) and total > 0 else math.inf
+        fractions = [step / self._total_steps]
+        timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
+        duration = getattr(timer, "_duration", None) if timer is not None else None
+        if duration:
+            fractions.append((timer.time_elapsed("train") or 0.0) / duration)
+        progress = max(fractions)
+        return min(max(progress, 0.0), 1.0) if math.isfinite(progress) else 0.0
+
+    def _lr_factor(self, step: int) -> float:
+        """Linear warm-up over ``warmup_ratio`` of the budget, then linear decay to zero."""
+        progress = self.training_progress(step)
+        if self.warmup_ratio > 0 and progress < self.warmup_ratio:
+            return max(progress / self.warmup_ratio, 1e-3)
+        return max(0.0, (1.0 - progress) / max(1e-9, 1.0 - self.warmup_ratio))
 
 
 # -------------------------------------------------------------------------------- settings
@@ -195,7 +260,9 @@ class DistillSettings:
     trainer_extra: dict[str, Any] = field(default_factory=dict)
     # distillation
     loss: str = "auto"
-    temperature: float = TEMPERATURE
+    temperature: float | None = None  # None: the task's own (Task.temperature)
+    schedule: str = "linear"
+    warmup_ratio: float = 0.1
     patience: int = 3
     weight_decay: float = 0.0
     eval_batch_size: int = 64
@@ -242,8 +309,13 @@ class DistillSettings:
     def check(self) -> None:
         if self.loss not in LOSSES:
             raise AvatarError(f"distill.loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        if self.temperature <= 0:
+        if self.temperature is not None and self.temperature <= 0:
             raise AvatarError(f"distill.temperature must be positive, got {self.temperature}")
+        if self.schedule not in SCHEDULES:
+            known = ", ".join(SCHEDULES)
+            raise AvatarError(f"distill.schedule must be one of {known}, got {self.schedule!r}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise AvatarError(f"distill.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.patience < 0:
             raise AvatarError(f"distill.patience must be >= 0, got {self.patience}")
 
@@ -268,6 +340,7 @@ class DistillResult:
     global_step: int
     size_mb: float
     soft: bool
+    collapsed: bool = False  # the last validation predicted one class for every example
     student_dir: Path | None = None
     resumed_from: Path | None = None
 
@@ -325,6 +398,13 @@ def _quiet(fast: bool) -> Iterator[None]:
             yield
         finally:
             lightning_log.setLevel(level)
+
+
+def temperature_for(settings: DistillSettings, task: Task) -> float:
+    """``distill.temperature`` when set, else the task's own (``Task.temperature``)."""
+    if settings.temperature is not None:
+        return float(settings.temperature)
+    return float(getattr(task, "temperature", TEMPERATURE) or TEMPERATURE)
 
 
 def _use_soft(loss: str, knowledge: Knowledge) -> bool:
@@ -407,8 +487,10 @@ def distill_candidate(
             task,
             learning_rate=float(candidate["learning_rate"]),
             soft=soft,
-            temperature=settings.temperature,
+            temperature=temperature_for(settings, task),
             weight_decay=settings.weight_decay,
+            schedule=settings.schedule,
+            warmup_ratio=settings.warmup_ratio,
         )
         if settings.fast:
             return _fast_run(candidate, task, module, data, settings, callbacks, soft)
@@ -553,7 +635,10 @@ def _full_run(
         "teacher": teacher,
         "distillation": {
             "loss": "soft" if soft else "hard",
-            "temperature": settings.temperature if soft else None,
+            "temperature": module.temperature if soft else None,
+            "schedule": settings.schedule,
+            "warmup_ratio": settings.warmup_ratio,
+            "collapsed": result.collapsed,
             "global_step": result.global_step,
         },
     }
@@ -584,6 +669,7 @@ def _result(
         global_step=int(global_step),
         size_mb=parameter_bytes(module.model) / MB,
         soft=soft,
+        collapsed=bool(module.collapsed),
     )
 
 

@@ -42,6 +42,9 @@ class Task(ABC):
     is_pair: bool = False
     language: str = "c"
     headline_metric: str = "accuracy"
+    # Distillation temperature when ``distill.temperature`` is unset: how much of the
+    # teacher's relative confidence a student sees (see avatar/distill.py).
+    temperature: float = 2.0
 
     def __init__(self, data_dir: str | None = None, limit: int | None = None, seed: int = 42) -> None:
         self.data_dir = data_dir

@@ -143,7 +143,9 @@ def test_distillation_lowers_the_loss(cache, soft: bool) -> None:
     )
     task = DemoTask(limit=32)
     recorder = LossRecorder()
-    settings = DistillSettings(max_steps=30, max_epochs=-1, fast=True, limit_val_batches=1)
+    settings = DistillSettings(
+        max_steps=30, max_epochs=-1, fast=True, limit_val_batches=1, schedule="constant"
+    )
     result = distill_candidate(
         candidate, task, gold_knowledge(task, soft), settings, cache_dir=cache, callbacks=[recorder]
     )
