@@ -1,6 +1,6 @@
 """Search entry point: ``python search.py task=vuln teacher=graphcodebert``.
 
-Thin on purpose: Hydra composes ``configs/search.yaml``; ``avatar.pipeline.search`` does
+Thin on purpose: Hydra composes ``configs/search.yaml``; ``avatar.stages.search`` does
 the work in the run directory (``hydra.run.dir``).
 """
 
@@ -13,7 +13,7 @@ from avatar.cli import report_errors
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="search")
 def main(cfg: DictConfig) -> None:
-    from avatar.pipeline import search
+    from avatar.stages import search
 
     run_dir = HydraConfig.get().runtime.output_dir
     report_errors(lambda: search(cfg, run_dir))
@@ -22,7 +22,8 @@ def main(cfg: DictConfig) -> None:
 if __name__ == "__main__":
     import sys
 
-    from avatar.preflight import check_output_dir
+    from avatar.preflight import check_output_dir, check_trainer_overrides
 
     check_output_dir(sys.argv[1:])
+    check_trainer_overrides(sys.argv[1:])
     main()

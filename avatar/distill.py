@@ -1,20 +1,19 @@
 """Stage 6, distillation: train a candidate's student on the teacher's knowledge.
 
-The loss is the teacher-student KL divergence at a temperature ``T`` on soft labels
-(``KL(softmax(t/T) || softmax(s/T)) * T^2``, Hinton et al.; the ``T^2`` keeps the gradient
-scale independent of ``T``), or cross-entropy on the teacher's hard labels when the teacher
-gave only labels (``distill.loss=hard`` forces it). ``T`` defaults to 2.0: BigCloneBench's
-fine-tuned teachers are over 99% right and very confident, so at ``T=1`` their soft labels
-are nearly one-hot and the student learns little beyond the hard labels; ``T=2`` exposes
-their relative confidence while keeping the argmax signal strong. It is a choice, not a
-number copied from the paper: set ``distill.temperature``.
+The loss is the teacher-student KL divergence at a temperature ``T`` on soft labels, or
+cross-entropy on the teacher's hard labels when the teacher gave only labels
+(``distill.loss=hard`` forces it); the loop itself is ``avatar.classifier``'s, shared with
+the teacher's fine-tuning, and the Trainer comes from ``avatar.training``. ``T`` is the
+task's own unless ``distill.temperature`` sets it (``Task.temperature``; chosen by
+measurement, see the tasks).
 
-``distill_candidate`` runs one student with Lightning: early stopping and checkpoints on
-the task's headline validation metric, resume from ``checkpoints/last.ckpt`` when an
-earlier run was killed, best weights reloaded for the test, and the student saved in
-Hugging Face format with ``avatar.json`` (the metadata ``avatar.predict`` reads). With
-``fast=True`` (the surrogate's brief runs) it writes nothing, prints nothing and returns the
-validation metrics of the last weights.
+``distill_candidate`` runs one student: early stopping and checkpoints on the task's
+headline validation metric, ``last.ckpt`` refreshed every few minutes of training
+(``distill.checkpoint_every_minutes``) so a killed run resumes from there, best weights
+reloaded for the test, and the student saved in Hugging Face format with ``avatar.json``
+(``avatar.student_folder``). A student that already finished in ``out_dir`` is not trained
+again: its ``result.json`` is returned. With ``fast=True`` (the surrogate's brief runs) it
+writes nothing, prints nothing and returns the validation metrics of the last weights.
 """
 
 from __future__ import annotations
@@ -23,27 +22,23 @@ import dataclasses
 import hashlib
 import json
 import logging
-import math
 import os
 import time
-import warnings
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-import torch.nn.functional as F
-from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, Timer
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger
-from torch import Tensor
-from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
+from avatar.classifier import ClassifierModule, check_schedule
 from avatar.cost import MB
-from avatar.errors import AvatarError, is_out_of_memory, out_of_memory_hint
-from avatar.io import atomic_directory, atomic_write_json, plain, to_jsonable
+from avatar.errors import AvatarError
+from avatar.io import atomic_write_json, to_jsonable
 from avatar.space import Candidate
 from avatar.student import (
     StudentDataModule,
@@ -54,211 +49,28 @@ from avatar.student import (
     label_names,
     parameter_bytes,
 )
+from avatar.student_folder import save_student
 from avatar.task import Task
 from avatar.teacher import Knowledge
+from avatar.training import Throughput, build_trainer, explain_out_of_memory, quiet_lightning
 
 log = logging.getLogger("avatar")
 
-TEMPERATURE = 2.0
 LOSSES = ("auto", "soft", "hard")
-SCHEDULES = ("linear", "constant")
-META_NAME = "avatar.json"  # the same name avatar.predict reads
 LAST_CKPT = "last.ckpt"
-
-# Lightning warnings that are expected here and say nothing to a user.
-_QUIET = (
-    ".*does not have many workers.*",
-    ".*smaller than the logging interval.*",
-    ".*Checkpoint directory .* exists and is not empty.*",
-    ".*could not find the monitored key.*",
-    ".*You are using a CUDA device .* that has Tensor Cores.*",
-    ".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*",
-)
-
-
-# ---------------------------------------------------------------------------------- losses
-
-
-def soft_loss(student_logits: Tensor, teacher_logits: Tensor, temperature: float = TEMPERATURE) -> Tensor:
-    """``KL(teacher/T || student/T) * T^2``, averaged over the batch."""
-    t = float(temperature)
-    student = F.log_softmax(student_logits.float() / t, dim=-1)
-    teacher = F.log_softmax(teacher_logits.float() / t, dim=-1)
-    return F.kl_div(student, teacher, log_target=True, reduction="batchmean") * (t * t)
-
-
-def hard_loss(student_logits: Tensor, labels: Tensor) -> Tensor:
-    return F.cross_entropy(student_logits.float(), labels)
-
-
-# ---------------------------------------------------------------------------------- module
-
-
-class DistillationModule(L.LightningModule):
-    """A student and its loss; validation and test metrics are the task's (torchmetrics).
-
-    Logs ``train/loss``, ``train/lr``, ``val/loss`` (cross-entropy against gold),
-    ``val/<metric>`` and ``test/<metric>`` for each of ``task.metrics()`` (accuracy,
-    precision, recall, F1), and ``val/majority_fraction``: the share of validation examples
-    given the most predicted class. At 1.0 the student has collapsed to one class (chance
-    accuracy, F1 0 or the positive rate's): ``collapsed`` turns true and a warning is logged,
-    so no collapsed student passes silently.
-
-    The learning rate warms up linearly over ``warmup_ratio`` of the training budget and
-    then decays linearly to zero (``schedule="linear"``, the paper's recipe), or stays
-    constant. The budget is whichever ends first: the Trainer's steps/epochs or its
-    ``max_time``, so a wall-clock budget gets a full schedule too.
-    """
-
-    def __init__(
-        self,
-        model: PreTrainedModel,
-        task: Task,
-        learning_rate: float,
-        soft: bool = True,
-        temperature: float = TEMPERATURE,
-        weight_decay: float = 0.0,
-        schedule: str = "linear",
-        warmup_ratio: float = 0.1,
-    ) -> None:
-        super().__init__()
-        if temperature <= 0:
-            raise AvatarError(f"distill.temperature must be positive, got {temperature}")
-        self.model = model
-        self.learning_rate = float(learning_rate)
-        self.soft = soft
-        self.temperature = float(temperature)
-        self.weight_decay = float(weight_decay)
-        self.schedule = schedule
-        self.warmup_ratio = float(warmup_ratio)
-        self.num_labels = int(task.num_labels)
-        self.headline = task.headline_metric
-        self.val_metrics = task.metrics(prefix="val/")
-        self.test_metrics = task.metrics(prefix="test/")
-        self._predicted = torch.zeros(self.num_labels, dtype=torch.long)
-        self.collapsed = False
-        self._total_steps: float | None = None
-
-    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
-        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
-
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        logits = self(batch["input_ids"], batch["attention_mask"])
-        targets = batch["targets"]
-        loss = soft_loss(logits, targets, self.temperature) if self.soft else hard_loss(logits, targets)
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(targets))
-        self.log("train/lr", self.optimizers().param_groups[0]["lr"], batch_size=len(targets))
-        return loss
-
-    def _evaluate(self, batch: dict[str, Tensor], metrics: Any, prefix: str) -> Tensor:
-        logits = self(batch["input_ids"], batch["attention_mask"])
-        labels = batch["targets"]
-        self.log(f"{prefix}/loss", hard_loss(logits, labels), batch_size=len(labels))
-        predicted = logits.argmax(dim=-1)
-        metrics.update(predicted, labels)
-        return predicted
-
-    def on_validation_epoch_start(self) -> None:
-        self._predicted = torch.zeros(self.num_labels, dtype=torch.long)
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        predicted = self._evaluate(batch, self.val_metrics, "val")
-        self._predicted += torch.bincount(predicted.cpu(), minlength=self.num_labels)
-
-    def on_validation_epoch_end(self) -> None:
-        self.log_dict(self.val_metrics.compute(), prog_bar=False)
-        self.val_metrics.reset()
-        counts = self._predicted
-        total = int(counts.sum())
-        if total == 0:
-            return
-        majority = float(counts.max()) / total
-        self.log("val/majority_fraction", majority)
-        self.collapsed = majority >= 1.0
-        if self.collapsed and not self.trainer.sanity_checking:
-            log.warning(
-                "student collapsed: it predicts class %d for all %d validation examples (%s)",
-                int(counts.argmax()),
-                total,
-                f"step {self.global_step}" if self.trainer.training else "final weights",
-            )
-
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, self.test_metrics, "test")
-
-    def on_test_epoch_end(self) -> None:
-        self.log_dict(self.test_metrics.compute())
-        self.test_metrics.reset()
-
-    def configure_optimizers(self) -> Any:
-        optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
-        )
-        if self.schedule == "constant":
-            return optimizer
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
-    def training_progress(self, step: int) -> float:
-        """How much of the training budget ``step`` steps used: steps or time, whichever is further."""
-        trainer = self.trainer
-        if self._total_steps is None:
-            total = float(trainer.estimated_stepping_batches)
-            self._total_steps = total if math.isfinite(total) and total > 0 else math.inf
-        fractions = [step / self._total_steps]
-        timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
-        duration = getattr(timer, "_duration", None) if timer is not None else None
-        if duration:
-            fractions.append((timer.time_elapsed("train") or 0.0) / duration)
-        progress = max(fractions)
-        return min(max(progress, 0.0), 1.0) if math.isfinite(progress) else 0.0
-
-    def _lr_factor(self, step: int) -> float:
-        """Linear warm-up over ``warmup_ratio`` of the budget, then linear decay to zero."""
-        progress = self.training_progress(step)
-        if self.warmup_ratio > 0 and progress < self.warmup_ratio:
-            return max(progress / self.warmup_ratio, 1e-3)
-        return max(0.0, (1.0 - progress) / max(1e-9, 1.0 - self.warmup_ratio))
-
-
-# -------------------------------------------------------------------------------- settings
-
-_TRAINER_FIELDS = (
-    "max_epochs",
-    "max_steps",
-    "accelerator",
-    "devices",
-    "precision",
-    "log_every_n_steps",
-    "deterministic",
-    "limit_train_batches",
-    "limit_val_batches",
-    "val_check_interval",
-)
+RESULT_NAME = "result.json"
 
 
 @dataclass
 class DistillSettings:
-    """How to train one student: ``configs/distill`` (the method) + ``configs/trainer`` (Lightning).
+    """How to train one student (``configs/distill``): the method, not the Lightning budget.
 
-    ``fast=True`` is the surrogate's brief run: no checkpoints, no logger, no progress bar,
-    no test and no saved student; validation runs once, on the last weights. Trainer
-    options not named here go through ``trainer_extra`` to ``lightning.Trainer`` verbatim.
+    The budget and hardware (``max_steps``, ``max_time``, ``accelerator`` ...) are Lightning
+    Trainer options passed beside these settings (``configs/trainer``). ``fast=True`` is the
+    surrogate's brief run: no checkpoints, no logger, no progress bar, no test and no saved
+    student; validation runs once, on the last weights.
     """
 
-    # Lightning Trainer
-    max_epochs: int = 3
-    max_steps: int = -1
-    accelerator: str = "auto"
-    devices: int | str = 1
-    precision: str | int = "32-true"
-    log_every_n_steps: int = 10
-    deterministic: bool = False
-    limit_train_batches: int | float | None = None
-    limit_val_batches: int | float | None = None
-    val_check_interval: int | float | None = None
-    trainer_extra: dict[str, Any] = field(default_factory=dict)
-    # distillation
     loss: str = "auto"
     temperature: float | None = None  # None: the task's own (Task.temperature)
     schedule: str = "linear"
@@ -269,24 +81,21 @@ class DistillSettings:
     num_workers: int = 0
     max_train_examples: int | None = None
     checkpoint_every_n_steps: int | None = None
+    checkpoint_every_minutes: float | None = 5.0
     seed: int = 42
+    measure_energy: bool = True  # codecarbon around training: what the greening itself costs
     fast: bool = False
     progress_bar: bool | None = None  # None: on unless fast
 
     @classmethod
-    def from_config(
-        cls,
-        distill: Mapping[str, Any] | None = None,
-        trainer: Mapping[str, Any] | None = None,
-        ignore: Sequence[str] = ("top_k",),
-        **overrides: Any,
-    ) -> DistillSettings:
-        """Settings from the ``distill`` and ``trainer`` config groups (plain mappings).
+    def from_config(cls, distill: Mapping[str, Any] | None = None, ignore: Sequence[str] = ("top_k",),
+                    **overrides: Any) -> DistillSettings:
+        """Settings from the ``distill`` config group (a plain mapping).
 
-        An unknown ``distill`` key is an error (a typo would otherwise be silently
-        ignored); ``ignore`` lists the keys other stages read (``top_k``).
+        An unknown key is an error (a typo would otherwise be silently ignored); ``ignore``
+        lists the keys other stages read (``top_k``).
         """
-        names = {f.name for f in dataclasses.fields(cls)} - {"trainer_extra", *_TRAINER_FIELDS}
+        names = {f.name for f in dataclasses.fields(cls)}
         values: dict[str, Any] = {}
         for key, value in (distill or {}).items():
             if key in ignore:
@@ -294,15 +103,8 @@ class DistillSettings:
             if key not in names:
                 raise AvatarError(f"unknown distill option {key!r}; known: {', '.join(sorted(names))}")
             values[key] = value
-        extra: dict[str, Any] = {}
-        for key, value in (trainer or {}).items():
-            if key in _TRAINER_FIELDS:
-                values[key] = value
-            else:
-                extra[key] = value
         values.update(overrides)
-        extra.update(values.pop("trainer_extra", None) or {})
-        settings = cls(**values, trainer_extra=extra)
+        settings = cls(**values)
         settings.check()
         return settings
 
@@ -311,19 +113,12 @@ class DistillSettings:
             raise AvatarError(f"distill.loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if self.temperature is not None and self.temperature <= 0:
             raise AvatarError(f"distill.temperature must be positive, got {self.temperature}")
-        if self.schedule not in SCHEDULES:
-            known = ", ".join(SCHEDULES)
-            raise AvatarError(f"distill.schedule must be one of {known}, got {self.schedule!r}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise AvatarError(f"distill.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        check_schedule(self.schedule, self.warmup_ratio, "distill")
         if self.patience < 0:
             raise AvatarError(f"distill.patience must be >= 0, got {self.patience}")
-
-    def trainer_options(self) -> dict[str, Any]:
-        """The Lightning Trainer keywords these settings set (``None`` means Lightning's default)."""
-        options = {name: getattr(self, name) for name in _TRAINER_FIELDS if getattr(self, name) is not None}
-        options.update(self.trainer_extra)
-        return options
+        minutes = self.checkpoint_every_minutes
+        if minutes is not None and minutes <= 0:
+            raise AvatarError(f"distill.checkpoint_every_minutes must be positive or null, got {minutes}")
 
 
 @dataclass
@@ -341,6 +136,8 @@ class DistillResult:
     size_mb: float
     soft: bool
     collapsed: bool = False  # the last validation predicted one class for every example
+    train_energy_kwh: float | None = None  # codecarbon, for this call's training (estimated without sensors)
+    signature: str = ""  # the settings and budget it finished under (see run_signature)
     student_dir: Path | None = None
     resumed_from: Path | None = None
 
@@ -349,62 +146,28 @@ class DistillResult:
         data["candidate"] = self.candidate.as_dict()
         return to_jsonable(data)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DistillResult:
+        values = {f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data}
+        values["candidate"] = Candidate.from_dict(data["candidate"])
+        for name in ("student_dir", "resumed_from"):
+            values[name] = Path(values[name]) if values.get(name) else None
+        return cls(**values)
+
 
 def student_key(candidate: Candidate) -> str:
     """A short stable folder name for a candidate (``students/<key>/``)."""
     return hashlib.sha256(candidate.key().encode()).hexdigest()[:12]
 
 
-# ------------------------------------------------------------------------------- training
-
-
-class _Throughput(Callback):
-    """Examples and seconds of the training steps only (validation and data loading excluded)."""
-
-    def __init__(self) -> None:
-        self.examples = 0
-        self.seconds = 0.0
-        self._started = 0.0
-
-    def _sync(self, module: L.LightningModule) -> None:
-        if module.device.type == "cuda":
-            torch.cuda.synchronize(module.device)
-
-    def on_train_batch_start(
-        self, trainer: L.Trainer, module: L.LightningModule, batch: Any, idx: int
-    ) -> None:
-        self._sync(module)
-        self._started = time.perf_counter()
-
-    def on_train_batch_end(
-        self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any, idx: int
-    ) -> None:
-        self._sync(module)
-        self.seconds += time.perf_counter() - self._started
-        self.examples += len(batch["targets"])
-
-
-@contextmanager
-def _quiet(fast: bool) -> Iterator[None]:
-    """Silence expected Lightning warnings; in fast mode also its info lines (GPU available ...)."""
-    lightning_log = logging.getLogger("lightning.pytorch")
-    level = lightning_log.level
-    with warnings.catch_warnings():
-        for message in _QUIET:
-            warnings.filterwarnings("ignore", message=message)
-        if fast:
-            lightning_log.setLevel(logging.WARNING)
-        try:
-            yield
-        finally:
-            lightning_log.setLevel(level)
-
-
 def temperature_for(settings: DistillSettings, task: Task) -> float:
     """``distill.temperature`` when set, else the task's own (``Task.temperature``)."""
     if settings.temperature is not None:
         return float(settings.temperature)
-    return float(getattr(task, "temperature", TEMPERATURE) or TEMPERATURE)
+    return float(getattr(task, "temperature", 2.0) or 2.0)
+
+
+# ------------------------------------------------------------------------------- training
 
 
 def _use_soft(loss: str, knowledge: Knowledge) -> bool:
@@ -419,20 +182,33 @@ def _scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items() if k.startswith(("val/", "test/"))}
 
 
-def _load_weights(module: DistillationModule, path: str) -> None:
+def _load_weights(module: ClassifierModule, path: str) -> None:
     checkpoint = torch.load(path, map_location="cpu", weights_only=False)  # our own file
     module.load_state_dict(checkpoint["state_dict"])
 
 
-@contextmanager
-def _explain_out_of_memory(batch_size: int) -> Iterator[None]:
-    """Out-of-memory during training becomes one line with the batch size to lower."""
+def run_signature(candidate: Candidate, settings: DistillSettings, trainer: Mapping[str, Any]) -> str:
+    """What a finished student's result depends on: the candidate, the method and the budget.
+
+    A rerun with the same signature returns the finished student; a larger budget resumes
+    from ``last.ckpt`` instead (progress bars and energy metering do not count).
+    """
+    ignored = ("progress_bar", "measure_energy")
+    method = {k: v for k, v in dataclasses.asdict(settings).items() if k not in ignored}
+    text = json.dumps([candidate.key(), method, dict(trainer)], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def finished_result(out_dir: Path, signature: str) -> DistillResult | None:
+    """The result of a student that already finished in ``out_dir`` under ``signature``, else None."""
+    path = out_dir / RESULT_NAME
+    if not path.is_file() or not (out_dir / "student" / "config.json").is_file():
+        return None
     try:
-        yield
-    except (RuntimeError, MemoryError) as error:
-        if is_out_of_memory(error):
-            raise AvatarError(out_of_memory_hint(batch_size, "distilling a student")) from None
-        raise
+        result = DistillResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return result if result.signature == signature else None
 
 
 def distill_candidate(
@@ -442,6 +218,7 @@ def distill_candidate(
     settings: DistillSettings | None = None,
     out_dir: str | os.PathLike[str] | None = None,
     *,
+    trainer: Mapping[str, Any] | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     logger: Logger | bool | None = None,
     callbacks: Sequence[Callback] = (),
@@ -449,23 +226,32 @@ def distill_candidate(
 ) -> DistillResult:
     """Distil ``candidate``'s student from ``knowledge`` (row-aligned with ``unlabel_train``).
 
-    ``out_dir`` receives ``checkpoints/`` (``best.ckpt``, ``last.ckpt``), ``logs/`` (CSV,
-    unless ``logger`` says otherwise) and ``student/`` (Hugging Face model + tokenizer +
-    ``avatar.json``); a rerun in the same ``out_dir`` resumes from ``last.ckpt``.
-    ``cache_dir`` is Avatar's cache root (tokenizers go to ``<cache_dir>/tokenizers``);
-    default ``$AVATAR_CACHE`` or ``~/.cache/avatar``. With ``settings.fast`` nothing is
-    written to ``out_dir`` (it may be ``None``) and only validation metrics are returned.
+    ``trainer`` holds the Lightning Trainer options (budget, hardware). ``out_dir`` receives
+    ``checkpoints/`` (``best.ckpt``, ``last.ckpt``), ``logs/`` (CSV, unless ``logger`` says
+    otherwise), ``student/`` (Hugging Face model + tokenizer + ``avatar.json``) and
+    ``result.json``; a rerun in the same ``out_dir`` resumes from ``last.ckpt``, or returns
+    the finished result. ``cache_dir`` is Avatar's cache root (tokenizers go to
+    ``<cache_dir>/tokenizers``); default ``$AVATAR_CACHE`` or ``~/.cache/avatar``. With
+    ``settings.fast`` nothing is written to ``out_dir`` (it may be ``None``) and only
+    validation metrics are returned.
     """
     settings = settings or DistillSettings()
     settings.check()
+    trainer = dict(trainer or {})
     if out_dir is None and not settings.fast:
         raise AvatarError("distill_candidate needs an out_dir unless settings.fast is set")
     out = Path(out_dir) if out_dir is not None else None
+    signature = run_signature(candidate, settings, trainer)
+    if out is not None and not settings.fast:
+        done = finished_result(out, signature)
+        if done is not None:
+            log.info("student %s already finished in %s: not training it again", candidate, out)
+            return done
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     soft = _use_soft(settings.loss, knowledge)
     check_knowledge(task, knowledge)  # before a tokenizer is trained for nothing
 
-    with _quiet(settings.fast):
+    with quiet_lightning(info=not settings.fast):
         L.seed_everything(settings.seed, workers=True, verbose=False)
         tokenizer = build_tokenizer(candidate, task, cache)
         data = StudentDataModule(
@@ -481,121 +267,112 @@ def distill_candidate(
             seed=settings.seed,
         )
         labels = label_names(task)
-        model = build_model(candidate, task.num_labels, labels)
-        module = DistillationModule(
-            model,
+        module = ClassifierModule(
+            build_model(candidate, task.num_labels, labels),
             task,
             learning_rate=float(candidate["learning_rate"]),
-            soft=soft,
+            objective="soft" if soft else "hard",
             temperature=temperature_for(settings, task),
             weight_decay=settings.weight_decay,
             schedule=settings.schedule,
             warmup_ratio=settings.warmup_ratio,
         )
         if settings.fast:
-            return _fast_run(candidate, task, module, data, settings, callbacks, soft)
+            return _fast_run(candidate, task, module, data, settings, trainer, callbacks)
         assert out is not None
         return _full_run(
-            candidate,
-            task,
-            module,
-            data,
-            tokenizer,
-            settings,
-            out,
-            logger,
-            callbacks,
-            soft,
-            labels,
-            teacher or knowledge.teacher,
+            candidate, task, module, data, tokenizer, settings, trainer, out, logger, callbacks, labels,
+            teacher or knowledge.teacher, signature,
         )
 
 
 def _fast_run(
     candidate: Candidate,
     task: Task,
-    module: DistillationModule,
+    module: ClassifierModule,
     data: StudentDataModule,
     settings: DistillSettings,
+    options: dict[str, Any],
     callbacks: Sequence[Callback],
-    soft: bool,
 ) -> DistillResult:
     """Train without validation or files, then validate the last weights once."""
-    common = {
-        "logger": False,
-        "enable_checkpointing": False,
-        "enable_progress_bar": bool(settings.progress_bar),
-        "enable_model_summary": False,
-        "num_sanity_val_steps": 0,
-    }
-    options = {**settings.trainer_options(), **common}
-    throughput = _Throughput()
-    trainer = L.Trainer(**{**options, "limit_val_batches": 0, "callbacks": [throughput, *callbacks]})
+    throughput = Throughput()
+    fit = build_trainer(
+        options, callbacks=[throughput, *callbacks], enable_progress_bar=bool(settings.progress_bar),
+        limit_val_batches=0,
+    )
     started = time.perf_counter()
-    with _explain_out_of_memory(data.batch_size):
-        trainer.fit(module, datamodule=data)
+    with explain_out_of_memory(data.batch_size, "distilling a student"):
+        energy = _measured(lambda: fit.fit(module, datamodule=data), settings)
     seconds = time.perf_counter() - started
-    evaluator = L.Trainer(**{**options, "max_steps": -1, "callbacks": []})
+    evaluator = build_trainer({**options, "max_steps": -1}, enable_progress_bar=False)
     metrics = _scalars(evaluator.validate(module, datamodule=data, verbose=False)[0])
-    return _result(candidate, task, module, metrics, throughput, seconds, trainer.global_step, soft)
+    return _result(candidate, task, module, metrics, throughput, seconds, fit.global_step, energy)
+
+
+def _measured(fit: Any, settings: DistillSettings) -> float | None:
+    """Run ``fit()``; its energy in kWh (codecarbon), or None when not measured."""
+    if not settings.measure_energy:
+        fit()
+        return None
+    from avatar.green import measure_workload
+
+    return measure_workload(fit, name="distillation").energy_kwh
+
+
+def _checkpoints(
+    task: Task, settings: DistillSettings, folder: Path
+) -> tuple[ModelCheckpoint, ModelCheckpoint]:
+    """``best.ckpt`` on the headline metric; ``last.ckpt`` every N steps or minutes and at the end."""
+    best = ModelCheckpoint(
+        dirpath=folder, filename="best", monitor=f"val/{task.headline_metric}", mode="max", save_top_k=1,
+        auto_insert_metric_name=False, enable_version_counter=False, save_on_train_epoch_end=False,
+    )
+    every: dict[str, Any] = {}
+    if settings.checkpoint_every_n_steps:
+        every["every_n_train_steps"] = settings.checkpoint_every_n_steps
+    elif settings.checkpoint_every_minutes:
+        every["train_time_interval"] = timedelta(minutes=settings.checkpoint_every_minutes)
+    last = ModelCheckpoint(dirpath=folder, save_top_k=0, save_last=True, **every)
+    return best, last
 
 
 def _full_run(
     candidate: Candidate,
     task: Task,
-    module: DistillationModule,
+    module: ClassifierModule,
     data: StudentDataModule,
-    tokenizer: PreTrainedTokenizerFast,
+    tokenizer: Any,
     settings: DistillSettings,
+    options: dict[str, Any],
     out: Path,
     logger: Logger | bool | None,
     callbacks: Sequence[Callback],
-    soft: bool,
     labels: list[str],
     teacher: str,
+    signature: str,
 ) -> DistillResult:
-    monitor = f"val/{task.headline_metric}"
     checkpoints = out / "checkpoints"
-    best = ModelCheckpoint(
-        dirpath=checkpoints,
-        filename="best",
-        monitor=monitor,
-        mode="max",
-        save_top_k=1,
-        auto_insert_metric_name=False,
-        enable_version_counter=False,
-        save_on_train_epoch_end=False,
-    )
-    last = ModelCheckpoint(
-        dirpath=checkpoints,
-        save_top_k=0,
-        save_last=True,
-        every_n_train_steps=settings.checkpoint_every_n_steps,
-    )
+    best, last = _checkpoints(task, settings, checkpoints)
     stopper = EarlyStopping(
-        monitor=monitor,
-        mode="max",
-        patience=settings.patience,
-        check_finite=False,
+        monitor=f"val/{task.headline_metric}", mode="max", patience=settings.patience, check_finite=False,
         check_on_train_epoch_end=False,
     )
-    throughput = _Throughput()
+    throughput = Throughput()
     if logger is None:
         logger = CSVLogger(out, name="logs")
-    options = settings.trainer_options()
-    if settings.progress_bar is not None:
-        options["enable_progress_bar"] = settings.progress_bar
-    options.update(
-        default_root_dir=out, logger=logger, callbacks=[best, last, stopper, throughput, *callbacks]
+    extra = {} if settings.progress_bar is None else {"enable_progress_bar": settings.progress_bar}
+    fit = build_trainer(
+        options, root_dir=out, logger=logger, checkpointing=True,
+        callbacks=[best, last, stopper, throughput, *callbacks], **extra,
     )
-    trainer = L.Trainer(**options)
     resume = checkpoints / LAST_CKPT
     resumed_from = resume if resume.is_file() else None
     if resumed_from is not None:
         log.info("resuming %s from %s", candidate, resumed_from)
     started = time.perf_counter()
-    with _explain_out_of_memory(data.batch_size):
-        trainer.fit(module, datamodule=data, ckpt_path=resumed_from)
+    with explain_out_of_memory(data.batch_size, "distilling a student"):
+        energy = _measured(lambda: fit.fit(module, datamodule=data, ckpt_path=resumed_from), settings)
     seconds = time.perf_counter() - started
 
     best_path = best.best_model_path or (
@@ -605,25 +382,14 @@ def _full_run(
         _load_weights(module, best_path)
     else:
         log.warning("no validation ran before training stopped: the student keeps its last weights")
-    with _quiet(True):
-        evaluator = L.Trainer(
-            accelerator=settings.accelerator,
-            devices=settings.devices,
-            precision=settings.precision,
-            logger=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            enable_checkpointing=False,
-            **(
-                {"limit_val_batches": settings.limit_val_batches}
-                if settings.limit_val_batches is not None
-                else {}
-            ),
-        )
+    with quiet_lightning(info=False):
+        keep = ("accelerator", "devices", "precision", "limit_val_batches", "limit_test_batches")
+        evaluator = build_trainer({k: v for k, v in options.items() if k in keep}, enable_progress_bar=False)
         metrics = _scalars(evaluator.validate(module, datamodule=data, verbose=False)[0])
         metrics.update(_scalars(evaluator.test(module, datamodule=data, verbose=False)[0]))
-    result = _result(candidate, task, module, metrics, throughput, seconds, trainer.global_step, soft)
+    result = _result(candidate, task, module, metrics, throughput, seconds, fit.global_step, energy)
     result.resumed_from = resumed_from
+    result.signature = signature
     meta = {
         "task": task.name,
         "is_pair": task.is_pair,
@@ -634,103 +400,85 @@ def _full_run(
         "metrics": metrics,
         "teacher": teacher,
         "distillation": {
-            "loss": "soft" if soft else "hard",
-            "temperature": module.temperature if soft else None,
+            "loss": "soft" if module.soft else "hard",
+            "temperature": module.temperature if module.soft else None,
             "schedule": settings.schedule,
             "warmup_ratio": settings.warmup_ratio,
-            "collapsed": result.collapsed,
             "global_step": result.global_step,
+            "collapsed": result.collapsed,
         },
     }
     result.student_dir = save_student(module.model, tokenizer, meta, out / "student")
-    atomic_write_json(out / "result.json", result.to_dict())
+    atomic_write_json(out / RESULT_NAME, result.to_dict())
     return result
 
 
 def _result(
     candidate: Candidate,
     task: Task,
-    module: DistillationModule,
+    module: ClassifierModule,
     metrics: dict[str, float],
-    throughput: _Throughput,
+    throughput: Throughput,
     seconds: float,
     global_step: int,
-    soft: bool,
+    energy_kwh: float | None = None,
 ) -> DistillResult:
-    headline = f"val/{task.headline_metric}"
+    if module.collapsed:
+        log.warning("student %s collapsed to one class: its metrics are chance level", candidate)
     return DistillResult(
         candidate=candidate,
         headline_metric=task.headline_metric,
-        headline=metrics.get(headline, float("nan")),
+        headline=metrics.get(f"val/{task.headline_metric}", float("nan")),
         metrics=metrics,
         train_examples=throughput.examples,
         train_seconds=seconds,
-        train_examples_per_second=throughput.examples / throughput.seconds if throughput.seconds else 0.0,
+        train_examples_per_second=throughput.per_second,
         global_step=int(global_step),
         size_mb=parameter_bytes(module.model) / MB,
-        soft=soft,
+        soft=module.soft,
         collapsed=bool(module.collapsed),
+        train_energy_kwh=energy_kwh,
     )
 
 
-def save_student(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, meta: Mapping[str, Any], target: Path
-) -> Path:
-    """``save_pretrained`` model and tokenizer plus ``avatar.json`` into ``target``, atomically.
+# ---------------------------------------------------------------------------- the front
 
-    Everything is written to a temporary folder beside ``target`` and renamed into place;
-    an older student there is moved aside first and deleted after, so a kill leaves either
-    the old or the new folder whole (or a stray ``.student.*`` folder, never a half one).
+
+def spread(front: Sequence[Any], k: int) -> list[int]:
+    """``k`` indices spread evenly along the front (both ends included)."""
+    if k >= len(front):
+        return list(range(len(front)))
+    if k == 1:
+        return [len(front) // 2]
+    return sorted({round(i * (len(front) - 1) / (k - 1)) for i in range(k)})
+
+
+def distill_front(
+    task: Task,
+    space: Any,
+    front: list[dict[str, Any]],
+    top_k: int,
+    knowledge: Knowledge,
+    settings: DistillSettings,
+    trainer: Mapping[str, Any],
+    run_dir: Path,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Distil ``top_k`` Pareto members spread across the front into ``run_dir/students/``.
+
+    Each student trains in its own folder; a rerun resumes each from its last checkpoint
+    and returns finished ones as they are. ``students.json`` is rewritten after each.
     """
-    with atomic_directory(target) as tmp:
-        model.to("cpu").save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        (tmp / META_NAME).write_text(json.dumps(to_jsonable(dict(meta)), indent=2) + "\n", encoding="utf-8")
-    return target
-
-
-# ---------------------------------------------------------------------------------- stage
-
-
-def resolve_candidate(cfg: Any) -> Candidate:
-    """``cfg.candidate``: an index into ``cfg.pareto``'s front, or an inline dict checked by the space."""
-    value = plain(cfg.get("candidate"))
-    if isinstance(value, Mapping):
-        from avatar.pipeline import build_space
-
-        return build_space(cfg).validate(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise AvatarError(f"candidate must be an index into the Pareto front or a dict, got {value!r}")
-    pareto = cfg.get("pareto")
-    if not pareto:
-        raise AvatarError("candidate=<index> needs pareto=<path to pareto.json> (written by search.py)")
-    path = Path(str(pareto))
-    try:
-        front = json.loads(path.read_text(encoding="utf-8"))["front"]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as error:
-        raise AvatarError(f"cannot read the Pareto front from {path}: {error}") from None
-    if not -len(front) <= value < len(front):
-        raise AvatarError(f"candidate={value} is out of range: {path} has {len(front)} Pareto members")
-    config = front[value].get("config") if isinstance(front[value], Mapping) else None
-    if not isinstance(config, Mapping):
-        raise AvatarError(f"{path}: front[{value}] has no 'config' mapping")
-    return Candidate.from_dict(config)
-
-
-def run_distill_stage(cfg: Any, run_dir: Path) -> dict[str, Any]:
-    """``train.py stage=distill``: distil one candidate into ``run_dir/students/<key>/``."""
-    from avatar.pipeline import build_task
-    from avatar.teacher import knowledge_for  # written beside this stage; imported when used
-
-    task = build_task(cfg)
-    candidate = resolve_candidate(cfg)
-    knowledge = knowledge_for(cfg, task)
-    settings = DistillSettings.from_config(plain(cfg.get("distill")), plain(cfg.get("trainer")))
-    out_dir = Path(run_dir) / "students" / student_key(candidate)
-    log.info("distilling %s into %s", candidate, out_dir)
-    result = distill_candidate(candidate, task, knowledge, settings, out_dir, cache_dir=cfg.paths.cache)
-    summary = result.to_dict()
-    log.info("student %s: %s", out_dir, {k: round(v, 4) for k, v in result.metrics.items()})
-    return summary
+    chosen = spread(front, top_k)
+    students = []
+    for number, index in enumerate(chosen, start=1):
+        candidate = space.validate(front[index]["config"])
+        out_dir = Path(run_dir) / "students" / student_key(candidate)
+        log.info("distilling Pareto member %d (%d of %d) into %s", index, number, len(chosen), out_dir)
+        result = distill_candidate(
+            candidate, task, knowledge, settings, out_dir, trainer=trainer, cache_dir=cache_dir
+        )
+        students.append({"front_index": index, "objectives": front[index]["objectives"], **result.to_dict()})
+        atomic_write_json(Path(run_dir) / "students.json", students)
+    return students

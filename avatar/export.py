@@ -17,44 +17,15 @@ import argparse
 import logging
 import os
 import sys
-import uuid
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from avatar.errors import AvatarError
+from avatar.io import atomic_path
+from avatar.student_folder import check_student_dir, onnx_file
 
-ONNX_NAME = "model.onnx"
-INT8_NAME = "model.int8.onnx"
 INPUT_NAMES = ("input_ids", "attention_mask")
 OUTPUT_NAME = "logits"
-
-
-def check_student_dir(student_dir: str | os.PathLike[str]) -> Path:
-    """The folder as a Path, or a one-line ``AvatarError`` saying why it is not a student."""
-    folder = Path(student_dir)
-    if not folder.is_dir():
-        raise AvatarError(f"student folder not found: {folder}")
-    if not (folder / "config.json").is_file():
-        raise AvatarError(f"not a student folder (no config.json): {folder}")
-    return folder
-
-
-@contextmanager
-def _temp_path_beside(target: Path) -> Iterator[Path]:
-    """An unused temp path in ``target``'s directory (same filesystem, so ``os.replace`` is atomic).
-
-    The caller writes it and replaces ``target`` with it; on any failure it is removed. The
-    file is not pre-created (unlike ``mkstemp``), so the writer creates it with the usual
-    umask permissions instead of 0600.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.onnx")
-    try:
-        yield tmp
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class _DropPreprocessHint(logging.Filter):
@@ -107,14 +78,14 @@ def export_onnx(student_dir: str | os.PathLike[str], out_path: str | os.PathLike
     from transformers import AutoModelForSequenceClassification
 
     folder = check_student_dir(student_dir)
-    target = Path(out_path) if out_path is not None else folder / ONNX_NAME
+    target = Path(out_path) if out_path is not None else onnx_file(folder)
     model = AutoModelForSequenceClassification.from_pretrained(folder, attn_implementation="eager")
     model.eval()
     wrapper = _logits_only(model).eval()
     args = _dummy_inputs(model.config)
     dynamic = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES}
     dynamic[OUTPUT_NAME] = {0: "batch"}
-    with _temp_path_beside(target) as tmp, warnings.catch_warnings():
+    with atomic_path(target) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TracerWarnings about Python ints in transformers' code
         with torch.no_grad():
             torch.onnx.export(
@@ -124,12 +95,11 @@ def export_onnx(student_dir: str | os.PathLike[str], out_path: str | os.PathLike
         # The legacy exporter leaves the module in train mode (dropout on) afterwards.
         wrapper.eval()
         onnx.checker.check_model(str(tmp))
-        os.replace(tmp, target)
     return target
 
 
 def quantize_int8(onnx_path: str | os.PathLike[str], out_path: str | os.PathLike[str] | None = None) -> Path:
-    """Dynamic int8 quantisation of weights (activations stay float); default ``<dir>/model.int8.onnx``.
+    """Dynamic int8 quantisation of weights (activations stay float); default ``<dir>/model_quantized.onnx``.
 
     Dynamic quantisation needs no calibration data, which a deployed student rarely ships with.
     """
@@ -138,15 +108,14 @@ def quantize_int8(onnx_path: str | os.PathLike[str], out_path: str | os.PathLike
     source = Path(onnx_path)
     if not source.is_file():
         raise AvatarError(f"ONNX model not found: {source} (run `python -m avatar.export <student_dir>`)")
-    target = Path(out_path) if out_path is not None else source.parent / INT8_NAME
+    target = Path(out_path) if out_path is not None else onnx_file(source.parent, quantized=True)
     hint_filter = _DropPreprocessHint()
     root = logging.getLogger()
     root.addFilter(hint_filter)
     try:
-        with _temp_path_beside(target) as tmp, warnings.catch_warnings():
+        with atomic_path(target) as tmp, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8)
-            os.replace(tmp, target)
     finally:
         root.removeFilter(hint_filter)
     return target

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from avatar.errors import AvatarError
 from avatar.io import atomic_write_json
-from avatar.registry import INDICATORS, METERS
+from avatar.smt import Pruner
 from avatar.space import Candidate, Space, model_config
+from avatar.task import Task
+from avatar.teacher import Knowledge
 
 Direction = Literal["min", "max"]
 EFFECTIVENESS = "effectiveness"
@@ -29,38 +30,31 @@ EFFECTIVENESS = "effectiveness"
 
 @dataclass
 class MeterContext:
-    """What meters and indicators may need beyond the candidate."""
+    """What meters and indicators may need beyond the candidate: objects, never a config.
+
+    ``knowledge`` is a provider: calling it returns the teacher's knowledge, computed once
+    per command by the configuration layer and only when a plugin asks (``indicator=flops``
+    with no students needs no teacher). ``trainer`` holds the machine's Lightning options
+    (accelerator, devices ...) for plugins that train (the surrogate's brief runs).
+    """
 
     space: Space
     num_labels: int
     run_dir: str | None = None
+    task: Task | None = None
+    pruner: Pruner | None = None
+    cache_dir: Path | None = None
+    trainer: dict[str, Any] = field(default_factory=dict)
+    knowledge: Callable[[], Knowledge] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def model_config(self, candidate: Candidate) -> dict[str, Any]:
         return model_config(candidate, self.num_labels)
 
-
-@contextmanager
-def random_weight_model(
-    candidate: Candidate, context: MeterContext, seed: int, threads: int
-) -> Iterator[Any]:
-    """The candidate's student with random weights, in eval mode, under ``threads`` torch threads.
-
-    Measuring meters time a model before it is ever trained: weights do not change the
-    cost, and building it the way students are built (``avatar.student``) keeps the
-    attention implementation the deployed student will use.
-    """
-    import torch
-
-    from avatar.student import build_model
-
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        torch.manual_seed(seed)
-        yield build_model(candidate, context.num_labels).eval()
-    finally:
-        torch.set_num_threads(previous_threads)
+    def teacher_knowledge(self) -> Knowledge:
+        if self.knowledge is None:
+            raise AvatarError("this objective needs the teacher's knowledge, and no teacher was configured")
+        return self.knowledge()
 
 
 class RunDirCache:
@@ -105,30 +99,42 @@ class Meter(ABC):
     def measure(self, candidate: Candidate, context: MeterContext) -> float: ...
 
 
+class MeasuredMeter(Meter):
+    """A meter that builds the candidate's model and measures it on this machine.
+
+    Measured at most once per (candidate, settings) and run directory: the value is kept
+    in ``cache`` (a subclass's ``RunDirCache``), keyed by the candidate and every public
+    attribute of the meter (its settings). Subclasses implement ``_measure``.
+    """
+
+    cache: RunDirCache
+
+    def cache_key(self, candidate: Candidate) -> str:
+        settings = {k: v for k, v in sorted(vars(self).items()) if not k.startswith("_")}
+        return f"{candidate.key()}|{json.dumps(settings, sort_keys=True, default=str)}"
+
+    def measured(self, candidate: Candidate, context: MeterContext) -> Any:
+        key = self.cache_key(candidate)
+        return self.cache.get(context.run_dir, key, lambda: self._measure(candidate, context))
+
+    def measure(self, candidate: Candidate, context: MeterContext) -> float:
+        return float(self.measured(candidate, context))
+
+    @abstractmethod
+    def _measure(self, candidate: Candidate, context: MeterContext) -> Any: ...
+
+
 class EffectivenessIndicator(ABC):
     """Predicts a student's effectiveness (higher is better) from its configuration."""
 
     name: str = ""
+    needs_knowledge: bool = False  # True: prepare() reads context.teacher_knowledge()
 
     def prepare(self, context: MeterContext) -> None:  # noqa: B027  (optional hook)
         """Expensive set-up (the surrogate distils and fits here); called once per search."""
 
     @abstractmethod
     def predict(self, candidate: Candidate, context: MeterContext) -> float: ...
-
-
-def build_plugin(registry: Any, spec: Mapping[str, Any] | str) -> Any:
-    """``{name: size, max_mb: 3}`` or ``"size"`` -> the plugin, via the registry."""
-    if isinstance(spec, str):
-        return registry.create(spec)
-    options = dict(spec)
-    name = options.pop("name", None)
-    if not name:
-        raise AvatarError(f"plugin entry without a name: {dict(spec)}")
-    try:
-        return registry.create(name, **options)
-    except (TypeError, ValueError) as error:  # wrong keyword, or a value the plugin refuses
-        raise AvatarError(f"{registry.kind} {name!r}: bad options {options}: {error}") from None
 
 
 class Objectives:
@@ -145,8 +151,10 @@ class Objectives:
 
     @classmethod
     def from_config(cls, indicator: Any, meters: Sequence[Any]) -> Objectives:
-        built_indicator = build_plugin(INDICATORS, indicator) if indicator else None
-        return cls(built_indicator, [build_plugin(METERS, m) for m in meters])
+        """From plain specs: ``"flops"`` or ``{name: surrogate, samples: 20}``, and a list of meter specs."""
+        from avatar.registry import INDICATORS, METERS
+
+        return cls(INDICATORS.build(indicator) if indicator else None, [METERS.build(m) for m in meters])
 
     @property
     def names(self) -> list[str]:

@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 
 from avatar.errors import AvatarError, DataError
-from avatar.export import INT8_NAME, ONNX_NAME, check_student_dir
+from avatar.student_folder import StudentMeta, check_student_dir, onnx_file, read_student_meta
+from avatar.text import normalize_code
 
 BACKENDS = ("torch", "onnx", "int8")
-META_NAME = "avatar.json"
 
 Snippet = str | tuple[str, str]
 LogitsFn = Callable[[dict[str, np.ndarray]], np.ndarray]
@@ -37,67 +37,6 @@ LogitsFn = Callable[[dict[str, np.ndarray]], np.ndarray]
 class PredictionResult:
     label: int
     probabilities: list[float]
-
-
-@dataclass(frozen=True)
-class StudentMeta:
-    """What a caller needs besides the weights: input shape, truncation and label names."""
-
-    task: str | None
-    is_pair: bool
-    max_length: int
-    labels: list[str]
-    pad_token_id: int
-    position_embedding_type: str
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise DataError(f"cannot read {path}: {error}") from None
-    if not isinstance(data, dict):
-        raise DataError(f"{path}: expected a JSON object")
-    return data
-
-
-def _labels_from_config(config: dict[str, Any]) -> list[str]:
-    id2label = config.get("id2label") or {}
-    if id2label:
-        return [str(id2label[key]) for key in sorted(id2label, key=int)]
-    return [f"LABEL_{i}" for i in range(int(config.get("num_labels", 2)))]
-
-
-def read_student_meta(student_dir: str | os.PathLike[str]) -> StudentMeta:
-    """Metadata from ``avatar.json`` when present, else derived from the config and tokenizer.
-
-    max_length is always capped at ``max_position_embeddings - 2``: RoBERTa positions start
-    after the padding index, so longer inputs would index past the position table.
-    """
-    folder = check_student_dir(student_dir)
-    config = _read_json(folder / "config.json")
-    cap = int(config.get("max_position_embeddings", 514)) - 2
-    meta_path = folder / META_NAME
-    meta = _read_json(meta_path) if meta_path.is_file() else {}
-    if "max_length" in meta:
-        max_length = int(meta["max_length"])
-    else:
-        tok_config_path = folder / "tokenizer_config.json"
-        tok_config = _read_json(tok_config_path) if tok_config_path.is_file() else {}
-        max_length = int(tok_config.get("model_max_length") or cap)
-    pad = config.get("pad_token_id")
-    return StudentMeta(
-        task=meta.get("task"),
-        is_pair=bool(meta.get("is_pair", False)),
-        max_length=max(2, min(max_length, cap)),
-        labels=[str(x) for x in meta["labels"]] if meta.get("labels") else _labels_from_config(config),
-        pad_token_id=1 if pad is None else int(pad),
-        position_embedding_type=str(config.get("position_embedding_type", "absolute")),
-    )
-
-
-def normalise(code: str) -> str:
-    return " ".join(code.split())
 
 
 def _load_tokenizer(folder: Path, meta: StudentMeta):  # noqa: ANN202 - tokenizers.Tokenizer
@@ -161,9 +100,9 @@ def _check_snippets(codes: Sequence[Snippet], is_pair: bool) -> list[str | tuple
     pairs = 0
     for code in codes:
         if isinstance(code, str):
-            items.append(normalise(code))
+            items.append(normalize_code(code))
         elif isinstance(code, tuple | list) and len(code) == 2 and all(isinstance(c, str) for c in code):
-            items.append((normalise(code[0]), normalise(code[1])))
+            items.append((normalize_code(code[0]), normalize_code(code[1])))
             pairs += 1
         else:
             raise AvatarError(f"expected a code string or a (code, code) pair, got {type(code).__name__}")
@@ -193,7 +132,7 @@ class Predictor:
         if backend == "torch":
             run = _torch_logits(folder, meta)
         else:
-            path = folder / (ONNX_NAME if backend == "onnx" else INT8_NAME)
+            path = onnx_file(folder, quantized=backend == "int8")
             if not path.is_file():
                 hint = "" if backend == "onnx" else " (without --no-int8)"
                 raise AvatarError(f"missing {path}: run `python -m avatar.export {folder}`{hint} first")

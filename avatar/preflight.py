@@ -33,3 +33,28 @@ def check_output_dir(argv: list[str]) -> None:
                 if reason is not None:
                     print(f"error: output directory {directory} is not writable ({reason})", file=sys.stderr)
                     sys.exit(EXIT_USER_ERROR)
+
+
+def check_trainer_overrides(argv: list[str]) -> None:
+    """Exit 2 with one line when a ``trainer.<key>=`` override names no ``lightning.Trainer`` keyword.
+
+    Hydra would refuse it with a multi-line "not in struct" message (configs/trainer lists
+    every keyword, so a valid one needs no ``+``); this names the known keywords instead.
+    """
+    keys = []
+    for argument in argv:
+        name = argument.split("=", 1)[0].lstrip("+~")
+        for prefix in ("trainer.", "teacher.trainer."):
+            if name.startswith(prefix) and "." not in name[len(prefix):]:
+                keys.append((prefix.rstrip("."), name[len(prefix):]))
+    if not keys:
+        return
+    from avatar.errors import AvatarError
+    from avatar.training import check_trainer_options
+
+    try:
+        for where, key in keys:
+            check_trainer_options({key: 0}, where)
+    except AvatarError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)

@@ -2,15 +2,19 @@
 
 Why a registry: users pick teachers, tasks, constraints, meters and effectiveness
 indicators by name from the command line (``task=vuln``). A decorator registers a
-plugin; ``create``/``get`` look it up and an unknown name fails with one line that
-lists the known names. Third-party packages join through the ``avatar.plugins``
-entry-point group: each entry point names a module (or callable) that is imported,
-and importing it runs its ``@REGISTRY.register`` decorators.
+plugin; ``create``/``get``/``build`` look it up and an unknown name fails with one line
+that lists the known names.
+
+Discovery: every plugin package, Avatar's own built-ins included, joins through the
+``avatar.plugins`` entry-point group (ours: ``builtin = "avatar.plugins"`` in
+pyproject.toml). Each entry point names a module (or callable) that is imported, and
+importing it runs its ``@REGISTRY.register`` decorators. So this module, the lowest of
+the package, imports no plugin itself (as timm's registry never imports the models).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from typing import Any, Generic, TypeVar
 
@@ -52,7 +56,7 @@ class Registry(Generic[T]):
         """The plugin registered under ``name``; one clear line if there is none."""
         load_plugins()
         if name not in self._items:
-            known = ", ".join(sorted(self._items)) or "(none)"
+            known = ", ".join(sorted(self._items)) or "(none: is avatar installed? pip install -e .)"
             raise UnknownPluginError(f"unknown {self.kind} {name!r}; known {self.kind}s: {known}")
         return self._items[name]
 
@@ -60,6 +64,19 @@ class Registry(Generic[T]):
         """Build the plugin: call the registered class or factory with ``kwargs``."""
         factory = self.get(name)
         return factory(**kwargs)  # type: ignore[operator]
+
+    def build(self, spec: Mapping[str, Any] | str) -> Any:
+        """``{name: size, max_mb: 3}`` or ``"size"`` -> the plugin; bad options are one line."""
+        if isinstance(spec, str):
+            return self.create(spec)
+        options = dict(spec)
+        name = options.pop("name", None)
+        if not name:
+            raise AvatarError(f"{self.kind} entry without a name: {dict(spec)}")
+        try:
+            return self.create(name, **options)
+        except (TypeError, ValueError) as error:  # wrong keyword, or a value the plugin refuses
+            raise AvatarError(f"{self.kind} {name!r}: bad options {options}: {error}") from None
 
     def names(self) -> list[str]:
         load_plugins()
@@ -80,13 +97,11 @@ _loaded = False
 
 
 def load_plugins() -> None:
-    """Import the built-in plugins and every ``avatar.plugins`` entry point, once."""
+    """Import every ``avatar.plugins`` entry point (the built-ins are one), once."""
     global _loaded
     if _loaded:
         return
     _loaded = True
-    import avatar.plugins  # noqa: F401  (registers the built-ins)
-
     for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
             loaded = entry_point.load()

@@ -10,7 +10,8 @@ row's: "12x" means the row is 12 times smaller, faster or more frugal than the t
 Sizes are MiB (2**20 bytes), as ``avatar.cost`` and the paper compute them: fp32
 parameters x 4 bytes for PyTorch rows, the file size for ONNX rows.
 
-``python train.py stage=report`` runs ``run_report_stage`` with the ``report`` config group:
+``report_run`` is the one driver (``python train.py stage=report`` and the end of a search) with
+the ``report`` settings (``ReportOptions``):
 ``report.teacher`` (a saved teacher folder, optional), ``report.students`` (folders or
 globs; default ``<run_dir>/students/*/student``), ``report.examples``, ``report.export``
 (also export each student to ONNX and int8 and report those rows).
@@ -26,7 +27,7 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +36,14 @@ import numpy as np
 from avatar.cost import MB
 from avatar.errors import AvatarError
 from avatar.io import atomic_write_bytes, atomic_write_text
+from avatar.student_folder import onnx_file
 from avatar.task import Task
 
 KINDS = ("teacher", "student", "onnx", "int8")
 RATIO_FIELDS = (("size", "size_mb"), ("latency", "latency_ms"), ("energy", "energy_kwh_per_1k"))
 DEFAULT_STUDENTS_GLOB = "students/*/student"
+
+log = logging.getLogger("avatar")
 
 
 @dataclass
@@ -62,6 +66,7 @@ class ReportRow:
     gflops: float | None = None  # forward pass at batch 1 over the model's full sequence length
     path: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
+    collapsed: bool = False  # every measured example got the same predicted class
 
 
 # ---- measuring one model ----------------------------------------------------------------------------
@@ -95,11 +100,9 @@ def model_gflops(model_dir: str | os.PathLike[str]) -> float | None:
 
 def model_size_mb(model_dir: str | os.PathLike[str], backend: str) -> float:
     """fp32 parameter MiB for ``torch``; the exported file's MiB for ``onnx``/``int8``."""
-    from avatar.export import INT8_NAME, ONNX_NAME
-
     if backend == "torch":
         return parameter_count(model_dir) * 4 / MB
-    path = Path(model_dir) / (ONNX_NAME if backend == "onnx" else INT8_NAME)
+    path = onnx_file(model_dir, quantized=backend == "int8")
     if not path.is_file():
         raise AvatarError(f"missing {path}: run `python -m avatar.export {model_dir}` first")
     return path.stat().st_size / MB
@@ -156,7 +159,8 @@ def measure_model(model_dir: str | os.PathLike[str], task: Task, backend: str = 
     finally:
         torch.set_num_threads(previous_threads)
     assert result.outputs is not None
-    metrics = score(task, result.outputs.argmax(axis=-1), [e.label for e in examples])
+    predictions = result.outputs.argmax(axis=-1)
+    metrics = score(task, predictions, [e.label for e in examples])
     energy, co2 = result.per_1000()
     label = name or model_name(model_dir)
     return ReportRow(
@@ -166,6 +170,7 @@ def measure_model(model_dir: str | os.PathLike[str], task: Task, backend: str = 
         co2_g_per_1k=co2, estimated=result.measurement.estimated, n_examples=len(examples),
         backend=backend, split=split, threads=used_threads, gflops=model_gflops(model_dir),
         path=str(model_dir), metrics=metrics,
+        collapsed=len(examples) > 1 and len(set(predictions.tolist())) == 1,
     )
 
 
@@ -198,7 +203,8 @@ def _bold_kind(source: str, estimated: bool) -> str:
     return f"**{kind}**{source[len(kind):]}" if source.startswith(kind) else f"**{kind}** ({source})"
 
 
-def render_markdown(rows: Sequence[ReportRow], title: str, machine: dict[str, Any], source: str) -> str:
+def render_markdown(rows: Sequence[ReportRow], title: str, machine: dict[str, Any], source: str,
+                    greening: dict[str, float] | None = None) -> str:
     """The table and the conditions it was measured under (machine, energy source, N)."""
     metric, split = rows[0].metric_name, rows[0].split
     split_n = max(r.n_examples for r in rows)
@@ -227,7 +233,34 @@ def render_markdown(rows: Sequence[ReportRow], title: str, machine: dict[str, An
             f"| {row.latency_ms:.2f} | {row.energy_kwh_per_1k:.3g} | {row.co2_g_per_1k:.3g} "
             f"| {_ratio(ratio['size'])} | {_ratio(ratio['latency'])} | {_ratio(ratio['energy'])} |"
         )
+    collapsed = [row.name for row in rows if row.collapsed]
+    if collapsed:
+        lines += ["", f"**Collapsed** (one predicted class for every example, chance-level quality): "
+                  f"{', '.join(collapsed)}."]
+    if greening:
+        lines += ["", *greening_lines(rows, greening)]
     return "\n".join(lines) + "\n"
+
+
+def greening_lines(rows: Sequence[ReportRow], greening: dict[str, float]) -> list[str]:
+    """What the greening itself cost (surrogate and students' training energy) and when it pays back.
+
+    Payback: the training energy divided by the energy each inference saves against the
+    teacher (teacher's per-example energy minus the best student's).
+    """
+    spent = sum(greening.values())
+    parts = ", ".join(f"{name.removesuffix('_kwh')} {value:.3g} kWh" for name, value in greening.items())
+    lines = [f"- Greening cost (training energy, codecarbon): {spent:.3g} kWh ({parts})."]
+    teacher = next((r for r in rows if r.kind == "teacher"), None)
+    students = [r for r in rows if r.kind == "student" and not r.collapsed]
+    if teacher is None or not students or spent <= 0:
+        return lines
+    best = max(students, key=lambda r: r.metric if r.metric is not None else float("-inf"))
+    saved = (teacher.energy_kwh_per_1k - best.energy_kwh_per_1k) / 1000.0
+    if saved > 0:
+        lines.append(f"- It pays back after about {spent / saved:,.0f} inferences with {best.name} "
+                     "instead of the teacher.")
+    return lines
 
 
 def render_csv(rows: Sequence[ReportRow]) -> str:
@@ -313,7 +346,8 @@ def render_pareto_png(
 
 
 def build_report(rows: Sequence[ReportRow], out_dir: str | os.PathLike[str], title: str = "Avatar report",
-                 machine: dict[str, Any] | None = None, source: str | None = None) -> dict[str, Path]:
+                 machine: dict[str, Any] | None = None, source: str | None = None,
+                 greening: dict[str, float] | None = None) -> dict[str, Path]:
     """Write ``report.md``, ``report.csv`` and ``report.png`` in ``out_dir`` (atomically); their paths.
 
     ``machine`` and ``source`` default to this machine and the running tracker's description.
@@ -327,7 +361,7 @@ def build_report(rows: Sequence[ReportRow], out_dir: str | os.PathLike[str], tit
             raise AvatarError(f"report row {row.name!r}: unknown kind {row.kind!r}")
     folder = Path(out_dir)
     paths = {"md": folder / "report.md", "csv": folder / "report.csv", "png": folder / "report.png"}
-    markdown = render_markdown(rows, title, machine or machine_info(), source or energy_source())
+    markdown = render_markdown(rows, title, machine or machine_info(), source or energy_source(), greening)
     atomic_write_text(paths["md"], markdown)
     atomic_write_text(paths["csv"], render_csv(rows))
     atomic_write_bytes(paths["png"], render_png(rows))
@@ -358,12 +392,10 @@ def student_dirs(students: Any, run_dir: str | os.PathLike[str]) -> list[Path]:
 
 def _is_exported(folder: Path) -> bool:
     """ONNX and int8 files both present and newer than the weights they were exported from."""
-    from avatar.export import INT8_NAME, ONNX_NAME
-
     weights = [p.stat().st_mtime for p in folder.glob("*.safetensors")] + [p.stat().st_mtime
                                                                          for p in folder.glob("*.bin")]
     newest = max(weights, default=0.0)
-    files = [folder / ONNX_NAME, folder / INT8_NAME]
+    files = [onnx_file(folder), onnx_file(folder, quantized=True)]
     return all(f.is_file() and f.stat().st_mtime >= newest for f in files)
 
 
@@ -394,27 +426,70 @@ def student_rows(
     return rows
 
 
-def run_report_stage(cfg: Any, run_dir: str | os.PathLike[str]) -> dict[str, Path]:
-    """``python train.py stage=report``: measure the teacher and students, write the report in run_dir."""
-    from avatar.pipeline import build_task
+@dataclass
+class ReportOptions:
+    """The ``report`` settings: which models, how many examples, export or not (plain values)."""
 
-    options = cfg.get("report") or {}
-    task = build_task(cfg)
-    n = int(options.get("examples") or 200)
-    split = str(options.get("split") or "test")
-    threads = options.get("threads")
+    teacher: str | None = None  # a fine-tuned teacher folder; None: the pipeline's own, if any
+    students: Any = None  # folders or globs; None: <run_dir>/students/*/student
+    examples: int = 200
+    split: str = "test"
+    export: bool = True
+    threads: int | None = None
+
+    @classmethod
+    def from_config(cls, options: dict[str, Any]) -> ReportOptions:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise AvatarError(f"unknown report option {unknown[0]!r}; known: {', '.join(sorted(known))}")
+        values = {k: v for k, v in options.items() if v is not None}
+        return cls(**values)
+
+
+def report_run(
+    task: Task,
+    run_dir: str | os.PathLike[str],
+    options: ReportOptions,
+    *,
+    teacher_dir: str | os.PathLike[str] | None = None,
+    student_folders: Sequence[Path] | None = None,
+    front: Sequence[dict[str, Any]] | None = None,
+    objective_names: Sequence[str] | None = None,
+    students: Sequence[dict[str, Any]] | None = None,
+    greening: dict[str, float] | None = None,
+) -> dict[str, str]:
+    """The one report driver (``train.py stage=report`` and the end of a search).
+
+    Measures the teacher (``teacher_dir``, when there is one) and each student side by
+    side, writes ``report.md``/``.csv``/``.png``, and with a ``front`` also ``pareto.png``
+    (distilled members starred).
+    """
+    run_dir = Path(run_dir)
     rows: list[ReportRow] = []
-    teacher = options.get("teacher")
-    if teacher:
-        if not Path(str(teacher)).is_dir():
-            raise AvatarError(f"report.teacher: folder not found: {teacher} "
+    if teacher_dir:
+        if not Path(teacher_dir).is_dir():
+            raise AvatarError(f"report.teacher: folder not found: {teacher_dir} "
                               "(a fine-tuned teacher saved with its tokenizer)")
-        rows.append(measure_model(str(teacher), task, "torch", n, split, kind="teacher", threads=threads))
-    for folder in student_dirs(options.get("students"), run_dir):
-        rows.extend(student_rows(folder, task, n, split, bool(options.get("export", True)), threads))
+        rows.append(measure_model(teacher_dir, task, "torch", options.examples, options.split, kind="teacher",
+                                  threads=options.threads))
+    else:
+        log.info("report: no teacher model to measure (a predictions-file teacher, or none given)")
+    folders = student_dirs(options.students, run_dir) if student_folders is None else list(student_folders)
+    for folder in folders:
+        rows.extend(student_rows(folder, task, options.examples, options.split, options.export,
+                                 options.threads))
     if not rows:
         raise AvatarError(
             f"nothing to report: set report.teacher and/or report.students (no {DEFAULT_STUDENTS_GLOB} "
             f"under {run_dir})"
         )
-    return build_report(rows, run_dir, title=f"Avatar report: {task.name}")
+    paths = {k: str(v) for k, v in build_report(rows, run_dir, title=f"Avatar report: {task.name}",
+                                                  greening=greening).items()}
+    if front is not None and objective_names is not None:
+        distilled = {json.dumps(s["candidate"], sort_keys=True) for s in students or []}
+        marks = [json.dumps(m["config"], sort_keys=True) in distilled for m in front]
+        atomic_write_bytes(run_dir / "pareto.png", render_pareto_png(front, objective_names, marks))
+        paths["pareto_png"] = str(run_dir / "pareto.png")
+    log.info("report: %s", paths["md"])
+    return paths

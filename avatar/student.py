@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,25 @@ def build_model(
     relative = options["position_embedding_type"] != "absolute"
     config = RobertaConfig(**options, attn_implementation="eager" if relative else "sdpa")
     return RobertaForSequenceClassification(config)
+
+
+@contextmanager
+def random_weight_model(
+    candidate: Candidate, num_labels: int, seed: int, threads: int
+) -> Iterator[RobertaForSequenceClassification]:
+    """The candidate's student with random weights, in eval mode, under ``threads`` torch threads.
+
+    Measuring meters time a model before it is ever trained: weights do not change the
+    cost, and building it the way students are built keeps the attention implementation
+    the deployed student will use.
+    """
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        torch.manual_seed(seed)
+        yield build_model(candidate, num_labels).eval()
+    finally:
+        torch.set_num_threads(previous_threads)
 
 
 def parameter_bytes(model: torch.nn.Module) -> int:

@@ -19,7 +19,6 @@ import hashlib
 import io
 import json
 import logging
-import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from avatar.errors import AvatarError
-from avatar.io import atomic_write_bytes, atomic_write_json, atomic_write_text, plain
+from avatar.io import atomic_write_bytes
 from avatar.task import Task
 
 log = logging.getLogger("avatar")
@@ -127,15 +126,12 @@ class Teacher(ABC):
 
 @dataclass
 class TeacherContext:
-    """Where a teacher may write (its fine-tuned model) and how to train (Lightning options)."""
+    """Where a teacher may write (its fine-tuned model) and its Lightning budget (``teacher.trainer``
+    over the machine's ``trainer`` keys): plain options for ``avatar.training.build_trainer``."""
 
     cache_dir: Path
     run_dir: Path
     trainer: dict[str, Any]
-
-
-DEFAULT_TRAINER: dict[str, Any] = {"accelerator": "auto", "devices": 1, "max_epochs": 3, "max_steps": -1}
-"""Lightning options when a config has no ``trainer`` group (``configs/trainer/default.yaml``'s budget)."""
 
 
 def stable_key(*parts: Any) -> str:
@@ -198,74 +194,24 @@ def check_knowledge(knowledge: Knowledge, task: Task, source: str, unlabeled: in
         raise AvatarError(f"{source} gave logits with NaN or infinite values")
 
 
-def teacher_knowledge(task: Task, teacher: Teacher, context: TeacherContext) -> tuple[Knowledge, bool]:
-    """The cached knowledge, or the teacher's freshly produced one (then cached).
+def teacher_knowledge(task: Task, teacher: Teacher, context: TeacherContext) -> tuple[Knowledge, bool, Path]:
+    """The cached knowledge of exactly this teacher and budget, or freshly produced (then cached).
 
-    Returns ``(knowledge, from_cache)``. The stored ``teacher`` and ``fingerprint`` fields are
-    always the cache identity and the unlabeled split's fingerprint, whatever the plugin set.
-    """
-    knowledge, from_cache, _ = _lookup(task, teacher, context)
-    return knowledge, from_cache
-
-
-def _latest_pointer(cache_dir: str | Path, task: Task, teacher: Teacher, fingerprint: str) -> Path:
-    """Names the knowledge last produced by this teacher (its options, any trainer budget)."""
-    name = f"{task.name}-{stable_key(teacher.identity())}-{fingerprint}.latest"
-    return Path(cache_dir) / "knowledge" / name
-
-
-def _lookup(
-    task: Task, teacher: Teacher, context: TeacherContext, reuse_latest: bool = False
-) -> tuple[Knowledge, bool, Path]:
-    """The knowledge of exactly this teacher and trainer budget, cached or produced now.
-
-    With ``reuse_latest`` (the search and distillation), knowledge that ``stage=teacher``
-    produced for the same teacher and data under another trainer budget is reused: the
-    ``trainer`` group then configures the students, and must not silently fine-tune a
-    second teacher.
+    Returns ``(knowledge, from_cache, path)``. The stored ``teacher`` and ``fingerprint``
+    fields are always the cache identity and the unlabeled split's fingerprint, whatever the
+    plugin set. The identity holds the teacher's own budget (``teacher.trainer``), never the
+    students': a students' budget change reuses the knowledge.
     """
     identity = teacher.cache_identity(task, context)
     fingerprint = task.fingerprint("unlabel_train")
     path = _knowledge_file(context.cache_dir, task.name, identity, fingerprint)
-    pointer = _latest_pointer(context.cache_dir, task, teacher, fingerprint)
-    if not path.exists() and reuse_latest and pointer.exists():
-        latest = path.parent / pointer.read_text().strip()
-        if latest.exists():
-            log.info("using the teacher knowledge last produced by stage=teacher: %s", latest)
-            return Knowledge.load(latest), True, latest
     if path.exists():
         return Knowledge.load(path), True, path
     knowledge = teacher.produce(task, context)
     check_knowledge(knowledge, task, f"teacher {teacher.identity()}")
     knowledge = replace(knowledge, task=task.name, teacher=identity, fingerprint=fingerprint)
     knowledge.save(path)
-    atomic_write_text(pointer, path.name)
     return knowledge, False, path
-
-
-# ---------------------------------------------------------------------------------------
-# The stage, from a Hydra config
-
-
-def build_teacher(cfg: Any) -> Teacher:
-    """The teacher plugin of ``cfg.teacher``: ``name`` picks it, the other keys are its options."""
-    from avatar.objectives import build_plugin
-    from avatar.registry import TEACHERS
-
-    spec = plain(cfg.get("teacher"))
-    if not spec:
-        raise AvatarError("no teacher configured: pick one with teacher=<name> (e.g. teacher=codebert)")
-    return build_plugin(TEACHERS, spec)
-
-
-def teacher_context(cfg: Any, run_dir: str | Path) -> TeacherContext:
-    """Cache folder from ``paths.cache``; Lightning options from ``trainer`` (or ``DEFAULT_TRAINER``)."""
-    trainer = plain(cfg.get("trainer"))
-    return TeacherContext(
-        cache_dir=Path(str(cfg.paths.cache)).expanduser(),
-        run_dir=Path(run_dir),
-        trainer=dict(trainer) if trainer else dict(DEFAULT_TRAINER),
-    )
 
 
 def describe_knowledge(knowledge: Knowledge, from_cache: bool, path: Path, seconds: float) -> str:
@@ -278,47 +224,3 @@ def describe_knowledge(knowledge: Knowledge, from_cache: bool, path: Path, secon
         f"teacher knowledge for {knowledge.task}: {len(knowledge):,} {kind}; {agrees}; "
         f"{origin} ({seconds:.1f} s)"
     )
-
-
-def knowledge_for(cfg: Any, task: Task, run_dir: str | Path | None = None) -> Knowledge:
-    """The teacher knowledge the search and distillation use: cached, or produced now.
-
-    ``run_dir`` is where a fine-tuning teacher writes its Lightning logs and checkpoints
-    (checkpoints are deleted once the model is in the cache); default ``<paths.cache>/teacher_runs``.
-    """
-    return _knowledge_with_summary(cfg, task, run_dir, reuse_latest=True)[0]
-
-
-def _knowledge_with_summary(
-    cfg: Any, task: Task, run_dir: str | Path | None, reuse_latest: bool = False
-) -> tuple[Knowledge, dict[str, Any]]:
-    teacher = build_teacher(cfg)
-    if run_dir is None:
-        run_dir = Path(str(cfg.paths.cache)).expanduser() / "teacher_runs"
-    context = teacher_context(cfg, run_dir)
-    started = time.perf_counter()
-    knowledge, from_cache, path = _lookup(task, teacher, context, reuse_latest)
-    seconds = time.perf_counter() - started
-    log.info(describe_knowledge(knowledge, from_cache, path, seconds))
-    summary = {
-        "task": task.name,
-        "teacher": knowledge.teacher,
-        "examples": len(knowledge),
-        "soft": knowledge.soft,
-        "from_cache": from_cache,
-        "cache_path": str(path),
-        "gold_agreement": knowledge.gold_agreement(),
-        "seconds": round(seconds, 3),
-    }
-    return knowledge, summary
-
-
-def run_teacher_stage(cfg: Any, run_dir: str | Path) -> Knowledge:
-    """``python train.py stage=teacher``: cached teacher knowledge, and ``teacher.json`` in ``run_dir``."""
-    from avatar.pipeline import build_task
-
-    run_dir = Path(run_dir)
-    task = build_task(cfg)
-    knowledge, summary = _knowledge_with_summary(cfg, task, run_dir)
-    atomic_write_json(run_dir / "teacher.json", summary)
-    return knowledge

@@ -38,6 +38,7 @@ from transformers import PreTrainedTokenizerFast
 
 from avatar.errors import AvatarError, DataError
 from avatar.io import atomic_directory
+from avatar.text import normalize_code
 
 TOKENIZER_KINDS: tuple[str, ...] = ("BPE", "WordPiece", "Unigram", "Word")
 
@@ -60,11 +61,6 @@ the trainer adds each kept character twice (``c`` and ``##c``) before any merge,
 unbounded alphabet on code with many Unicode comments could overflow ``vocab_size``."""
 
 _CACHE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+-]*")
-
-
-def normalize_code(code: str) -> str:
-    """Collapse every run of whitespace to one space (the authors' preprocessing)."""
-    return " ".join(code.split())
 
 
 def _code_normalizer() -> normalizers.Normalizer:

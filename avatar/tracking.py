@@ -87,13 +87,13 @@ class WandbRunLogger(RunLogger):
 
 
 def create_logger(
-    cfg: dict[str, Any] | None, run_dir: str, config: dict[str, Any], run_id: str | None = None
+    options: dict[str, Any] | None, run_dir: str, config: dict[str, Any], run_id: str | None = None
 ) -> RunLogger:
-    """The logger named by ``cfg['name']`` (``wandb`` or ``none``)."""
-    name = (cfg or {}).get("name", "none")
+    """The logger named by ``options['name']`` (``wandb`` or ``none``); ``config`` is what it records."""
+    name = (options or {}).get("name", "none")
     if name == "none":
         return RunLogger()
     if name == "wandb":
-        options = {k: v for k, v in (cfg or {}).items() if k != "name"}
+        options = {k: v for k, v in (options or {}).items() if k != "name"}
         return WandbRunLogger(run_dir, config=config, run_id=run_id, **options)
     raise AvatarError(f"unknown logger {name!r}; known loggers: none, wandb")

@@ -19,7 +19,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from avatar.errors import AvatarError
-from avatar.objectives import Objectives, build_plugin
+from avatar.objectives import Objectives
 from avatar.registry import CONSTRAINTS, TASKS, TEACHERS
 from avatar.search import SearchSettings
 from avatar.smt import Pruner
@@ -34,7 +34,7 @@ def _compose(*overrides: str):
 
 
 def unknown_constraint(tmp: Path) -> None:
-    build_plugin(CONSTRAINTS, {"name": "sizes"})
+    CONSTRAINTS.build({"name": "sizes"})
 
 
 def unknown_task(tmp: Path) -> None:
@@ -54,7 +54,7 @@ def too_small_population(tmp: Path) -> None:
 
 
 def bad_constraint_option(tmp: Path) -> None:
-    build_plugin(CONSTRAINTS, {"name": "size", "max_mb": -1})
+    CONSTRAINTS.build({"name": "size", "max_mb": -1})
 
 
 def dimension_without_values(tmp: Path) -> None:
@@ -127,7 +127,7 @@ def candidate_outside_space(tmp: Path) -> None:
 
 
 def unknown_stage(tmp: Path) -> None:
-    from avatar.pipeline import train
+    from avatar.stages import train
 
     with initialize_config_dir(str(REPO / "configs"), version_base="1.3"):
         cfg = compose("train", overrides=["stage=evaluate"])
@@ -142,9 +142,9 @@ def unknown_indicator_from_config(tmp: Path) -> None:
 def out_of_memory_batch(tmp: Path) -> None:
     import torch
 
-    from avatar.distill import _explain_out_of_memory
+    from avatar.training import explain_out_of_memory
 
-    with _explain_out_of_memory(64):
+    with explain_out_of_memory(64, "distilling a student"):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
 

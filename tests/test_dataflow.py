@@ -16,15 +16,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pytest
 import torch
 
-from avatar.dataflow import (
-    DataFlowEdge,
-    code_tokens,
-    extract_dataflow,
-    graph_embeddings,
-    graph_guided_forward,
-    graph_inputs,
-)
+from avatar.dataflow import DataFlowEdge, code_tokens, extract_dataflow
 from avatar.errors import AvatarError
+from avatar.graphcodebert import graph_embeddings, graph_guided_forward, graph_inputs
 
 
 def labels(code: str, language: str) -> list[str]:

@@ -12,20 +12,15 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from omegaconf import OmegaConf
 
+from avatar.classifier import soft_loss
 from avatar.cost import size_bytes
-from avatar.distill import (
-    DistillSettings,
-    distill_candidate,
-    resolve_candidate,
-    run_distill_stage,
-    soft_loss,
-    student_key,
-)
+from avatar.distill import DistillSettings, distill_candidate, student_key
 from avatar.errors import AvatarError
 from avatar.plugins.tasks.demo import DemoTask
 from avatar.predict import Predictor
 from avatar.smt import candidate_vars
 from avatar.space import Candidate
+from avatar.stages import distill_stage, resolve_candidate
 from avatar.student import StudentDataModule, build_model, build_tokenizer, parameter_bytes
 from avatar.task import Example, Split, Task
 from avatar.teacher import Knowledge
@@ -143,11 +138,10 @@ def test_distillation_lowers_the_loss(cache, soft: bool) -> None:
     )
     task = DemoTask(limit=32)
     recorder = LossRecorder()
-    settings = DistillSettings(
-        max_steps=30, max_epochs=-1, fast=True, limit_val_batches=1, schedule="constant"
-    )
+    settings = DistillSettings(fast=True, schedule="constant", warmup_ratio=0.0)
     result = distill_candidate(
-        candidate, task, gold_knowledge(task, soft), settings, cache_dir=cache, callbacks=[recorder]
+        candidate, task, gold_knowledge(task, soft), settings, cache_dir=cache, callbacks=[recorder],
+        trainer={"max_steps": 30, "max_epochs": -1, "limit_val_batches": 1},
     )
     assert len(recorder.losses) == 30 and result.global_step == 30
     assert np.mean(recorder.losses[-5:]) < 0.5 * np.mean(recorder.losses[:5])
@@ -208,23 +202,29 @@ def test_full_run_resumes_and_saves_a_loadable_student(candidate, cache, tmp_pat
     task = DemoTask(limit=32)
     knowledge = gold_knowledge(task, soft=True)
     out = tmp_path / "student_run"
-    first = distill_candidate(
-        candidate, task, knowledge, DistillSettings(max_steps=2, progress_bar=False), out, cache_dir=cache
-    )
+    settings = DistillSettings(progress_bar=False)
+
+    def run(steps: int):  # noqa: ANN202
+        budget = {"max_steps": steps}
+        return distill_candidate(candidate, task, knowledge, settings, out, cache_dir=cache, trainer=budget)
+
+    first = run(2)
     last = out / "checkpoints" / "last.ckpt"
     assert first.global_step == 2 and first.resumed_from is None
     assert torch.load(last, weights_only=False)["global_step"] == 2
     assert (out / "checkpoints" / "best.ckpt").is_file()
 
-    second = distill_candidate(
-        candidate, task, knowledge, DistillSettings(max_steps=4, progress_bar=False), out, cache_dir=cache
-    )
+    second = run(4)
     assert second.resumed_from == last and second.global_step == 4
     assert second.train_examples == 2 * 16  # only the two new steps ran
     assert torch.load(last, weights_only=False)["global_step"] == 4
     assert json.loads((out / "result.json").read_text())["global_step"] == 4
     _check_student(second, candidate, task, cache)
     assert not [p for p in out.iterdir() if p.name.startswith(".student")]  # no temp folders left
+    # the same command again: the finished student is returned, not trained one more epoch
+    third = run(4)
+    assert third.global_step == 4 and third.student_dir == second.student_dir
+    assert torch.load(last, weights_only=False)["global_step"] == 4
 
 
 def test_pair_task_student(space, cache, tmp_path: Path) -> None:
@@ -238,9 +238,9 @@ def test_pair_task_student(space, cache, tmp_path: Path) -> None:
             "position_embedding_type": "relative_key",
         }
     )
-    settings = DistillSettings(max_steps=2, progress_bar=False)
     result = distill_candidate(
-        candidate, task, gold_knowledge(task, soft=False), settings, tmp_path / "pair", cache_dir=cache
+        candidate, task, gold_knowledge(task, soft=False), DistillSettings(progress_bar=False),
+        tmp_path / "pair", cache_dir=cache, trainer={"max_steps": 2},
     )
     assert not result.soft and "val/f1" in result.metrics and result.headline == result.metrics["val/f1"]
     _check_student(result, candidate, task, cache)
@@ -255,8 +255,9 @@ def test_clone_task_with_the_papers_teacher_logits(candidate, cache) -> None:
     logits = np.load(require_data("bigclonebench", "teacher_logits", "codebert_unlabel_train.npy"))
     task = CloneTask(limit=20)
     knowledge = Knowledge("clone", "codebert", task.fingerprint("unlabel_train"), logits=logits[:20])
-    settings = DistillSettings(max_steps=2, fast=True)
-    result = distill_candidate(candidate, task, knowledge, settings, cache_dir=cache)
+    result = distill_candidate(
+        candidate, task, knowledge, DistillSettings(fast=True), cache_dir=cache, trainer={"max_steps": 2}
+    )
     assert result.global_step == 2 and result.headline_metric == "f1" and 0.0 <= result.headline <= 1.0
 
 
@@ -264,16 +265,11 @@ def test_clone_task_with_the_papers_teacher_logits(candidate, cache) -> None:
 
 
 def test_settings_from_config() -> None:
-    settings = DistillSettings.from_config(
-        {"top_k": 3, "temperature": 4.0, "patience": 1},
-        {"max_steps": 7, "accelerator": "cpu", "gradient_clip_val": 1.0},
-    )
-    assert settings.temperature == 4.0 and settings.max_steps == 7
-    assert settings.trainer_options()["gradient_clip_val"] == 1.0
-    fast = DistillSettings.from_config(
-        {}, {"max_steps": 7}, fast=True, max_steps=3, trainer_extra={"benchmark": False}
-    )
-    assert fast.fast and fast.max_steps == 3 and fast.trainer_options()["benchmark"] is False
+    settings = DistillSettings.from_config({"top_k": 3, "temperature": 4.0, "patience": 1})
+    assert settings.temperature == 4.0 and settings.patience == 1
+    assert DistillSettings.from_config({}, fast=True).fast
+    with pytest.raises(AvatarError, match="distill.schedule must be one of linear, constant"):
+        DistillSettings.from_config({"schedule": "cosine"})
     with pytest.raises(AvatarError, match="unknown distill option 'temprature'"):
         DistillSettings.from_config({"temprature": 2.0})
     with pytest.raises(AvatarError, match="distill.loss"):
@@ -285,24 +281,24 @@ def test_resolve_candidate(space, tmp_path: Path) -> None:
     pareto = tmp_path / "pareto.json"
     pareto.write_text(json.dumps({"front": [{"config": m.as_dict()} for m in members]}))
     cfg = OmegaConf.create({"pareto": str(pareto), "candidate": 1})
-    assert resolve_candidate(cfg) == members[1]
+    assert resolve_candidate(cfg, space) == members[1]
     with pytest.raises(AvatarError, match="out of range.*2 Pareto members"):
-        resolve_candidate(OmegaConf.create({"pareto": str(pareto), "candidate": 5}))
+        resolve_candidate(OmegaConf.create({"pareto": str(pareto), "candidate": 5}), space)
     with pytest.raises(AvatarError, match="needs pareto="):
-        resolve_candidate(OmegaConf.create({"pareto": None, "candidate": 0}))
-    dimensions = [{"name": d.name, "choices": list(d.choices)} for d in space.dimensions]
-    inline = OmegaConf.create({"candidate": TINY, "space": {"dimensions": dimensions}})
-    assert resolve_candidate(inline) == members[1]
+        resolve_candidate(OmegaConf.create({"pareto": None, "candidate": 0}), space)
+    inline = OmegaConf.create({"candidate": TINY})
+    assert resolve_candidate(inline, space) == members[1]
     inline.candidate.hidden_size = 33
     with pytest.raises(AvatarError, match="33 is not a value of dimension 'hidden_size'"):
-        resolve_candidate(inline)
+        resolve_candidate(inline, space)
 
 
-def test_run_distill_stage(space, cache, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The stage: inline candidate, knowledge from ``knowledge_for``, output under students/<key>/."""
-    import avatar.teacher
-
-    monkeypatch.setattr(avatar.teacher, "knowledge_for", lambda cfg, task: gold_knowledge(task, soft=True))
+def test_distill_stage(space, cache, tmp_path: Path) -> None:
+    """The stage: inline candidate, knowledge from the configured teacher (a predictions file of
+    gold logits), output under students/<key>/; ``trainer.*`` sets the students' budget."""
+    task = DemoTask(limit=32)
+    logits = tmp_path / "gold.npy"
+    np.save(logits, gold_knowledge(task, soft=True).logits)
     dimensions = [{"name": d.name, "choices": list(d.choices)} for d in space.dimensions]
     cfg = OmegaConf.create(
         {
@@ -311,12 +307,13 @@ def test_run_distill_stage(space, cache, tmp_path: Path, monkeypatch: pytest.Mon
             "space": {"dimensions": dimensions},
             "candidate": TINY,
             "pareto": None,
+            "teacher": {"name": "predictions", "path": str(logits), "kind": "logits"},
             "distill": {"top_k": 3, "temperature": 2.0, "patience": 2},
             "trainer": {"max_steps": 2, "max_epochs": 1, "accelerator": "cpu", "enable_progress_bar": False},
             "paths": {"cache": str(cache), "data": None},
         }
     )
-    summary = run_distill_stage(cfg, tmp_path)
+    summary = distill_stage(cfg, tmp_path)
     key = student_key(space.validate(TINY))
     assert summary["student_dir"] == str(tmp_path / "students" / key / "student")
     assert (tmp_path / "students" / key / "student" / "model.safetensors").is_file()

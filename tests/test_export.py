@@ -22,10 +22,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from avatar.export import INT8_NAME, ONNX_NAME, export_all, export_onnx  # noqa: E402
+from avatar.export import export_all, export_onnx  # noqa: E402
 from avatar.export import main as export_main  # noqa: E402
 from avatar.predict import Predictor, read_student_meta  # noqa: E402
 from avatar.predict import main as predict_main  # noqa: E402
+from avatar.student_folder import ONNX_NAME, QUANTIZED_NAME  # noqa: E402
+from avatar.text import normalize_code  # noqa: E402
 
 POSITION_TYPES = ["absolute", "relative_key", "relative_key_query"]
 REPO = Path(__file__).resolve().parents[1]
@@ -87,9 +89,6 @@ VULNERABLE = [
 ]
 
 
-def normalise(code: str) -> str:
-    return " ".join(code.split())
-
 
 def eval_snippets(count: int = 40, seed: int = 1) -> list[str]:
     """Snippets of 1 to 6 concatenated functions: short ones and ones truncated at max_length."""
@@ -110,7 +109,7 @@ def build_student(folder: Path, position_type: str) -> Path:
     backend.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=specials, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    backend.train_from_iterator([normalise(code) for code in SAFE + VULNERABLE], trainer)
+    backend.train_from_iterator([normalize_code(code) for code in SAFE + VULNERABLE], trainer)
     backend.post_processor = processors.RobertaProcessing(sep=("</s>", 2), cls=("<s>", 0))
     assert [backend.token_to_id(t) for t in specials] == [0, 1, 2, 3, 4]
     assert backend.get_vocab_size() <= 300
@@ -126,7 +125,7 @@ def build_student(folder: Path, position_type: str) -> Path:
     config._attn_implementation = "eager"  # sdpa would only fall back, with a warning, for relative types
     torch.manual_seed(0)
     model = RobertaForSequenceClassification(config)
-    codes = [normalise(c) for c in SAFE + VULNERABLE]
+    codes = [normalize_code(c) for c in SAFE + VULNERABLE]
     labels = torch.tensor([0] * len(SAFE) + [1] * len(VULNERABLE))
     batch = tokenizer(codes, truncation=True, max_length=128, padding=True, return_tensors="pt",
                       return_token_type_ids=False)
@@ -153,7 +152,7 @@ def exported_student(tmp_path_factory: pytest.TempPathFactory, position_type: st
     if position_type not in _STUDENTS:
         folder = build_student(tmp_path_factory.mktemp(f"student_{position_type}"), position_type)
         paths = export_all(folder)
-        assert paths == {"onnx": folder / ONNX_NAME, "int8": folder / INT8_NAME}
+        assert paths == {"onnx": folder / ONNX_NAME, "int8": folder / QUANTIZED_NAME}
         _STUDENTS[position_type] = folder
     return _STUDENTS[position_type]
 
@@ -210,7 +209,7 @@ def test_onnx_matches_torch(student: Path) -> None:
 
 
 def test_int8_is_smaller_and_agrees(student: Path, record_property: pytest.RecordProperty) -> None:
-    assert (student / INT8_NAME).stat().st_size < (student / ONNX_NAME).stat().st_size
+    assert (student / QUANTIZED_NAME).stat().st_size < (student / ONNX_NAME).stat().st_size
     codes = eval_snippets()
     torch_labels = [r.label for r in Predictor.load(student, "torch").predict(codes)]
     int8_labels = [r.label for r in Predictor.load(student, "int8").predict(codes)]
@@ -228,7 +227,7 @@ def test_encoding_matches_transformers_tokenizer(one_student: Path) -> None:
 
     hf = PreTrainedTokenizerFast.from_pretrained(one_student)
     predictor = Predictor.load(one_student, "onnx")
-    codes = [normalise(c) for c in eval_snippets(6)]
+    codes = [normalize_code(c) for c in eval_snippets(6)]
     pairs = list(zip(codes[:3], codes[3:]))
     for items, kwargs in ((codes, {"text": codes}),
                           (pairs, {"text": codes[:3], "text_pair": codes[3:]})):
@@ -337,7 +336,7 @@ def test_predict_cli_errors(one_student: Path, tmp_path: Path, capsys: pytest.Ca
     line = _error_line(capsys)
     assert "model.onnx" in line and "python -m avatar.export" in line
     assert predict_main([str(unexported), str(data), "--backend", "int8"]) == 2
-    assert "model.int8.onnx" in _error_line(capsys)
+    assert "model_quantized.onnx" in _error_line(capsys)
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"func": "int f();"}) + "\n\n{not json\n")
@@ -358,7 +357,7 @@ def test_export_cli(one_student: Path, tmp_path: Path, capsys: pytest.CaptureFix
     assert export_main([str(folder), "--no-int8"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 1 and out[0].startswith(f"onnx: {folder / ONNX_NAME} (") and out[0].endswith(" MB)")
-    assert not (folder / INT8_NAME).exists()
+    assert not (folder / QUANTIZED_NAME).exists()
     assert export_main([str(tmp_path / "nope")]) == 2
     assert "student folder not found" in _error_line(capsys)
 

@@ -20,7 +20,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pytest  # noqa: E402
 
 from avatar import green  # noqa: E402
-from avatar.export import INT8_NAME, ONNX_NAME, export_all  # noqa: E402
+from avatar.export import export_all  # noqa: E402
 from avatar.objectives import MeterContext  # noqa: E402
 from avatar.registry import METERS, TASKS  # noqa: E402
 from avatar.report import (  # noqa: E402
@@ -28,9 +28,10 @@ from avatar.report import (  # noqa: E402
     build_report,
     measure_model,
     parameter_count,
-    run_report_stage,
 )
 from avatar.space import Candidate  # noqa: E402
+from avatar.stages import report_stage  # noqa: E402
+from avatar.student_folder import ONNX_NAME, QUANTIZED_NAME  # noqa: E402
 from tests.helpers import load_space  # noqa: E402
 from tests.test_export import build_student  # noqa: E402
 
@@ -133,7 +134,7 @@ def test_measure_model_rows(rows: list[ReportRow], models: dict[str, Path]) -> N
     assert teacher.name == "teacher" and torch_row.name == "tiny" and onnx_row.name == "tiny (onnx)"
     assert torch_row.size_mb == pytest.approx(parameter_count(models["student"]) * 4 / 2**20)
     assert onnx_row.size_mb == pytest.approx((models["student"] / ONNX_NAME).stat().st_size / 2**20)
-    assert int8_row.size_mb == pytest.approx((models["student"] / INT8_NAME).stat().st_size / 2**20)
+    assert int8_row.size_mb == pytest.approx((models["student"] / QUANTIZED_NAME).stat().st_size / 2**20)
     assert int8_row.size_mb < onnx_row.size_mb and teacher.size_mb > torch_row.size_mb
     for row in rows:
         assert row.metric_name == "accuracy" and row.metric is not None and 0 <= row.metric <= 1
@@ -161,7 +162,7 @@ def test_build_report_writes_md_csv_png(rows: list[ReportRow], tmp_path: Path) -
     table = [line for line in markdown.splitlines() if line.startswith("| ")]
     assert len(table) == 1 + len(rows)
     assert table[1].startswith("| teacher | teacher |") and table[1].endswith("| 1.0x | 1.0x | 1.0x |")
-    records = list(csv.DictReader(io.StringIO(paths["csv"].read_text())))
+    records = list(csv.DictReader(io.StringIO(Path(paths["csv"]).read_text())))
     assert [r["kind"] for r in records] == ["teacher", "student", "onnx", "int8"]
     student = records[1]
     assert float(student["size_ratio"]) == pytest.approx(rows[0].size_mb / rows[1].size_mb)
@@ -188,13 +189,13 @@ def test_report_stage_finds_students_by_default(models: dict[str, Path], tmp_pat
         "report": {"teacher": str(models["teacher"]), "students": None, "examples": 4, "split": "test",
                    "export": True, "threads": 1},
     })
-    paths = run_report_stage(cfg, run_dir)
-    records = list(csv.DictReader(io.StringIO(paths["csv"].read_text())))
+    paths = report_stage(cfg, run_dir)
+    records = list(csv.DictReader(io.StringIO(Path(paths["csv"]).read_text())))
     assert [r["kind"] for r in records] == ["teacher", "student", "onnx", "int8"]
     assert all(r["n_examples"] == "4" for r in records)
     cfg.report.students = [str(tmp_path / "missing*")]
     with pytest.raises(green.AvatarError, match="no folder matches"):
-        run_report_stage(cfg, run_dir)
+        report_stage(cfg, run_dir)
 
 
 # ---- the meters ------------------------------------------------------------------------------------

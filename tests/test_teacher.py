@@ -27,7 +27,8 @@ from avatar.plugins.tasks.vuln import VulnTask
 from avatar.plugins.teachers.huggingface import MARKER, HuggingFaceTeacher, load_pretrained
 from avatar.plugins.teachers.predictions import PredictionsTeacher
 from avatar.registry import TEACHERS
-from avatar.teacher import Knowledge, TeacherContext, build_teacher, run_teacher_stage, teacher_knowledge
+from avatar.stages import build_teacher, teacher_stage
+from avatar.teacher import Knowledge, TeacherContext, teacher_knowledge
 from tests.conftest import REPO, require_data
 
 torch.set_num_threads(1)
@@ -60,7 +61,7 @@ def tiny_teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _overrides(teacher_dir: Path, cache: Path) -> list[str]:
     return [
         "stage=teacher", "task=vuln", "teacher=codebert", f"teacher.path={teacher_dir}",
-        "teacher.max_length=64", "data.limit=16", "trainer.max_steps=3", "trainer.accelerator=cpu",
+        "teacher.max_length=64", "data.limit=16", "teacher.trainer.max_steps=3", "trainer.accelerator=cpu",
         "logger=none", f"paths.cache={cache}",
     ]
 
@@ -98,7 +99,7 @@ def test_train_py_teacher_stage_fine_tunes_then_reuses_the_cache(tiny_teacher: P
     assert set(first.gold.tolist()) <= {0, 1}
 
     # The cached knowledge file is itself a predictions file (GPU server -> laptop).
-    copied, _ = teacher_knowledge(
+    copied, _, _ = teacher_knowledge(
         VulnTask(str(require_data("devign")), limit=16), PredictionsTeacher(str(knowledge_file)),
         _context(tmp_path / "laptop"),
     )
@@ -112,7 +113,7 @@ def test_train_py_teacher_stage_fine_tunes_then_reuses_the_cache(tiny_teacher: P
     # The same command again (in-process, to skip a second cold start) reads the cache.
     rerun = tmp_path / "rerun"
     started = time.perf_counter()
-    again = run_teacher_stage(_compose(_overrides(tiny_teacher, cache)), rerun)
+    again = teacher_stage(_compose(_overrides(tiny_teacher, cache)), rerun)
     print(f"cache hit in {time.perf_counter() - started:.2f} s")
     assert json.loads((rerun / "teacher.json").read_text())["from_cache"] is True
     assert not (rerun / "teacher_logs").exists(), "a cache hit must not fine-tune"
@@ -143,7 +144,7 @@ def test_data_flow_teacher_on_single_snippets(tiny_teacher: Path, tmp_path: Path
     flow = HuggingFaceTeacher(str(tiny_teacher), data_flow=True, max_length=64, data_flow_length=16)
     context = _context(tmp_path, max_steps=1)  # stops mid-epoch: no validation ran, the last weights count
     assert plain.model_dir(task, context) != flow.model_dir(task, context)
-    knowledge, from_cache = teacher_knowledge(task, flow, context)
+    knowledge, from_cache, _ = teacher_knowledge(task, flow, context)
     assert not from_cache and knowledge.logits.shape == (16, 2) and np.isfinite(knowledge.logits).all()
     assert (flow.model_dir(task, context) / MARKER).is_file()
 
@@ -152,8 +153,8 @@ def test_packed_graph_batches_equal_graph_inputs(tiny_teacher: Path) -> None:
     """Features are stored cut and bit-packed; a collated batch must be exactly ``graph_inputs``."""
     from transformers import AutoTokenizer
 
-    from avatar.dataflow import graph_inputs
     from avatar.finetune import Collator, encode_examples
+    from avatar.graphcodebert import graph_inputs
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_teacher)
     examples = VulnTask(str(require_data("devign")), limit=3).read_split("valid")
@@ -166,7 +167,7 @@ def test_packed_graph_batches_equal_graph_inputs(tiny_teacher: Path) -> None:
     for key in ("input_ids", "position_idx"):
         assert torch.equal(batch[key], torch.stack([g[key][:length] for g in full])), key
     assert torch.equal(batch["attn_mask"], torch.stack([g["attn_mask"][:length, :length] for g in full]))
-    assert batch["labels"].tolist() == [0, 1, 0]
+    assert batch["targets"].tolist() == [0, 1, 0]
 
 
 def test_data_flow_on_pairs_falls_back_to_token_pairs(
@@ -175,7 +176,7 @@ def test_data_flow_on_pairs_falls_back_to_token_pairs(
     task = CloneTask(str(require_data("bigclonebench")), limit=8)
     teacher = HuggingFaceTeacher(str(tiny_teacher), data_flow=True, max_length=64)
     with caplog.at_level("WARNING", logger="avatar"):
-        knowledge, _ = teacher_knowledge(task, teacher, _context(tmp_path, max_steps=1))
+        knowledge, _, _ = teacher_knowledge(task, teacher, _context(tmp_path, max_steps=1))
     assert "single-snippet tasks only" in caplog.text
     assert knowledge.logits.shape == (8, 2)
     assert knowledge.gold.shape == (8,) and (knowledge.gold >= 0).all()
@@ -213,7 +214,7 @@ def test_paper_teachers_on_bigclonebench(clone_full: CloneTask, tmp_path: Path) 
     agreements = {}
     for name in ("paper_codebert", "paper_graphcodebert"):
         cfg = _compose(["stage=teacher", "task=clone", f"teacher={name}", "logger=none"])
-        knowledge, _ = teacher_knowledge(clone_full, build_teacher(cfg), _context(tmp_path))
+        knowledge, _, _ = teacher_knowledge(clone_full, build_teacher(cfg), _context(tmp_path))
         assert len(knowledge) == 45_051 and knowledge.soft and knowledge.logits.shape == (45_051, 2)
         agreements[name] = knowledge.gold_agreement()
         assert 0.99 < agreements[name] < 1.0
@@ -222,7 +223,7 @@ def test_paper_teachers_on_bigclonebench(clone_full: CloneTask, tmp_path: Path) 
 
 def test_hard_labels_shipped_with_the_task(clone_full: CloneTask, tmp_path: Path) -> None:
     cfg = _compose(["stage=teacher", "task=clone", "teacher=bcb_hard_labels", "logger=none"])
-    knowledge, _ = teacher_knowledge(clone_full, build_teacher(cfg), _context(tmp_path))
+    knowledge, _, _ = teacher_knowledge(clone_full, build_teacher(cfg), _context(tmp_path))
     assert not knowledge.soft and len(knowledge) == 45_051
     assert 0.99 < knowledge.gold_agreement() < 1.0
     with pytest.raises(DataError, match="carry no teacher label"):
@@ -233,7 +234,7 @@ def test_hard_labels_shipped_with_the_task(clone_full: CloneTask, tmp_path: Path
 def test_a_limit_takes_the_first_rows_of_the_file(tmp_path: Path) -> None:
     logits_file = require_data("bigclonebench", "teacher_logits", "codebert_unlabel_train.npy")
     task = CloneTask(str(require_data("bigclonebench")), limit=100)
-    knowledge, _ = teacher_knowledge(task, PredictionsTeacher(str(logits_file)), _context(tmp_path))
+    knowledge, _, _ = teacher_knowledge(task, PredictionsTeacher(str(logits_file)), _context(tmp_path))
     np.testing.assert_array_equal(knowledge.logits, np.load(logits_file)[:100])
     assert knowledge.gold.shape == (100,)
 
@@ -253,14 +254,15 @@ def test_text_and_jsonl_formats(tmp_path: Path) -> None:
     task = VulnTask(str(require_data("devign")), limit=6)
     labels = tmp_path / "labels.txt"
     labels.write_text("1\n0\n1\n1\n0\n0\n\n")
-    knowledge, _ = teacher_knowledge(task, PredictionsTeacher(str(labels)), _context(tmp_path))
+    knowledge, _, _ = teacher_knowledge(task, PredictionsTeacher(str(labels)), _context(tmp_path))
     assert not knowledge.soft and knowledge.hard_labels.tolist() == [1, 0, 1, 1, 0, 0]
 
     logits = tmp_path / "logits.jsonl"
     logits.write_text("".join(json.dumps({"logits": [-i, i]}) + "\n" for i in range(6)))
-    knowledge, _ = teacher_knowledge(task, PredictionsTeacher(str(logits)), _context(tmp_path))
+    knowledge, _, _ = teacher_knowledge(task, PredictionsTeacher(str(logits)), _context(tmp_path))
     assert knowledge.soft and knowledge.logits[:, 1].tolist() == [0, 1, 2, 3, 4, 5]
-    as_labels, _ = teacher_knowledge(task, PredictionsTeacher(str(logits), kind="labels"), _context(tmp_path))
+    labels_teacher = PredictionsTeacher(str(logits), kind="labels")
+    as_labels, _, _ = teacher_knowledge(task, labels_teacher, _context(tmp_path))
     assert not as_labels.soft and as_labels.hard_labels.tolist() == [0, 1, 1, 1, 1, 1]
 
     with pytest.raises(DataError, match="one label per example"):
@@ -275,23 +277,29 @@ def test_teachers_are_registered() -> None:
     assert {"huggingface", "predictions"} <= set(TEACHERS.names())
 
 
-def test_search_reuses_the_stage_teacher_knowledge_under_another_trainer_budget(tmp_path: Path) -> None:
-    """``trainer.*`` configures the students in search/distill: it must not fine-tune a second teacher."""
+def test_teacher_knowledge_is_computed_once_whatever_the_students_budget(tmp_path: Path) -> None:
+    """``trainer.*`` is the students' budget, ``teacher.trainer.*`` the teacher's: a search with
+    another students' budget reuses the knowledge ``stage=teacher`` produced."""
     from hydra import compose, initialize_config_dir
 
-    from avatar.pipeline import build_task
-    from avatar.teacher import knowledge_for, run_teacher_stage
+    from avatar.stages import build_task, teacher_parts
 
     def config(*overrides: str):
         with initialize_config_dir(str(REPO / "configs"), version_base="1.3"):
             return compose("train", overrides=[
                 "task=demo", "task.size=16", "teacher=scratch", "teacher.max_length=64", "logger=none",
-                "trainer.accelerator=cpu", f"paths.cache={tmp_path / 'cache'}", *overrides,
+                "trainer.accelerator=cpu", "teacher.trainer.max_steps=2",
+                f"paths.cache={tmp_path / 'cache'}", *overrides,
             ])
 
-    stage_cfg = config("stage=teacher", "trainer.max_steps=2")
-    produced = run_teacher_stage(stage_cfg, tmp_path / "teacher_run")
-    search_cfg = config("trainer.max_steps=7")
-    reused = knowledge_for(search_cfg, build_task(search_cfg), tmp_path / "search_run")
-    assert np.array_equal(reused.logits, produced.logits)
+    produced = teacher_stage(config("stage=teacher", "trainer.max_steps=2"), tmp_path / "teacher_run")
+    search_cfg = config("trainer.max_steps=7", "trainer.max_time=00:00:05:00", "trainer.val_check_interval=9")
+    parts = teacher_parts(search_cfg, build_task(search_cfg), tmp_path / "search_run")
+    assert np.array_equal(parts.knowledge.logits, produced.logits)
+    assert parts.summary["from_cache"] is True
     assert not (tmp_path / "search_run").exists()  # nothing was fine-tuned
+    # the teacher's own budget is part of its identity
+    other = teacher_parts(config("teacher.trainer.max_steps=3"), build_task(search_cfg))
+    assert other.teacher.cache_identity(other.task, other.context) != parts.teacher.cache_identity(
+        parts.task, parts.context
+    )

@@ -50,9 +50,13 @@ def encode(space: Space, candidate: Candidate) -> list[float]:
     return features
 
 
+FORMAT = 2  # the cache layout and run records; bumped when either changes
+
+
 @INDICATORS.register("surrogate")
 class SurrogateIndicator(EffectivenessIndicator):
     name = "surrogate"
+    needs_knowledge = True  # the configuration layer provides the teacher's knowledge
 
     def __init__(
         self,
@@ -79,6 +83,18 @@ class SurrogateIndicator(EffectivenessIndicator):
         self.intercept = 0.0
         self.space: Space | None = None
 
+    def trainer_options(self, context: MeterContext) -> dict[str, Any]:
+        """The brief runs' Lightning budget over the machine's keys (accelerator ...): a budget in
+        examples (one pass over ``train_examples``) costs every candidate the same data;
+        ``max_steps``, when set, caps the steps instead."""
+        eval_batches = math.ceil(self.eval_examples / 64) if self.eval_examples else None
+        return {
+            **context.trainer,
+            "max_steps": self.max_steps if self.max_steps else -1,
+            "max_epochs": -1 if self.max_steps else 1,
+            "limit_val_batches": eval_batches,
+        }
+
     # -- preparation: K brief distillations, then the fit
     def _budget(self) -> dict[str, Any]:
         return {
@@ -91,16 +107,15 @@ class SurrogateIndicator(EffectivenessIndicator):
 
     def prepare(self, context: MeterContext) -> None:
         from avatar.distill import DistillSettings, distill_candidate
-        from avatar.teacher import knowledge_for
 
-        task = context.extras["task"]
-        cfg = context.extras["cfg"]
-        pruner = context.extras["pruner"]
+        if context.task is None or context.pruner is None or context.cache_dir is None:
+            raise AvatarError("the surrogate indicator needs the task, the pruner and the cache folder")
+        task, pruner, cache_root = context.task, context.pruner, Path(context.cache_dir)
         self.space = context.space
-        knowledge = knowledge_for(cfg, task, context.run_dir)
-        cache_root = Path(str(cfg.paths.cache))
+        knowledge = context.teacher_knowledge()
         key_source = json.dumps(
-            [task.name, knowledge.teacher, knowledge.fingerprint, self._budget(), context.space.names],
+            [task.name, knowledge.teacher, knowledge.fingerprint, self._budget(), context.space.names,
+             task.num_labels, FORMAT],
             sort_keys=True,
         )
         key = hashlib.sha256(key_source.encode()).hexdigest()[:16]
@@ -112,20 +127,7 @@ class SurrogateIndicator(EffectivenessIndicator):
 
         genomes = pruner.sample(self.samples, random.Random(f"surrogate:{self.seed}"), pool=self.sample_pool)
         candidates = [context.space.candidate(g) for g in genomes]
-        trainer = cfg.get("trainer") or {}
-        eval_batch_size = 64
-        settings = DistillSettings(
-            fast=True,
-            # a budget in examples (one pass) costs every candidate the same data;
-            # max_steps, when set, caps the steps instead
-            max_steps=self.max_steps if self.max_steps else -1,
-            max_epochs=-1 if self.max_steps else 1,
-            max_train_examples=self.train_examples,
-            eval_batch_size=eval_batch_size,
-            limit_val_batches=math.ceil(self.eval_examples / eval_batch_size) if self.eval_examples else None,
-            accelerator=str(trainer.get("accelerator", "auto")),
-            seed=self.seed,
-        )
+        settings = DistillSettings(fast=True, max_train_examples=self.train_examples, seed=self.seed)
         todo = [c for c in candidates if c.key() not in done]
         if todo:
             log.info("surrogate: distilling %d of %d sampled candidates (%d cached) -> %s",
@@ -133,12 +135,20 @@ class SurrogateIndicator(EffectivenessIndicator):
         with progress_bar("surrogate (brief distillations)", len(candidates)) as update:
             update(len(candidates) - len(todo))
             for number, candidate in enumerate(todo, start=len(candidates) - len(todo) + 1):
-                result = distill_candidate(candidate, task, knowledge, settings, cache_dir=cache_root)
+                result = distill_candidate(
+                    candidate, task, knowledge, settings, trainer=self.trainer_options(context),
+                    cache_dir=cache_root,
+                )
                 record = {"key": candidate.key(), "config": candidate.as_dict(), "metric": result.headline,
-                          "val_loss": result.metrics.get("val/loss"), "seconds": result.train_seconds}
+                          "val_loss": result.metrics.get("val/loss"), "seconds": result.train_seconds,
+                          "energy_kwh": result.train_energy_kwh, "collapsed": result.collapsed}
                 append_jsonl(runs_path, record)
                 done[candidate.key()] = record
                 update(number)
+                if candidate is todo[0] and len(todo) > 1:
+                    remaining = result.train_seconds * (len(todo) - 1) / 60
+                    log.info("surrogate: the first brief run took %.0f s; the other %d need about %.0f min",
+                             result.train_seconds, len(todo) - 1, remaining)
 
         features = np.array([encode(context.space, c) for c in candidates])
         targets = np.array([self._target(done[c.key()]) for c in candidates], dtype=float)

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from avatar.objectives import Meter, MeterContext, RunDirCache, random_weight_model
+from avatar.objectives import MeasuredMeter, MeterContext, RunDirCache
 from avatar.registry import METERS
 from avatar.space import Candidate
+from avatar.student import random_weight_model
 
 CACHE_NAME = "energy_cache.json"
 
@@ -25,11 +26,12 @@ CACHE_NAME = "energy_cache.json"
 CACHE = RunDirCache(CACHE_NAME)
 
 
-class _EnergyMeter(Meter):
+class _EnergyMeter(MeasuredMeter):
     """Base of both meters: one workload per (candidate, settings), two numbers out of it."""
 
     direction = "min"
     field = ""
+    cache = CACHE
 
     def __init__(self, examples: int = 100, threads: int = 1, warmup: int = 2, seed: int = 0) -> None:
         self.examples = int(examples)
@@ -38,20 +40,16 @@ class _EnergyMeter(Meter):
         self.seed = int(seed)
 
     def cache_key(self, candidate: Candidate) -> str:
+        """Both meters read one workload: the key leaves out which number each reports."""
         return f"{candidate.key()}|examples={self.examples}|threads={self.threads}|seed={self.seed}"
 
     def measure(self, candidate: Candidate, context: MeterContext) -> float:
-        return float(self.measure_all(candidate, context)[self.field])
-
-    def measure_all(self, candidate: Candidate, context: MeterContext) -> dict[str, Any]:
-        """Every number of the candidate's workload, measured at most once per run directory."""
-        key = self.cache_key(candidate)
-        return CACHE.get(context.run_dir, key, lambda: self._measure(candidate, context))
+        return float(self.measured(candidate, context)[self.field])
 
     def _measure(self, candidate: Candidate, context: MeterContext) -> dict[str, Any]:
         from avatar.green import inference_workload, random_sequences
 
-        with random_weight_model(candidate, context, self.seed, self.threads) as model:
+        with random_weight_model(candidate, context.num_labels, self.seed, self.threads) as model:
             length = int(candidate["max_sequence_length"])
             inputs = random_sequences(model.config.vocab_size, length, self.examples, seed=self.seed)
             result = inference_workload(model, inputs, batch_size=1, warmup=self.warmup, name="energy-meter")

@@ -12,9 +12,10 @@ from __future__ import annotations
 import statistics
 import time
 
-from avatar.objectives import Meter, MeterContext, RunDirCache, random_weight_model
+from avatar.objectives import MeasuredMeter, MeterContext, RunDirCache
 from avatar.registry import METERS
 from avatar.space import Candidate
+from avatar.student import random_weight_model
 
 
 def time_forward(model: object, input_ids: object, runs: int, warmup: int) -> float:
@@ -31,13 +32,11 @@ def time_forward(model: object, input_ids: object, runs: int, warmup: int) -> fl
     return statistics.median(times)
 
 
-CACHE = RunDirCache("latency_cache.json")
-
-
 @METERS.register("latency_ms")
-class LatencyMeter(Meter):
+class LatencyMeter(MeasuredMeter):
     name = "latency_ms"
     direction = "min"
+    cache = RunDirCache("latency_cache.json")
 
     def __init__(self, threads: int = 1, runs: int = 10, warmup: int = 2, seed: int = 0) -> None:
         self.threads = threads
@@ -45,18 +44,10 @@ class LatencyMeter(Meter):
         self.warmup = warmup
         self.seed = seed
 
-    def cache_key(self, candidate: Candidate) -> str:
-        settings = f"threads={self.threads}|runs={self.runs}|warmup={self.warmup}|seed={self.seed}"
-        return f"{candidate.key()}|{settings}"
-
-    def measure(self, candidate: Candidate, context: MeterContext) -> float:
-        key = self.cache_key(candidate)
-        return float(CACHE.get(context.run_dir, key, lambda: self._measure(candidate, context)))
-
     def _measure(self, candidate: Candidate, context: MeterContext) -> float:
         import torch
 
-        with random_weight_model(candidate, context, self.seed, self.threads) as model:
+        with random_weight_model(candidate, context.num_labels, self.seed, self.threads) as model:
             generator = torch.Generator().manual_seed(self.seed)
             length = int(candidate["max_sequence_length"])
             input_ids = torch.randint(5, model.config.vocab_size, (1, length), generator=generator)

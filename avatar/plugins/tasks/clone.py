@@ -126,6 +126,9 @@ class CloneTask(FolderTask):
     is_pair = True
     language = "java"
     headline_metric = "f1"
+    # Distillation temperature: T=1 beat T=2 in an equal-budget ablation on real BigCloneBench
+    # (test 0.783 vs 0.773, teacher agreement 0.774 vs 0.734; README). The paper's code: 1.0 too.
+    temperature = 1.0
 
     folder = "bigclonebench"
     markers = ("data.jsonl",)

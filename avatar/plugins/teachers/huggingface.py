@@ -204,12 +204,13 @@ class HuggingFaceTeacher(Teacher):
     def produce(self, task: Task, context: TeacherContext) -> Knowledge:
         import lightning as L
 
-        from avatar.finetune import SequenceClassifier, fit_classifier, predict_logits
+        from avatar.classifier import ClassifierModule
+        from avatar.finetune import fit_classifier, predict_logits
 
         flow = self.uses_data_flow(task)
         identity = self.cache_identity(task, context)
         target = self._model_dir(task, context, identity)
-        trainer_cfg = dict(context.trainer)
+        trainer = dict(context.trainer)
         context.run_dir.mkdir(parents=True, exist_ok=True)
         if (target / MARKER).is_file():
             log.info("fine-tuned teacher found in cache: %s (skipping fine-tuning)", target)
@@ -219,23 +220,23 @@ class HuggingFaceTeacher(Teacher):
             L.seed_everything(self.seed, workers=True, verbose=False)
             train = self._encode(tokenizer, task, "label_train", True, flow)
             valid = self._encode(tokenizer, task, "valid", True, flow)
-            module = SequenceClassifier(
-                model, task.metrics(), lr=self.lr, weight_decay=self.weight_decay,
-                warmup_ratio=self.warmup_ratio, scheduler=self.scheduler,
+            module = ClassifierModule(
+                model, task, learning_rate=self.lr, weight_decay=self.weight_decay,
+                warmup_ratio=self.warmup_ratio, schedule=self.scheduler,
             )
             log.info("fine-tuning teacher %s on %d labeled examples (%d for validation)", self.path,
                      len(train), len(valid))
             best = fit_classifier(
                 module, train, valid, pad_id=_pad_id(tokenizer), batch_size=self.batch_size,
-                headline_metric=task.headline_metric, trainer_cfg=trainer_cfg, run_dir=context.run_dir,
-                patience=self.patience, seed=self.seed,
+                trainer=trainer, run_dir=context.run_dir, patience=self.patience, seed=self.seed,
+                checkpoint_dir=context.cache_dir / "teacher_checkpoints" / target.name,
             )
             self._save(model, tokenizer, target, {"identity": identity, "best_validation": best})
-        module = SequenceClassifier(model, task.metrics())
+        module = ClassifierModule(model, task, learning_rate=self.lr)
         unlabeled = self._encode(tokenizer, task, "unlabel_train", False, flow)
         logits = predict_logits(
             module, unlabeled, pad_id=_pad_id(tokenizer), batch_size=self.predict_batch_size,
-            trainer_cfg={**trainer_cfg, "devices": 1}, run_dir=context.run_dir,
+            trainer=trainer, run_dir=context.run_dir,
         )
         return Knowledge(task.name, self.identity(), "", logits=logits.numpy(), gold=gold_labels(task))
 

@@ -1,0 +1,67 @@
+"""Measured training throughput: examples per second of a real training step on this machine.
+
+Why: a candidate's training cost varies about 8x inside one size budget on a CPU (many
+tiny heads and long sequences are memory-bound; see NOTES), and FLOPs do not see it. A
+student a laptop cannot train in a day is no use to its user, so the search can weigh
+this number (``meters=trainable``: maximise it beside effectiveness and size).
+
+The step is the students' own: the candidate's model with random weights (``train()``
+mode, dropout on), a batch of ``batch_size`` random sequences of its full length, the
+distillation loss against random teacher logits, backward and an AdamW update. The
+median of ``runs`` timed steps after ``warmup`` untimed ones gives examples/s. Results are
+cached per candidate and settings (``<run_dir>/train_speed_cache.json``), so a resumed
+search measures nothing twice.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+from avatar.objectives import MeasuredMeter, MeterContext, RunDirCache
+from avatar.registry import METERS
+from avatar.space import Candidate
+from avatar.student import random_weight_model
+
+
+@METERS.register("train_examples_per_s")
+class TrainingThroughputMeter(MeasuredMeter):
+    name = "train_examples_per_s"
+    direction = "max"
+    cache = RunDirCache("train_speed_cache.json")
+
+    def __init__(self, threads: int = 1, runs: int = 3, warmup: int = 1, seed: int = 0,
+                 bf16: bool = False) -> None:
+        if runs < 1 or warmup < 0 or threads < 1:
+            raise ValueError(f"need runs >= 1, warmup >= 0, threads >= 1; got {runs}, {warmup}, {threads}")
+        self.threads = threads
+        self.runs = runs
+        self.warmup = warmup
+        self.seed = seed
+        self.bf16 = bf16
+
+    def _measure(self, candidate: Candidate, context: MeterContext) -> float:
+        import torch
+
+        from avatar.classifier import soft_loss
+
+        batch, length = int(candidate["batch_size"]), int(candidate["max_sequence_length"])
+        with random_weight_model(candidate, context.num_labels, self.seed, self.threads) as model:
+            model.train()
+            generator = torch.Generator().manual_seed(self.seed)
+            input_ids = torch.randint(5, model.config.vocab_size, (batch, length), generator=generator)
+            mask = torch.ones_like(input_ids)
+            teacher = torch.randn(batch, context.num_labels, generator=generator)
+            optimizer = torch.optim.AdamW(model.parameters(), lr=float(candidate["learning_rate"]))
+            seconds = []
+            for step in range(self.warmup + self.runs):
+                started = time.perf_counter()
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+                    logits = model(input_ids=input_ids, attention_mask=mask).logits
+                loss = soft_loss(logits, teacher, 2.0)
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                if step >= self.warmup:
+                    seconds.append(time.perf_counter() - started)
+        return batch / statistics.median(seconds)

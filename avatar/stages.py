@@ -1,0 +1,349 @@
+"""The configuration layer: a composed Hydra config becomes objects here, and only here.
+
+``search.py`` and ``train.py`` hand their config and run directory to ``search`` and
+``train``; every other module of ``avatar/`` and every plugin receives objects (a task, a
+space, a pruner, a teacher, its knowledge, objectives) and plain settings, never the
+config. Reading the whole pipeline top to bottom:
+
+1. task (``task``), space (``space``), z3 pruner (``constraints``, ``search``);
+2. teacher (``teacher``; its own Lightning budget ``teacher.trainer``) and its knowledge,
+   computed at most once per command and only when something needs it;
+3. objectives (``indicator``, ``meters``), prepared with a ``MeterContext`` that carries the
+   knowledge (the surrogate's brief runs read it there, with their own budget);
+4. NSGA-II (``avatar.search``) -> ``pareto.json``;
+5. distillation of ``distill.top_k`` members (``distill`` + the students' ``trainer``);
+6. the report (``report``): teacher and students measured side by side.
+
+Three Lightning budgets, three config nodes: ``trainer`` (students), ``teacher.trainer``
+(the teacher's fine-tuning) and the indicator's brief-run budget. Hardware keys
+(``accelerator``, ``devices``, ``strategy``, ``num_nodes``, ``precision``) set in
+``trainer`` apply to all three unless a node sets its own.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from avatar.distill import DistillSettings, distill_candidate, distill_front, student_key
+from avatar.errors import AvatarError
+from avatar.io import atomic_write_json, plain
+from avatar.objectives import MeterContext, Objectives
+from avatar.progress import progress_bar
+from avatar.registry import CONSTRAINTS, INDICATORS, TASKS, TEACHERS
+from avatar.report import ReportOptions, report_run
+from avatar.search import SearchSettings, checkpoint_run_id, run_nsga2, write_pareto
+from avatar.smt import Pruner
+from avatar.space import Candidate, Space
+from avatar.task import Task
+from avatar.teacher import Knowledge, Teacher, TeacherContext, describe_knowledge, teacher_knowledge
+from avatar.tracking import create_logger
+from avatar.training import check_trainer_options
+
+log = logging.getLogger("avatar")
+
+HARDWARE_KEYS = ("accelerator", "devices", "strategy", "num_nodes", "precision")
+"""Trainer keys that describe the machine rather than a budget: shared by all three trainings."""
+
+
+# ------------------------------------------------------------------------------ builders
+
+
+def build_task(cfg: DictConfig) -> Task:
+    """The task plugin named by ``task.name``; ``task.data_dir`` defaults to ``paths.data``."""
+    options = dict(plain(cfg.task))
+    name = options.pop("name")
+    if options.get("data_dir") is None:
+        options["data_dir"] = cfg.paths.get("data")
+    try:
+        return TASKS.create(name, **options)
+    except TypeError as error:
+        raise AvatarError(f"task {name!r}: bad options {options}: {error}") from None
+
+
+def build_space(cfg: DictConfig) -> Space:
+    return Space.from_config(plain(cfg.space.dimensions) or [])
+
+
+def build_pruner(cfg: DictConfig, space: Space, num_labels: int) -> Pruner:
+    constraints = [CONSTRAINTS.build(item) for item in plain(cfg.constraints.get("items")) or []]
+    return Pruner(
+        space,
+        constraints,
+        num_labels,
+        timeout_ms=int(cfg.search.get("smt_timeout_ms", 10_000)),
+        seed=int(cfg.search.seed),
+    )
+
+
+def build_objectives(cfg: DictConfig) -> Objectives:
+    meters = plain(cfg.meters.get("items")) if cfg.get("meters") else []
+    return Objectives.from_config(plain(cfg.get("indicator")), meters or [])
+
+
+def student_trainer(cfg: DictConfig) -> dict[str, Any]:
+    """The students' Lightning options (``trainer``), checked against ``lightning.Trainer``."""
+    return check_trainer_options(plain(cfg.get("trainer")) or {}, "trainer")
+
+
+def hardware(cfg: DictConfig) -> dict[str, Any]:
+    """The machine keys of ``trainer`` (accelerator, devices, ...) that every training shares."""
+    return {k: v for k, v in student_trainer(cfg).items() if k in HARDWARE_KEYS}
+
+
+def teacher_spec(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(plugin options, Lightning options)`` of ``teacher``: its ``trainer`` node is the budget."""
+    spec = dict(plain(cfg.get("teacher")) or {})
+    if not spec:
+        raise AvatarError("no teacher configured: pick one with teacher=<name> (e.g. teacher=codebert)")
+    budget = check_trainer_options(spec.pop("trainer", None) or {}, "teacher.trainer")
+    return spec, {**hardware(cfg), **budget}
+
+
+def build_teacher(cfg: DictConfig) -> Teacher:
+    return TEACHERS.build(teacher_spec(cfg)[0])
+
+
+def cache_dir(cfg: DictConfig) -> Path:
+    return Path(str(cfg.paths.cache)).expanduser()
+
+
+def distill_settings(cfg: DictConfig) -> DistillSettings:
+    return DistillSettings.from_config(plain(cfg.get("distill")))
+
+
+def report_options(cfg: DictConfig) -> ReportOptions:
+    return ReportOptions.from_config(plain(cfg.get("report")) or {})
+
+
+# ---------------------------------------------------------------------- teacher knowledge
+
+
+@dataclass
+class TeacherParts:
+    """The teacher of one command and its knowledge, computed at most once (lazily)."""
+
+    task: Task
+    teacher: Teacher
+    context: TeacherContext
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @functools.cached_property
+    def knowledge(self) -> Knowledge:
+        started = time.perf_counter()
+        knowledge, from_cache, path = teacher_knowledge(self.task, self.teacher, self.context)
+        seconds = time.perf_counter() - started
+        log.info(describe_knowledge(knowledge, from_cache, path, seconds))
+        self.summary.update(
+            task=self.task.name, teacher=knowledge.teacher, examples=len(knowledge), soft=knowledge.soft,
+            from_cache=from_cache, cache_path=str(path), gold_agreement=knowledge.gold_agreement(),
+            seconds=round(seconds, 3),
+        )
+        return knowledge
+
+    def model_dir(self) -> Path | None:
+        """The fine-tuned teacher's folder when the plugin has one on disk (for the report)."""
+        locate = getattr(self.teacher, "model_dir", None)
+        if locate is None:
+            return None
+        folder = Path(locate(self.task, self.context))
+        return folder if folder.is_dir() else None
+
+
+def teacher_parts(cfg: DictConfig, task: Task, run_dir: Path | None = None) -> TeacherParts:
+    """The configured teacher, where it writes (``run_dir``, default the cache) and its budget."""
+    spec, budget = teacher_spec(cfg)
+    root = cache_dir(cfg)
+    context = TeacherContext(cache_dir=root, run_dir=run_dir or root / "teacher_runs", trainer=budget)
+    return TeacherParts(task, TEACHERS.build(spec), context)
+
+
+# ---------------------------------------------------------------------------------- search
+
+
+def search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
+    """Knowledge -> z3 pruning -> NSGA-II -> pareto.json (-> distillation and report, when top_k > 0)."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    task = build_task(cfg)
+    space = build_space(cfg)
+    settings = SearchSettings(**{k: v for k, v in plain(cfg.search).items() if k != "smt_timeout_ms"})
+    students_trainer = student_trainer(cfg)
+    distill = distill_settings(cfg)
+    top_k = int(cfg.distill.get("top_k", 0))
+    report = report_options(cfg)
+    teacher = teacher_parts(cfg, task, run_dir) if _needs_teacher(cfg, top_k) else None
+
+    started = time.perf_counter()
+    pruner = build_pruner(cfg, space, task.num_labels)
+    feasible = pruner.count_grid() if cfg.get("count_feasible", True) else None
+    pruning_seconds = time.perf_counter() - started
+    if feasible is not None:
+        log.info("feasible: %s of %s candidates (%.2e)", f"{feasible:,}", f"{space.grid_size:,}",
+                 feasible / space.grid_size)
+
+    objectives = build_objectives(cfg)
+    if objectives.indicator is not None and getattr(objectives.indicator, "needs_knowledge", False):
+        log.info("surrogate: %s brief distillations first (cached runs are reused)",
+                 getattr(objectives.indicator, "samples", "?"))
+    context = MeterContext(
+        space, task.num_labels, str(run_dir), task=task, pruner=pruner, cache_dir=cache_dir(cfg),
+        trainer=hardware(cfg), knowledge=(lambda: teacher.knowledge) if teacher is not None else None,
+    )
+    objectives.prepare(context)
+
+    run_id = checkpoint_run_id(run_dir)
+    logger = create_logger(plain(cfg.get("logger")), str(run_dir), plain(cfg), run_id=run_id)
+    try:
+        started = time.perf_counter()
+        with progress_bar("search (generations)", settings.generations) as update:
+            result = run_nsga2(space, pruner, objectives, context, settings, run_dir, logger, progress=update)
+        summary = {
+            "task": task.name,
+            "objectives": dict(zip(objectives.names, objectives.directions)),
+            "constraints": [c.describe() for c in pruner.constraints],
+            "space_size": space.grid_size,
+            "feasible": feasible,
+            "pruning_seconds": round(pruning_seconds, 3),
+            "search_seconds": round(time.perf_counter() - started, 3),
+            "seed": settings.seed,
+        }
+        pareto_path = write_pareto(run_dir, result, summary)
+        logger.log_table("pareto", [{**m["config"], **m["objectives"]} for m in result.front])
+        log.info("Pareto front: %d members -> %s", len(result.front), pareto_path)
+
+        outputs: dict[str, Any] = {}
+        if top_k > 0 and teacher is not None:
+            log.info("students: %s", _students_estimate(top_k, students_trainer))
+            students = distill_front(
+                task, space, result.front, top_k, teacher.knowledge, distill, students_trainer, run_dir,
+                cache_dir=cache_dir(cfg),
+            )
+            logger.log_table("students", [_student_row(s) for s in students])
+            outputs["students"] = students
+            outputs["report"] = report_run(
+                task, run_dir, report, teacher_dir=report.teacher or teacher.model_dir(),
+                student_folders=[Path(s["student_dir"]) for s in students if s.get("student_dir")],
+                front=result.front, objective_names=objectives.names, students=students,
+                greening=_greening_cost(run_dir, students),
+            )
+    finally:
+        logger.finish()
+    return {"pareto": str(pareto_path), "front": result.front, **summary, **outputs}
+
+
+def _students_estimate(top_k: int, trainer: dict[str, Any]) -> str:
+    """What the distillation stage will cost, said before it starts."""
+    budget = trainer.get("max_time")
+    if budget:
+        return f"{top_k} to distil, each for at most {budget} (trainer.max_time) plus its test"
+    steps, epochs = trainer.get("max_steps", -1), trainer.get("max_epochs")
+    limit = f"{steps} steps" if steps and steps > 0 else f"{epochs} epochs over the unlabeled split"
+    return f"{top_k} to distil, each for {limit} (set trainer.max_time to bound the wall time)"
+
+
+def _needs_teacher(cfg: DictConfig, top_k: int) -> bool:
+    """Whether this search reads teacher knowledge (the surrogate, or students to distil)."""
+    indicator = plain(cfg.get("indicator")) or {}
+    name = indicator.get("name") if isinstance(indicator, dict) else indicator
+    needs = bool(getattr(INDICATORS.get(name), "needs_knowledge", False)) if name else False
+    return needs or top_k > 0
+
+
+def _student_row(student: dict[str, Any]) -> dict[str, Any]:
+    """A flat wandb row: the student's configuration, promised objectives and measured metrics."""
+    return {
+        **student["candidate"],
+        **{f"objective/{k}": v for k, v in student["objectives"].items()},
+        **dict(student["metrics"]),
+        "size_mb": student["size_mb"],
+        "collapsed": bool(student.get("collapsed")),
+        "train_examples_per_second": student["train_examples_per_second"],
+        "train_energy_kwh": student.get("train_energy_kwh"),
+    }
+
+
+def _greening_cost(run_dir: Path, students: list[dict[str, Any]]) -> dict[str, float]:
+    """Energy the greening itself used: the surrogate's brief runs and the students' training."""
+    cost = {"students_kwh": sum(float(s.get("train_energy_kwh") or 0.0) for s in students)}
+    surrogate = run_dir / "surrogate.json"
+    if surrogate.is_file():
+        runs = json.loads(surrogate.read_text(encoding="utf-8")).get("runs", [])
+        cost["surrogate_kwh"] = sum(float(r.get("energy_kwh") or 0.0) for r in runs)
+    return cost
+
+
+# ----------------------------------------------------------------------------- train.py
+
+
+def resolve_candidate(cfg: DictConfig, space: Space) -> Candidate:
+    """``cfg.candidate``: an index into ``cfg.pareto``'s front, or an inline dict checked by the space."""
+    value = plain(cfg.get("candidate"))
+    if isinstance(value, dict):
+        return space.validate(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise AvatarError(f"candidate must be an index into the Pareto front or a dict, got {value!r}")
+    pareto = cfg.get("pareto")
+    if not pareto:
+        raise AvatarError("candidate=<index> needs pareto=<path to pareto.json> (written by search.py)")
+    path = Path(str(pareto))
+    try:
+        front = json.loads(path.read_text(encoding="utf-8"))["front"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as error:
+        raise AvatarError(f"cannot read the Pareto front from {path}: {error}") from None
+    if not -len(front) <= value < len(front):
+        raise AvatarError(f"candidate={value} is out of range: {path} has {len(front)} Pareto members")
+    config = front[value].get("config") if isinstance(front[value], dict) else None
+    if not isinstance(config, dict):
+        raise AvatarError(f"{path}: front[{value}] has no 'config' mapping")
+    return Candidate.from_dict(config)
+
+
+def teacher_stage(cfg: DictConfig, run_dir: Path) -> Knowledge:
+    """``train.py stage=teacher``: cached teacher knowledge, and ``teacher.json`` in ``run_dir``."""
+    parts = teacher_parts(cfg, build_task(cfg), run_dir)
+    knowledge = parts.knowledge
+    atomic_write_json(run_dir / "teacher.json", parts.summary)
+    return knowledge
+
+
+def distill_stage(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """``train.py stage=distill``: distil one candidate into ``run_dir/students/<key>/``."""
+    task = build_task(cfg)
+    candidate = resolve_candidate(cfg, build_space(cfg))
+    settings, trainer = distill_settings(cfg), student_trainer(cfg)
+    knowledge = teacher_parts(cfg, task).knowledge
+    out_dir = run_dir / "students" / student_key(candidate)
+    log.info("distilling %s into %s", candidate, out_dir)
+    result = distill_candidate(
+        candidate, task, knowledge, settings, out_dir, trainer=trainer, cache_dir=cache_dir(cfg)
+    )
+    log.info("student %s: %s", out_dir, {k: round(v, 4) for k, v in result.metrics.items()})
+    return result.to_dict()
+
+
+def report_stage(cfg: DictConfig, run_dir: Path) -> dict[str, str]:
+    """``train.py stage=report``: the teacher and students named by ``report``, side by side."""
+    options = report_options(cfg)
+    return report_run(build_task(cfg), run_dir, options, teacher_dir=options.teacher)
+
+
+STAGES = {"teacher": teacher_stage, "distill": distill_stage, "report": report_stage}
+
+
+def train(cfg: DictConfig, run_dir: str | Path) -> Any:
+    """``train.py``: run the stage named by ``cfg.stage`` in ``run_dir``."""
+    stage = str(cfg.get("stage"))
+    if stage not in STAGES:
+        raise AvatarError(f"unknown stage {stage!r}; known stages: {', '.join(STAGES)}")
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    return STAGES[stage](cfg, Path(run_dir))

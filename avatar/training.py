@@ -1,0 +1,165 @@
+"""The one place a ``lightning.Trainer`` is built: teacher fine-tuning, students, brief runs.
+
+Every training in Avatar gets its Lightning options as a plain mapping of Trainer keywords
+(``configs/trainer`` for students, ``teacher.trainer`` for the teacher, the indicator's
+brief-run budget), and ``build_trainer`` turns it into a Trainer. The caller's own
+pieces (callbacks, logger, checkpointing) are added here, so a user's option can never
+drop them, and options no Lightning Trainer takes fail in one line naming the known ones.
+
+Also here, because every training path needs them: the training-throughput callback,
+the silencing of Lightning's expected warnings, and the out-of-memory hint.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import time
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from avatar.errors import AvatarError, is_out_of_memory, out_of_memory_hint
+
+log = logging.getLogger("avatar")
+
+# Keywords Avatar sets itself for every run: a user option for them would be overwritten.
+OWNED = ("callbacks", "logger", "enable_checkpointing", "default_root_dir")
+
+# Lightning warnings that are expected here and say nothing to a user.
+_QUIET = (
+    ".*does not have many workers.*",
+    ".*smaller than the logging interval.*",
+    ".*log_every_n_steps.*",
+    ".*Checkpoint directory .* exists and is not empty.*",
+    ".*could not find the monitored key.*",
+    ".*You are using a CUDA device .* that has Tensor Cores.*",
+    ".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*",
+)
+
+
+class _NoAdverts(logging.Filter):
+    """Drops Lightning's product tips (``litlogger``) from the run log; keeps everything else."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NoAdverts())
+
+
+@functools.cache
+def trainer_defaults() -> dict[str, Any]:
+    """Every keyword ``lightning.Trainer`` accepts, with its default (read from its signature)."""
+    parameters = inspect.signature(L.Trainer.__init__).parameters
+    return {name: p.default for name, p in parameters.items() if name != "self"}
+
+
+def trainer_keywords() -> tuple[str, ...]:
+    return tuple(trainer_defaults())
+
+
+def check_trainer_options(options: Mapping[str, Any], where: str = "trainer") -> dict[str, Any]:
+    """The options a Trainer should get; an unknown keyword is one line listing the known ones.
+
+    ``None`` where Lightning's own default is ``None`` means "unset" and is dropped (the
+    config lists every keyword that way); ``None`` elsewhere is a real value
+    (``check_val_every_n_epoch=null`` lets ``val_check_interval`` count steps across epochs).
+    """
+    defaults = trainer_defaults()
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        known = ", ".join(sorted(set(defaults) - set(OWNED)))
+        raise AvatarError(f"{where}.{unknown[0]} is not a lightning.Trainer option; known: {known}")
+    return {k: v for k, v in options.items() if not (v is None and defaults[k] is None)}
+
+
+def build_trainer(
+    options: Mapping[str, Any],
+    *,
+    root_dir: str | Path | None = None,
+    callbacks: Sequence[Callback] = (),
+    logger: Any = False,
+    checkpointing: bool = False,
+    defaults: Mapping[str, Any] | None = None,
+    **required: Any,
+) -> L.Trainer:
+    """A Trainer from the user's ``options`` over Avatar's ``defaults``; ``required`` wins over both.
+
+    Defaults: no model summary, no sanity validation. ``callbacks``, ``logger`` and
+    ``checkpointing`` are the caller's (a user's ``trainer.logger`` would otherwise
+    replace the run's CSV log).
+    """
+    merged: dict[str, Any] = {"enable_model_summary": False, "num_sanity_val_steps": 0, **(defaults or {})}
+    merged.update(check_trainer_options(options))
+    merged.update(required)
+    for key in OWNED:
+        merged.pop(key, None)
+    if root_dir is not None:
+        merged["default_root_dir"] = str(root_dir)
+    return L.Trainer(**merged, callbacks=list(callbacks), logger=logger, enable_checkpointing=checkpointing)
+
+
+class Throughput(Callback):
+    """Examples and seconds of the training steps only (validation and data loading excluded)."""
+
+    def __init__(self) -> None:
+        self.examples = 0
+        self.seconds = 0.0
+        self._started = 0.0
+
+    @staticmethod
+    def _sync(module: L.LightningModule) -> None:
+        if module.device.type == "cuda":
+            torch.cuda.synchronize(module.device)
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, module: L.LightningModule, batch: Any, idx: int
+    ) -> None:
+        self._sync(module)
+        self._started = time.perf_counter()
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any, idx: int
+    ) -> None:
+        self._sync(module)
+        self.seconds += time.perf_counter() - self._started
+        self.examples += len(batch["targets"])
+
+    @property
+    def per_second(self) -> float:
+        return self.examples / self.seconds if self.seconds else 0.0
+
+
+@contextmanager
+def quiet_lightning(info: bool = True) -> Iterator[None]:
+    """Silence expected Lightning warnings; with ``info=False`` also its info lines (GPU available ...)."""
+    lightning_log = logging.getLogger("lightning.pytorch")
+    level = lightning_log.level
+    with warnings.catch_warnings():
+        for message in _QUIET:
+            warnings.filterwarnings("ignore", message=message)
+        if not info:
+            lightning_log.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            lightning_log.setLevel(level)
+
+
+@contextmanager
+def explain_out_of_memory(batch_size: int, doing: str) -> Iterator[None]:
+    """Out-of-memory during training becomes one line with the batch size to lower."""
+    try:
+        yield
+    except (RuntimeError, MemoryError) as error:
+        if is_out_of_memory(error):
+            raise AvatarError(out_of_memory_hint(batch_size, doing)) from None
+        raise

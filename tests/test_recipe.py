@@ -1,0 +1,95 @@
+"""The distillation recipe: learning-rate schedule, per-task temperature, collapse detection,
+and the training-throughput meter. Tiny real runs (Lightning, transformers), seconds each."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from avatar.distill import DistillSettings, distill_candidate, temperature_for
+from avatar.objectives import MeterContext
+from avatar.plugins.tasks.demo import DemoTask
+from avatar.registry import METERS, TASKS
+from avatar.report import render_markdown
+from avatar.space import Candidate
+from avatar.teacher import Knowledge
+from tests.helpers import load_space
+from tests.test_distill import TINY
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.getbasetemp() / "distill_cache"
+
+
+class LearningRates(Callback):
+    def __init__(self) -> None:
+        self.rates: list[float] = []
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:  # noqa: ANN001
+        self.rates.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+
+def test_linear_schedule_warms_up_then_decays_to_zero(cache) -> None:
+    task = DemoTask(limit=32)
+    gold = np.array([e.label for e in task.read_split("unlabel_train")])
+    knowledge = Knowledge("demo", "gold", task.fingerprint("unlabel_train"), logits=np.eye(2)[gold] * 6 - 3)
+    rates = LearningRates()
+    distill_candidate(
+        Candidate.from_dict(TINY), task, knowledge, DistillSettings(fast=True, warmup_ratio=0.2),
+        cache_dir=cache, callbacks=[rates],
+        trainer={"max_steps": 20, "max_epochs": -1, "limit_val_batches": 1},
+    )
+    peak = max(rates.rates)
+    assert rates.rates[0] < 0.05 * peak  # starts near zero
+    assert peak == pytest.approx(TINY["learning_rate"], rel=0.05)
+    top = rates.rates.index(peak)
+    assert 3 <= top <= 5  # 20% of 20 steps
+    assert all(a >= b for a, b in zip(rates.rates[top:], rates.rates[top + 1 :]))  # then only decays
+    assert rates.rates[-1] < 0.1 * peak
+
+
+def test_each_task_brings_its_temperature() -> None:
+    assert temperature_for(DistillSettings(), TASKS.create("clone")) == TASKS.get("clone").temperature
+    assert temperature_for(DistillSettings(), TASKS.create("vuln")) == TASKS.get("vuln").temperature
+    assert temperature_for(DistillSettings(temperature=3.0), TASKS.create("clone")) == 3.0
+
+
+def test_a_collapsed_student_is_detected_logged_and_reported(cache, caplog: pytest.LogCaptureFixture) -> None:
+    """A teacher that says "class 0" for everything makes a student that does too: it must say so."""
+    task = DemoTask(limit=32)
+    n = len(task.read_split("unlabel_train"))
+    knowledge = Knowledge("demo", "constant", task.fingerprint("unlabel_train"), hard_labels=np.zeros(n, int))
+    with caplog.at_level(logging.WARNING, logger="avatar"):
+        result = distill_candidate(
+            Candidate.from_dict({**TINY, "learning_rate": 3e-3}), task, knowledge, DistillSettings(fast=True),
+            cache_dir=cache, trainer={"max_steps": 20, "max_epochs": -1},
+        )
+    assert result.collapsed and result.metrics["val/majority_fraction"] == 1.0
+    assert "collapsed" in caplog.text
+
+    from avatar.report import ReportRow
+
+    row = ReportRow("student 1", "student", 0.1, "accuracy", 0.5, 1.0, 1e-6, 1e-4, True, 10, collapsed=True)
+    markdown = render_markdown([row], "t", {}, "estimated by codecarbon")
+    assert "**Collapsed**" in markdown and "student 1" in markdown.split("**Collapsed**")[1]
+
+
+def test_training_throughput_meter_measures_once(tmp_path: Path) -> None:
+    space = load_space("tiny")
+    candidate = space.validate(TINY)
+    meter = METERS.create("train_examples_per_s", runs=1, warmup=0)
+    context = MeterContext(space, 2, str(tmp_path))
+    first = meter.measure(candidate, context)
+    assert first > 0 and meter.direction == "max"
+    assert (tmp_path / "train_speed_cache.json").is_file()
+    assert meter.measure(candidate, context) == first  # cached
+    with pytest.raises(ValueError, match="runs >= 1"):
+        METERS.create("train_examples_per_s", runs=0)
