@@ -19,6 +19,7 @@ from avatar.io import atomic_write_bytes, atomic_write_json, plain
 from avatar.objectives import MeterContext, Objectives, build_plugin
 from avatar.progress import progress_bar
 from avatar.registry import CONSTRAINTS, TASKS
+from avatar.runlock import locked_run
 from avatar.search import SearchSettings, checkpoint_run_id, run_nsga2, write_pareto
 from avatar.smt import Pruner
 from avatar.space import Space
@@ -55,6 +56,7 @@ def build_pruner(cfg: DictConfig, space: Space, num_labels: int) -> Pruner:
     )
 
 
+@locked_run
 def search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     """Knowledge -> z3 pruning -> NSGA-II -> pareto.json (-> distillation, when top_k > 0)."""
     run_dir = Path(run_dir)
@@ -200,6 +202,7 @@ STAGES = {
 }
 
 
+@locked_run
 def train(cfg: DictConfig, run_dir: str | Path) -> Any:
     """``train.py``: run the stage named by ``cfg.stage`` in ``run_dir``."""
     import importlib
