@@ -1,14 +1,18 @@
-"""File I/O that loses nothing: atomic writes and line-numbered reads.
+"""File I/O that loses nothing: atomic writes, line-numbered reads, cache locks.
 
 Every output is written to a temporary file in the same directory and renamed over
 the target, so a kill at any moment leaves either the old or the new file, never half
-of one. Readers of user data name the file and line of a malformed record.
+of one. Readers of user data name the file and line of a malformed record. A cache entry
+is computed under ``cache_lock``, so concurrent runs compute it once; an entry found
+corrupt is reported in one warning, deleted and rebuilt (``discard_corrupt``).
 """
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -18,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from avatar.errors import DataError
+
+log = logging.getLogger("avatar")
 
 
 def plain(node: Any) -> Any:
@@ -98,10 +104,82 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
 
 
 def append_jsonl(path: str | os.PathLike[str], record: dict[str, Any]) -> None:
-    """Append one record as one line; ``read_jsonl(tolerate_torn_tail=True)`` skips a torn last line."""
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(to_jsonable(record)) + "\n")
+    """Append one record as one line.
+
+    ``read_jsonl(tolerate_torn_tail=True)`` skips a torn last line (a writer killed mid-line);
+    the next append cuts that line off first, or the new record would be glued to it and the
+    file would then fail to read in the middle. Callers hold the file alone (the run lock or
+    a ``cache_lock``), so a torn tail is never another writer's line in progress.
+    """
+    line = (json.dumps(to_jsonable(record)) + "\n").encode("utf-8")
+    with open(path, "ab+") as handle:
+        _cut_torn_tail(handle, path)
+        handle.write(line)
         handle.flush()
+
+
+def _cut_torn_tail(handle: Any, path: str | os.PathLike[str]) -> None:
+    """Truncate ``handle`` after its last newline, if it does not end with one."""
+    size = handle.seek(0, os.SEEK_END)
+    if size == 0:
+        return
+    handle.seek(size - 1)
+    if handle.read(1) == b"\n":
+        return
+    end = size
+    while end > 0:
+        start = max(0, end - (1 << 16))
+        handle.seek(start)
+        newline = handle.read(end - start).rfind(b"\n")
+        if newline >= 0:
+            end = start + newline + 1
+            break
+        end = start
+    handle.truncate(end)
+    log.warning("%s: dropped a torn last line (%d bytes) left by a killed writer", path, size - end)
+
+
+@contextmanager
+def cache_lock(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Hold an exclusive lock on ``<path>.lock`` while the cache entry ``path`` is computed.
+
+    Why: two runs that miss the same entry at once (a sweep, two terminals) would both spend
+    minutes computing it. The second waits here instead; once inside, it must look for the
+    entry again and will find the first one's. Blocks until the lock is free; the kernel
+    drops it when the holder exits, however it exits. The lock file stays (removing it
+    would let two processes lock two different files of the same name).
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = target.with_name(f"{target.name}.lock")
+    with open(lock_path, "a") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("waiting for another process computing %s", target)
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        yield lock_path
+
+
+def discard_corrupt(path: str | os.PathLike[str], reason: BaseException | str) -> None:
+    """Warn in one line that the cache entry ``path`` is corrupt, and delete it (file or folder).
+
+    Call it holding the entry's ``cache_lock``: the caller rebuilds the entry next.
+    """
+    target = Path(path)
+    log.warning("cache entry %s is corrupt (%s); rebuilding", target, first_line(reason))
+    if target.is_dir() and not target.is_symlink():
+        shutil.rmtree(target, ignore_errors=True)
+    else:
+        target.unlink(missing_ok=True)
+
+
+def first_line(error: BaseException | str) -> str:
+    """The first non-empty line of an error's text (its type when it has none): messages stay one line."""
+    lines = str(error).strip().splitlines()
+    if lines:
+        return lines[0].strip()
+    return error if isinstance(error, str) else type(error).__name__
 
 
 def iter_jsonl(path: str | os.PathLike[str], tolerate_torn_tail: bool = False) -> Iterator[dict[str, Any]]:

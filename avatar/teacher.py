@@ -20,6 +20,7 @@ import io
 import json
 import logging
 import time
+import zipfile
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,7 +29,14 @@ from typing import Any
 import numpy as np
 
 from avatar.errors import AvatarError
-from avatar.io import atomic_write_bytes, atomic_write_json, atomic_write_text, plain
+from avatar.io import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    cache_lock,
+    discard_corrupt,
+    plain,
+)
 from avatar.task import Task
 
 log = logging.getLogger("avatar")
@@ -228,19 +236,49 @@ def _lookup(
     fingerprint = task.fingerprint("unlabel_train")
     path = _knowledge_file(context.cache_dir, task.name, identity, fingerprint)
     pointer = _latest_pointer(context.cache_dir, task, teacher, fingerprint)
+    found = _cached_knowledge(path, pointer, reuse_latest, repair=False)
+    if found is not None:
+        return found[0], True, found[1]
+    with cache_lock(path):  # a concurrent run producing the same knowledge finishes first
+        found = _cached_knowledge(path, pointer, reuse_latest, repair=True)
+        if found is not None:
+            return found[0], True, found[1]
+        knowledge = teacher.produce(task, context)
+        check_knowledge(knowledge, task, f"teacher {teacher.identity()}")
+        knowledge = replace(knowledge, task=task.name, teacher=identity, fingerprint=fingerprint)
+        knowledge.save(path)
+        atomic_write_text(pointer, path.name)
+    return knowledge, False, path
+
+
+def _cached_knowledge(
+    path: Path, pointer: Path, reuse_latest: bool, repair: bool
+) -> tuple[Knowledge, Path] | None:
+    """The cached knowledge at ``path`` (or, with ``reuse_latest``, the one ``pointer`` names).
+
+    ``None`` when there is none or it does not load; with ``repair`` (the entry's lock held)
+    a file that does not load is reported and deleted, so the caller rebuilds it.
+    """
     if not path.exists() and reuse_latest and pointer.exists():
         latest = path.parent / pointer.read_text().strip()
-        if latest.exists():
+        knowledge = _load_knowledge(latest, repair) if latest.is_file() else None
+        if knowledge is not None:
             log.info("using the teacher knowledge last produced by stage=teacher: %s", latest)
-            return Knowledge.load(latest), True, latest
+            return knowledge, latest
     if path.exists():
-        return Knowledge.load(path), True, path
-    knowledge = teacher.produce(task, context)
-    check_knowledge(knowledge, task, f"teacher {teacher.identity()}")
-    knowledge = replace(knowledge, task=task.name, teacher=identity, fingerprint=fingerprint)
-    knowledge.save(path)
-    atomic_write_text(pointer, path.name)
-    return knowledge, False, path
+        knowledge = _load_knowledge(path, repair)
+        if knowledge is not None:
+            return knowledge, path
+    return None
+
+
+def _load_knowledge(path: Path, repair: bool) -> Knowledge | None:
+    try:
+        return Knowledge.load(path)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, AvatarError) as error:
+        if repair:
+            discard_corrupt(path, error)
+        return None
 
 
 # ---------------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_toke
 from transformers import PreTrainedTokenizerFast
 
 from avatar.errors import AvatarError, DataError
-from avatar.io import atomic_directory
+from avatar.io import atomic_directory, cache_lock, discard_corrupt, first_line
 
 TOKENIZER_KINDS: tuple[str, ...] = ("BPE", "WordPiece", "Unigram", "Word")
 
@@ -234,7 +234,7 @@ def _unigram(vocab_size: int, texts: Iterator[str]) -> Tokenizer:
             unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1, minloglevel=2,
         )
     except RuntimeError as error:
-        reason = _first_line(error)
+        reason = first_line(error)
         raise AvatarError(f"SentencePiece could not train a Unigram tokenizer: {reason}") from None
     trained = spm.SentencePieceProcessor(model_proto=model.getvalue())
     pieces = [(trained.id_to_piece(i), trained.get_score(i)) for i in range(1, trained.get_piece_size())]
@@ -267,11 +267,6 @@ _TRAINERS: dict[str, Callable[[int, Iterator[str]], Tokenizer]] = {
     "Unigram": _unigram,
     "Word": _word,
 }
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
 
 
 def _check_fits(kind: str, vocab_size: int, needed: int) -> None:
@@ -356,18 +351,46 @@ def cached_tokenizer(
     ``texts_provider`` is called only on a miss (reading the corpus is the slow part of a
     hit). The save goes to a temporary directory beside the target and is renamed into
     place (``avatar.io.atomic_directory``), so a killed run never leaves a half-written
-    tokenizer.
+    tokenizer. A miss is trained under ``cache_lock``: a concurrent run waits, then loads
+    this one. An entry that does not load (damaged on disk) is reported, deleted and retrained.
     """
     _check_kind(kind)
     if not _CACHE_KEY.fullmatch(key):
         raise AvatarError(f"tokenizer cache key {key!r} must be one path component of letters, digits, ._=+-")
-    parent = Path(cache_dir) / key
-    target = parent / f"{kind}_{vocab_size}_v{TOKENIZER_FORMAT}"
-    if not (target / "tokenizer.json").is_file():
-        tokenizer = train_tokenizer(kind, vocab_size, texts_provider(), max_length)
-        with atomic_directory(target) as tmp:
-            tokenizer.save_pretrained(tmp)
-    return PreTrainedTokenizerFast.from_pretrained(str(target), model_max_length=max_length)
+    target = Path(cache_dir) / key / f"{kind}_{vocab_size}_v{TOKENIZER_FORMAT}"
+    tokenizer = _load_cached(target, max_length, repair=False)
+    if tokenizer is not None:
+        return tokenizer
+    with cache_lock(target):
+        tokenizer = _load_cached(target, max_length, repair=True)
+        if tokenizer is None:
+            trained = train_tokenizer(kind, vocab_size, texts_provider(), max_length)
+            with atomic_directory(target) as tmp:
+                trained.save_pretrained(tmp)
+            tokenizer = PreTrainedTokenizerFast.from_pretrained(str(target), model_max_length=max_length)
+    return tokenizer
+
+
+def _load_cached(target: Path, max_length: int, repair: bool) -> PreTrainedTokenizerFast | None:
+    """The cached tokenizer in ``target``, or ``None`` when absent or (``repair``: then deleted) corrupt.
+
+    Without ``repair`` (no lock held) a bad entry is only skipped: another process may be
+    replacing it at this moment.
+    """
+    if not target.exists():
+        return None
+    try:
+        if not (target / "tokenizer.json").is_file():
+            raise AvatarError("no tokenizer.json")
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(str(target), model_max_length=max_length)
+        ids = tokenizer.convert_tokens_to_ids(list(SPECIAL_TOKENS))
+        if ids != list(range(len(SPECIAL_TOKENS))):
+            raise AvatarError(f"special tokens at ids {ids}, not 0..{len(SPECIAL_TOKENS) - 1}")
+    except Exception as error:  # noqa: BLE001 - tokenizers raises bare Exceptions on bad JSON
+        if repair:
+            discard_corrupt(target, error)
+        return None
+    return tokenizer
 
 
 def load_reference_tokenizer(path: str | os.PathLike[str], max_length: int = 512) -> PreTrainedTokenizerFast:

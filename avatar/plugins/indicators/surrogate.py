@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from avatar.errors import AvatarError
-from avatar.io import append_jsonl, atomic_write_json, read_jsonl
+from avatar.errors import AvatarError, DataError
+from avatar.io import append_jsonl, atomic_write_json, cache_lock, discard_corrupt, read_jsonl
 from avatar.objectives import EffectivenessIndicator, MeterContext
 from avatar.progress import progress_bar
 from avatar.registry import INDICATORS
@@ -48,6 +48,23 @@ def encode(space: Space, candidate: Candidate) -> list[float]:
         elif not numeric:
             features.extend(1.0 if value == choice else 0.0 for choice in dim.choices)
     return features
+
+
+def _read_runs(path: Path) -> dict[str, dict[str, Any]]:
+    """The cached brief runs by candidate key; a file that does not read (a damaged line, a
+    record without its fields) is reported, deleted and redone. A torn last line (a killed
+    writer) is only skipped: the runs before it stand."""
+    if not path.exists():
+        return {}
+    try:
+        records = read_jsonl(path, tolerate_torn_tail=True)
+        for number, record in enumerate(records, start=1):
+            if not isinstance(record.get("key"), str) or not isinstance(record.get("metric"), int | float):
+                raise DataError(f"record {number} lacks a key or a metric")
+    except DataError as error:
+        discard_corrupt(path, error)
+        return {}
+    return {record["key"]: record for record in records}
 
 
 @INDICATORS.register("surrogate")
@@ -107,9 +124,6 @@ class SurrogateIndicator(EffectivenessIndicator):
         folder = cache_root / "surrogate" / f"{task.name}-{key}"
         folder.mkdir(parents=True, exist_ok=True)
         runs_path = folder / "runs.jsonl"
-        previous = read_jsonl(runs_path, tolerate_torn_tail=True) if runs_path.exists() else []
-        done = {r["key"]: r for r in previous}
-
         genomes = pruner.sample(self.samples, random.Random(f"surrogate:{self.seed}"), pool=self.sample_pool)
         candidates = [context.space.candidate(g) for g in genomes]
         trainer = cfg.get("trainer") or {}
@@ -126,19 +140,22 @@ class SurrogateIndicator(EffectivenessIndicator):
             accelerator=str(trainer.get("accelerator", "auto")),
             seed=self.seed,
         )
-        todo = [c for c in candidates if c.key() not in done]
-        if todo:
-            log.info("surrogate: distilling %d of %d sampled candidates (%d cached) -> %s",
-                     len(todo), len(candidates), len(candidates) - len(todo), folder)
-        with progress_bar("surrogate (brief distillations)", len(candidates)) as update:
-            update(len(candidates) - len(todo))
-            for number, candidate in enumerate(todo, start=len(candidates) - len(todo) + 1):
-                result = distill_candidate(candidate, task, knowledge, settings, cache_dir=cache_root)
-                record = {"key": candidate.key(), "config": candidate.as_dict(), "metric": result.headline,
-                          "val_loss": result.metrics.get("val/loss"), "seconds": result.train_seconds}
-                append_jsonl(runs_path, record)
-                done[candidate.key()] = record
-                update(number)
+        with cache_lock(runs_path):  # a concurrent search on the same task waits, then reuses these runs
+            done = _read_runs(runs_path)
+            todo = [c for c in candidates if c.key() not in done]
+            if todo:
+                log.info("surrogate: distilling %d of %d sampled candidates (%d cached) -> %s",
+                         len(todo), len(candidates), len(candidates) - len(todo), folder)
+            with progress_bar("surrogate (brief distillations)", len(candidates)) as update:
+                update(len(candidates) - len(todo))
+                for number, candidate in enumerate(todo, start=len(candidates) - len(todo) + 1):
+                    result = distill_candidate(candidate, task, knowledge, settings, cache_dir=cache_root)
+                    record = {"key": candidate.key(), "config": candidate.as_dict(),
+                              "metric": result.headline, "val_loss": result.metrics.get("val/loss"),
+                              "seconds": result.train_seconds}
+                    append_jsonl(runs_path, record)
+                    done[candidate.key()] = record
+                    update(number)
 
         features = np.array([encode(context.space, c) for c in candidates])
         targets = np.array([self._target(done[c.key()]) for c in candidates], dtype=float)
