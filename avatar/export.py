@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import pickle
 import sys
 import uuid
 import warnings
@@ -24,9 +25,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from avatar.errors import AvatarError
+from avatar.io import first_line
 
 ONNX_NAME = "model.onnx"
 INT8_NAME = "model.int8.onnx"
+WEIGHT_NAMES = ("model.safetensors", "pytorch_model.bin")
 INPUT_NAMES = ("input_ids", "attention_mask")
 OUTPUT_NAME = "logits"
 
@@ -39,6 +42,33 @@ def check_student_dir(student_dir: str | os.PathLike[str]) -> Path:
     if not (folder / "config.json").is_file():
         raise AvatarError(f"not a student folder (no config.json): {folder}")
     return folder
+
+
+def _weights_file(folder: Path) -> Path | None:
+    for name in WEIGHT_NAMES:
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def load_classifier(folder: Path, attn_implementation: str):  # noqa: ANN201 - a transformers model
+    """The student's ``AutoModelForSequenceClassification``, or one ``AvatarError`` naming the
+    weights file when it is missing, cut short (a copy or a disk that filled up) or damaged.
+    """
+    from transformers import AutoModelForSequenceClassification as Classifier
+
+    weights = _weights_file(folder)
+    if weights is None:
+        raise AvatarError(f"no student weights ({' or '.join(WEIGHT_NAMES)}) in {folder}")
+    try:
+        return Classifier.from_pretrained(folder, attn_implementation=attn_implementation)
+    except Exception as error:  # noqa: BLE001 - safetensors, torch and transformers each raise their own
+        if type(error).__name__ == "SafetensorError" or isinstance(error, EOFError | pickle.UnpicklingError):
+            raise AvatarError(
+                f"{weights}: cannot load the student's weights ({first_line(error)}); the file is damaged "
+                "or incomplete: copy or distil the student again"
+            ) from None
+        raise AvatarError(f"cannot load the student in {folder}: {first_line(error)}") from None
 
 
 @contextmanager
@@ -104,11 +134,10 @@ def export_onnx(student_dir: str | os.PathLike[str], out_path: str | os.PathLike
     """
     import onnx
     import torch
-    from transformers import AutoModelForSequenceClassification
 
     folder = check_student_dir(student_dir)
     target = Path(out_path) if out_path is not None else folder / ONNX_NAME
-    model = AutoModelForSequenceClassification.from_pretrained(folder, attn_implementation="eager")
+    model = load_classifier(folder, attn_implementation="eager")
     model.eval()
     wrapper = _logits_only(model).eval()
     args = _dummy_inputs(model.config)
@@ -169,18 +198,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: write the ONNX file(s) and print each path with its size in MB."""
+    """CLI: write the ONNX file(s) and print each path with its size in MB; errors are one line (exit 2)."""
+    from avatar.cli import exit_code
+
     args = _parser().parse_args(argv)
-    try:
+
+    def run() -> int:
         paths = {"onnx": export_onnx(args.student_dir, opset=args.opset)}
         if not args.no_int8:
             paths["int8"] = quantize_int8(paths["onnx"])
-    except AvatarError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    for kind, path in paths.items():
-        print(f"{kind}: {path} ({path.stat().st_size / 1e6:.2f} MB)")
-    return 0
+        for kind, path in paths.items():
+            print(f"{kind}: {path} ({path.stat().st_size / 1e6:.2f} MB)")
+        return 0
+
+    return exit_code(run)
 
 
 if __name__ == "__main__":

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import fcntl
 import gzip
+import io
 import json
 import logging
 import os
 import shutil
 import tempfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from avatar.errors import DataError
+from avatar.errors import DataError, storage_error
 
 log = logging.getLogger("avatar")
 
@@ -34,20 +36,36 @@ def plain(node: Any) -> Any:
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file and ``os.replace`` (atomic on POSIX)."""
+    """Write ``data`` to ``path`` via a temp file and ``os.replace`` (atomic on POSIX).
+
+    On any failure the temp file is removed; a full or read-only disk becomes a one-line
+    ``StorageError`` naming ``path`` (not the temp file) and the errno.
+    """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    tmp: str | None = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs are ordinary files
         os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as error:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            _raise_storage_error(error, target)
         raise
+
+
+def _raise_storage_error(error: OSError, target: Path) -> None:
+    """Raise ``error`` as a one-line ``StorageError`` about ``target`` when it is one (full,
+    read-only, not permitted); otherwise return and let the caller re-raise it as it is."""
+    described = storage_error(error, target, action="cannot write")
+    if described is not None:
+        raise described from None
 
 
 @contextmanager
@@ -57,12 +75,14 @@ def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
     A folder already at ``target`` is moved aside first and deleted after, so a kill at
     any moment leaves the old or the new folder complete (or a stray dot-folder), never
     half of one. If another process put a complete folder there first, ours is dropped:
-    the first rename wins.
+    the first rename wins. On failure the temporary folder is removed, and a full or
+    read-only disk becomes a one-line ``StorageError`` naming ``target``.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    tmp: Path | None = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; outputs are ordinary folders
         old = None
@@ -72,8 +92,12 @@ def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
         os.rename(tmp, target)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+    except OSError as error:
+        _raise_storage_error(error, target)
+        raise
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _umask() -> int:
@@ -182,14 +206,39 @@ def first_line(error: BaseException | str) -> str:
     return error if isinstance(error, str) else type(error).__name__
 
 
+def read_lines(path: str | os.PathLike[str]) -> list[str]:
+    """The lines of a (possibly gzipped) UTF-8 text file, newlines kept (universal newlines,
+    as text mode reads them).
+
+    A byte that is not UTF-8 raises ``DataError`` naming file, line, byte and column; a
+    damaged gzip stream or an unreadable file names the file. Why not text mode: its
+    ``UnicodeDecodeError`` names neither the file nor the line.
+    """
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as handle:
+            raw = handle.read()
+    except (OSError, EOFError, zlib.error) as error:
+        raise DataError(f"{path}: cannot read ({first_line(error)})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        column = error.start - raw.rfind(b"\n", 0, error.start)
+        raise DataError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{raw[error.start]:02x} at column {column}); "
+            "save the file as UTF-8"
+        ) from None
+    return io.StringIO(text, newline=None).readlines()
+
+
 def iter_jsonl(path: str | os.PathLike[str], tolerate_torn_tail: bool = False) -> Iterator[dict[str, Any]]:
     """Records of a (possibly gzipped) jsonl file; a bad line raises ``DataError`` naming file:line."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"missing file: {path}")
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        lines = handle.readlines()
+    lines = read_lines(path)
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue

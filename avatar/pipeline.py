@@ -25,6 +25,7 @@ from avatar.smt import Pruner
 from avatar.space import Space
 from avatar.task import Task
 from avatar.tracking import create_logger
+from avatar.trainer_options import check_trainer_options
 
 log = logging.getLogger("avatar")
 
@@ -59,6 +60,7 @@ def build_pruner(cfg: DictConfig, space: Space, num_labels: int) -> Pruner:
 @locked_run
 def search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     """Knowledge -> z3 pruning -> NSGA-II -> pareto.json (-> distillation, when top_k > 0)."""
+    check_trainer_options(plain(cfg.get("trainer")))
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     task = build_task(cfg)
@@ -205,6 +207,7 @@ STAGES = {
 @locked_run
 def train(cfg: DictConfig, run_dir: str | Path) -> Any:
     """``train.py``: run the stage named by ``cfg.stage`` in ``run_dir``."""
+    check_trainer_options(plain(cfg.get("trainer")))
     import importlib
 
     stage = str(cfg.get("stage"))
