@@ -217,7 +217,12 @@ def _unigram(vocab_size: int, texts: Iterator[str]) -> Tokenizer:
     converters hold SentencePiece models): the same algorithm and defaults as ``tokenizers``'
     trainer (seed pieces, EM with shrinking 0.75, pieces of up to 16 characters), with
     deterministic sums and sorts. Words start at ``▁`` (``Metaspace``) in both."""
-    import sentencepiece as spm
+    try:
+        import sentencepiece as spm
+    except ImportError:
+        raise AvatarError(
+            "Unigram tokenizers need the sentencepiece package: pip install sentencepiece==0.2.3"
+        ) from None
 
     corpus = list(texts)
     needed = len({char for text in corpus for char in text.replace(" ", "\u2581")} | {"\u2581"})
