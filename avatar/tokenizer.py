@@ -34,9 +34,9 @@ in that hash order, which then breaks ties between equally frequent merges, so i
 even the learned set change; (2) the Unigram trainer sums its EM statistics in that order,
 so scores differ in the last bits and tied pieces change places. So WordPiece runs the
 same (BPE) trainer on a deterministic encoding of continuation characters
-(``_train_wordpiece``), and Unigram is trained by SentencePiece, the reference
+(``_wordpiece``), and Unigram is trained by SentencePiece, the reference
 implementation that ``tokenizers`` ports, whose trainer is deterministic for a fixed
-thread count (``_train_unigram``); both end as ordinary ``tokenizers`` models.
+thread count (``_unigram``); both end as ordinary ``tokenizers`` models.
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ def _wordpiece(vocab_size: int, texts: Iterator[str]) -> Tokenizer:
     splitter = _split_code_symbols()
     words: Counter[str] = Counter()
     for text in texts:
-        words.update(word for word, _ in splitter.pre_tokenize_str(text))
+        words.update(_code_words(text, splitter))
     kept = _wordpiece_alphabet(words, vocab_size)
     stand_in = _continuation_stand_ins(words, kept)
     helper = Tokenizer(models.BPE(unk_token=UNK))
@@ -165,6 +165,21 @@ def _wordpiece(vocab_size: int, texts: Iterator[str]) -> Tokenizer:
     tokenizer.pre_tokenizer = splitter
     tokenizer.decoder = decoders.WordPiece(prefix="##")
     return tokenizer
+
+
+_ASCII_WORDS = re.compile(r"\w+|[^\w\s]", re.ASCII)
+
+
+def _code_words(text: str, splitter: pre_tokenizers.PreTokenizer) -> list[str]:
+    r"""The words ``splitter`` (``_split_code_symbols``) makes of ``text``.
+
+    ASCII text, nearly all code, goes through an equivalent Python regex: five times faster
+    than building the pre-tokenizer's offset tuples, and the same words (for ASCII, both
+    regex engines agree on ``\w`` and ``\s``); any other text goes through ``splitter``.
+    """
+    if text.isascii():
+        return _ASCII_WORDS.findall(text)
+    return [word for word, _ in splitter.pre_tokenize_str(text)]
 
 
 def _wordpiece_alphabet(words: Counter[str], vocab_size: int) -> set[str]:

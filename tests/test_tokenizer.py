@@ -190,6 +190,14 @@ def test_cache_trains_once_then_loads(funcs: list[str], tmp_path: Path) -> None:
     assert calls == 2  # another vocab size is another entry
 
 
+def test_fast_word_split_matches_the_pre_tokenizer(funcs: list[str]) -> None:
+    splitter = tokmod._split_code_symbols()
+    texts = [normalize_code(f) for f in funcs[:100]]
+    texts += ["if(!s->opaque){ x_1 = y2;}", "int \u00e9t\u00e9 = 0;"]
+    for text in texts:
+        assert tokmod._code_words(text, splitter) == [w for w, _ in splitter.pre_tokenize_str(text)]
+
+
 TRAIN_EVERY_KIND = """
 import json, sys
 from itertools import islice
