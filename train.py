@@ -16,7 +16,7 @@ def main(cfg: DictConfig) -> None:
     from avatar.stages import train
 
     run_dir = HydraConfig.get().runtime.output_dir
-    report_errors(lambda: train(cfg, run_dir))
+    report_errors(lambda: train(cfg, run_dir), run_dir=run_dir)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,10 @@
 """Errors a user caused: the entry points print them as one line and exit non-zero."""
 
+from __future__ import annotations
+
+import errno
+import os
+
 
 class AvatarError(Exception):
     """Bad input (config, data, plugin name): one clear line, never a traceback."""
@@ -7,6 +12,47 @@ class AvatarError(Exception):
 
 class DataError(AvatarError):
     """Missing or malformed data; the message names the file (and line) at fault."""
+
+
+class StorageError(AvatarError):
+    """A read-only or full disk: the message names the path and the errno, and what to do."""
+
+
+STORAGE_HINTS: dict[int, str] = {
+    errno.ENOSPC: "free some space, or put hydra.run.dir and AVATAR_CACHE on another disk",
+    errno.EDQUOT: "free some space, or put hydra.run.dir and AVATAR_CACHE on another disk",
+    errno.EFBIG: "raise the file size limit (ulimit -f) or free some space",
+    errno.EROFS: "use a writable hydra.run.dir and AVATAR_CACHE",
+    errno.EACCES: "make it writable, or use another hydra.run.dir and AVATAR_CACHE",
+    errno.EPERM: "make it writable, or use another hydra.run.dir and AVATAR_CACHE",
+}
+"""The errnos that say the machine cannot store what a run writes (not a bug in Avatar)."""
+
+
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
+
+def storage_error(
+    error: OSError,
+    path: str | os.PathLike[str] | None = None,
+    action: str | None = None,
+    fallback: str = "a file",
+) -> StorageError | None:
+    """One line for an ``OSError`` of ``STORAGE_HINTS`` (``None`` for any other errno).
+
+    ``path`` names the file the user knows (the target of an atomic write, not its temp file);
+    without it the error's own file name, else ``fallback`` (a failed ``write()`` carries no
+    name). ``action`` defaults to "cannot write" for the errnos only a write meets, else
+    "cannot access".
+    """
+    if error.errno not in STORAGE_HINTS:
+        return None
+    if action is None:
+        action = "cannot write" if error.errno in WRITE_ERRNOS else "cannot access"
+    where = os.fspath(path) if path is not None else (error.filename or fallback)
+    name = errno.errorcode.get(error.errno, str(error.errno))
+    reason = error.strerror or os.strerror(error.errno)
+    return StorageError(f"{action} {where}: {reason} ({name}); {STORAGE_HINTS[error.errno]}")
 
 
 def is_out_of_memory(error: BaseException) -> bool:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from avatar.errors import AvatarError
 from avatar.io import atomic_path
-from avatar.student_folder import check_student_dir, onnx_file
+from avatar.student_folder import check_student_dir, load_classifier, onnx_file
 
 INPUT_NAMES = ("input_ids", "attention_mask")
 OUTPUT_NAME = "logits"
@@ -75,11 +75,10 @@ def export_onnx(student_dir: str | os.PathLike[str], out_path: str | os.PathLike
     """
     import onnx
     import torch
-    from transformers import AutoModelForSequenceClassification
 
     folder = check_student_dir(student_dir)
     target = Path(out_path) if out_path is not None else onnx_file(folder)
-    model = AutoModelForSequenceClassification.from_pretrained(folder, attn_implementation="eager")
+    model = load_classifier(folder, attn_implementation="eager")
     model.eval()
     wrapper = _logits_only(model).eval()
     args = _dummy_inputs(model.config)
@@ -138,18 +137,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: write the ONNX file(s) and print each path with its size in MB."""
+    """CLI: write the ONNX file(s) and print each path with its size in MB; errors are one line (exit 2)."""
+    from avatar.cli import exit_code
+
     args = _parser().parse_args(argv)
-    try:
+
+    def run() -> int:
         paths = {"onnx": export_onnx(args.student_dir, opset=args.opset)}
         if not args.no_int8:
             paths["int8"] = quantize_int8(paths["onnx"])
-    except AvatarError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    for kind, path in paths.items():
-        print(f"{kind}: {path} ({path.stat().st_size / 1e6:.2f} MB)")
-    return 0
+        for kind, path in paths.items():
+            print(f"{kind}: {path} ({path.stat().st_size / 1e6:.2f} MB)")
+        return 0
+
+    return exit_code(run)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,14 @@ from typing import Any
 import numpy as np
 
 from avatar.errors import AvatarError, DataError
-from avatar.student_folder import StudentMeta, check_student_dir, onnx_file, read_student_meta
+from avatar.io import first_line
+from avatar.student_folder import (
+    StudentMeta,
+    check_student_dir,
+    load_classifier,
+    onnx_file,
+    read_student_meta,
+)
 from avatar.text import normalize_code
 
 BACKENDS = ("torch", "onnx", "int8")
@@ -50,7 +57,11 @@ def _load_tokenizer(folder: Path, meta: StudentMeta):  # noqa: ANN202 - tokenize
     path = folder / "tokenizer.json"
     if not path.is_file():
         raise AvatarError(f"no tokenizer.json in {folder} (save the student's PreTrainedTokenizerFast there)")
-    tokenizer = Tokenizer.from_file(str(path))
+    try:
+        tokenizer = Tokenizer.from_file(str(path))
+    except Exception as error:  # noqa: BLE001 - tokenizers raises a bare Exception on bad JSON
+        reason = first_line(error)
+        raise AvatarError(f"{path}: not a readable tokenizer ({reason}); copy the student again") from None
     tokenizer.enable_truncation(max_length=meta.max_length, strategy="longest_first")
     pad_token = tokenizer.id_to_token(meta.pad_token_id) or "<pad>"
     tokenizer.enable_padding(pad_id=meta.pad_token_id, pad_token=pad_token)
@@ -59,11 +70,10 @@ def _load_tokenizer(folder: Path, meta: StudentMeta):  # noqa: ANN202 - tokenize
 
 def _torch_logits(folder: Path, meta: StudentMeta) -> LogitsFn:
     import torch
-    from transformers import AutoModelForSequenceClassification
 
     # sdpa only falls back to eager (with a warning) for relative positions: ask for eager directly.
     attn = "sdpa" if meta.position_embedding_type == "absolute" else "eager"
-    model = AutoModelForSequenceClassification.from_pretrained(folder, attn_implementation=attn).eval()
+    model = load_classifier(folder, attn_implementation=attn).eval()
 
     def run(feeds: dict[str, np.ndarray]) -> np.ndarray:
         with torch.inference_mode():
@@ -76,7 +86,13 @@ def _torch_logits(folder: Path, meta: StudentMeta) -> LogitsFn:
 def _onnx_logits(path: Path) -> LogitsFn:
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as error:  # noqa: BLE001 - onnxruntime raises its own InvalidProtobuf, Fail...
+        raise AvatarError(
+            f"{path}: not a loadable ONNX model ({first_line(error)}); run `python -m avatar.export "
+            f"{path.parent}` again"
+        ) from None
     wanted = [inp.name for inp in session.get_inputs()]
 
     def run(feeds: dict[str, np.ndarray]) -> np.ndarray:
@@ -98,7 +114,7 @@ def _check_snippets(codes: Sequence[Snippet], is_pair: bool) -> list[str | tuple
     """Normalised inputs, all singles or all pairs; a pair student refuses single snippets."""
     items: list[str | tuple[str, str]] = []
     pairs = 0
-    for code in codes:
+    for number, code in enumerate(codes, start=1):
         if isinstance(code, str):
             items.append(normalize_code(code))
         elif isinstance(code, tuple | list) and len(code) == 2 and all(isinstance(c, str) for c in code):
@@ -106,6 +122,8 @@ def _check_snippets(codes: Sequence[Snippet], is_pair: bool) -> list[str | tuple
             pairs += 1
         else:
             raise AvatarError(f"expected a code string or a (code, code) pair, got {type(code).__name__}")
+        if not all(items[-1] if isinstance(items[-1], tuple) else (items[-1],)):
+            raise AvatarError(f"snippet {number} is empty: there is no code to classify")
     if pairs not in (0, len(items)):
         raise AvatarError("mixed single snippets and pairs in one call")
     if is_pair and items and pairs == 0:
@@ -203,6 +221,8 @@ def _field(record: dict[str, Any], name: str, where: str) -> str:
     value = record.get(name)
     if not isinstance(value, str):
         raise DataError(f"{where}: missing string field {name!r}")
+    if not value.strip():
+        raise DataError(f"{where}: field {name!r} is empty: there is no code to classify")
     return value
 
 
@@ -226,22 +246,57 @@ def parse_jsonl(text: str, source: str, pair: bool) -> list[Snippet]:
     return snippets
 
 
-def read_inputs(source: str, pair: bool) -> list[Snippet]:
-    """A code file is one snippet; a ``.jsonl`` file (or jsonl on stdin) is one snippet per line."""
-    if source == "-":
-        text, name, is_jsonl = sys.stdin.read(), "<stdin>", None
+BINARY_SHARE = 0.3
+"""Input whose text is more than this share of undecodable bytes is binary, not code."""
+
+
+def _decode(data: bytes | str, name: str) -> str:
+    """Source text from ``data``; binary data (a NUL byte, or mostly bytes that are not UTF-8)
+    is a ``DataError``. Other stray bytes (a Latin-1 comment in old C code) become U+FFFD."""
+    if isinstance(data, bytes):
+        nul = data.find(b"\0")
+        text = data.decode("utf-8", errors="replace")
+        bad = text.count("\ufffd")
     else:
-        path = Path(source)
-        if not path.is_file():
-            raise DataError(f"input not found: {path}")
-        is_jsonl = _is_jsonl_name(path)
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
-            text, name = handle.read(), str(path)
-    if is_jsonl is None:
-        is_jsonl = _looks_like_jsonl(text)
+        nul, text, bad = data.find("\0"), data, 0
+    if nul >= 0 or (text and bad / len(text) > BINARY_SHARE):
+        where = f"a NUL byte at offset {nul}" if nul >= 0 else f"{bad} of {len(text)} characters not UTF-8"
+        raise DataError(f"{name}: binary input ({where}), not source code")
+    return text
+
+
+def _read_source(source: str) -> tuple[bytes | str, str]:
+    """The raw input and its name; stdin is read as bytes where it has a byte buffer."""
+    if source == "-":
+        buffer = getattr(sys.stdin, "buffer", None)
+        return (buffer.read() if buffer is not None else sys.stdin.read()), "<stdin>"
+    path = Path(source)
+    if not path.is_file():
+        raise DataError(f"input not found: {path}")
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as handle:
+            return handle.read(), str(path)
+    except (OSError, EOFError) as error:
+        raise DataError(f"{path}: cannot read ({error})") from None
+
+
+def read_inputs(source: str, pair: bool) -> list[Snippet]:
+    """A code file is one snippet; a ``.jsonl`` file (or jsonl on stdin) is one snippet per line.
+
+    Empty input (no code at all, or a jsonl with no record) is an error: a classifier gives a
+    confident-looking label to nothing, and that label would mean nothing.
+    """
+    data, name = _read_source(source)
+    text = _decode(data, name)
+    if not text.strip():
+        raise DataError(f"{name}: the input is empty: there is no code to classify")
+    is_jsonl = _is_jsonl_name(Path(source)) if source != "-" else _looks_like_jsonl(text)
     if is_jsonl:
-        return parse_jsonl(text, name, pair)
+        snippets = parse_jsonl(text, name, pair)
+        if not snippets:
+            raise DataError(f"{name}: no records: there is no code to classify")
+        return snippets
     if pair:
         raise DataError(f"{name}: pair input needs jsonl lines with 'func1' and 'func2'")
     return [text]
@@ -259,19 +314,22 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: one JSON line per snippet, ``{"label", "label_name", "probabilities"}``; user errors exit 2."""
+    """CLI: one JSON line per snippet, ``{"label", "label_name", "probabilities"}``; errors are one
+    line (exit 2), Ctrl-C exit 130."""
+    from avatar.cli import exit_code
+
     args = _parser().parse_args(argv)
-    try:
+
+    def run() -> int:
         predictor = Predictor.load(args.student_dir, backend=args.backend)
         snippets = read_inputs(args.input, pair=args.pair or predictor.is_pair)
         results = predictor.predict(snippets, batch_size=args.batch_size)
-    except AvatarError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    for result in results:
-        print(json.dumps({"label": result.label, "label_name": predictor.label_name(result.label),
-                          "probabilities": result.probabilities}))
-    return 0
+        for result in results:
+            print(json.dumps({"label": result.label, "label_name": predictor.label_name(result.label),
+                              "probabilities": result.probabilities}))
+        return 0
+
+    return exit_code(run)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from avatar.objectives import MeterContext, Objectives
 from avatar.progress import progress_bar
 from avatar.registry import CONSTRAINTS, INDICATORS, TASKS, TEACHERS
 from avatar.report import ReportOptions, report_run
+from avatar.runlock import locked_run
 from avatar.search import SearchSettings, checkpoint_run_id, run_nsga2, write_pareto
 from avatar.smt import Pruner
 from avatar.space import Candidate, Space
@@ -168,6 +169,7 @@ def teacher_parts(cfg: DictConfig, task: Task, run_dir: Path | None = None) -> T
 # ---------------------------------------------------------------------------------- search
 
 
+@locked_run
 def search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     """Knowledge -> z3 pruning -> NSGA-II -> pareto.json (-> distillation and report, when top_k > 0)."""
     run_dir = Path(run_dir)
@@ -340,10 +342,12 @@ def report_stage(cfg: DictConfig, run_dir: Path) -> dict[str, str]:
 STAGES = {"teacher": teacher_stage, "distill": distill_stage, "report": report_stage}
 
 
+@locked_run
 def train(cfg: DictConfig, run_dir: str | Path) -> Any:
     """``train.py``: run the stage named by ``cfg.stage`` in ``run_dir``."""
     stage = str(cfg.get("stage"))
     if stage not in STAGES:
         raise AvatarError(f"unknown stage {stage!r}; known stages: {', '.join(STAGES)}")
+    student_trainer(cfg)  # fail fast on a mistyped trainer option, before any work
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     return STAGES[stage](cfg, Path(run_dir))

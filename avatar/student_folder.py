@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from avatar.errors import AvatarError, DataError
-from avatar.io import atomic_directory, to_jsonable
+from avatar.io import atomic_directory, first_line, to_jsonable
 
 CONFIG_NAME = "config.json"
 META_NAME = "avatar.json"
 TOKENIZER_NAME = "tokenizer.json"
 ONNX_NAME = "model.onnx"
 QUANTIZED_NAME = "model_quantized.onnx"  # dynamic int8 weights (optimum's name)
+WEIGHT_NAMES = ("model.safetensors", "pytorch_model.bin")
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,37 @@ def check_student_dir(student_dir: str | os.PathLike[str]) -> Path:
     if not (folder / CONFIG_NAME).is_file():
         raise AvatarError(f"not a student folder (no {CONFIG_NAME}): {folder}")
     return folder
+
+
+def weights_file(folder: Path) -> Path | None:
+    """The student's weights file (safetensors first), or None."""
+    for name in WEIGHT_NAMES:
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def load_classifier(folder: Path, attn_implementation: str | None = None) -> Any:
+    """The student's ``AutoModelForSequenceClassification``, or one ``AvatarError`` naming the
+    weights file when it is missing, cut short (a copy or a disk that filled up) or damaged.
+    """
+    import pickle
+
+    from transformers import AutoModelForSequenceClassification as Classifier
+
+    weights = weights_file(folder)
+    if weights is None:
+        raise AvatarError(f"no student weights ({' or '.join(WEIGHT_NAMES)}) in {folder}")
+    options = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    try:
+        return Classifier.from_pretrained(folder, **options)
+    except Exception as error:  # noqa: BLE001 - safetensors, torch and transformers each raise their own
+        if type(error).__name__ == "SafetensorError" or isinstance(error, EOFError | pickle.UnpicklingError):
+            raise AvatarError(
+                f"{weights}: cannot load the student's weights ({first_line(error)}); the file is damaged "
+                "or incomplete: copy or distil the student again"
+            ) from None
+        raise AvatarError(f"cannot load the student in {folder}: {first_line(error)}") from None
 
 
 def onnx_file(folder: str | os.PathLike[str], quantized: bool = False) -> Path:

@@ -19,6 +19,7 @@ import hashlib
 import io
 import json
 import logging
+import zipfile
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from avatar.errors import AvatarError
-from avatar.io import atomic_write_bytes
+from avatar.io import atomic_write_bytes, cache_lock, discard_corrupt
 from avatar.task import Task
 
 log = logging.getLogger("avatar")
@@ -205,13 +206,34 @@ def teacher_knowledge(task: Task, teacher: Teacher, context: TeacherContext) -> 
     identity = teacher.cache_identity(task, context)
     fingerprint = task.fingerprint("unlabel_train")
     path = _knowledge_file(context.cache_dir, task.name, identity, fingerprint)
-    if path.exists():
-        return Knowledge.load(path), True, path
-    knowledge = teacher.produce(task, context)
-    check_knowledge(knowledge, task, f"teacher {teacher.identity()}")
-    knowledge = replace(knowledge, task=task.name, teacher=identity, fingerprint=fingerprint)
-    knowledge.save(path)
+    found = _cached_knowledge(path, repair=False)
+    if found is not None:
+        return found, True, path
+    with cache_lock(path):  # a concurrent run producing the same knowledge finishes first
+        found = _cached_knowledge(path, repair=True)
+        if found is not None:
+            return found, True, path
+        knowledge = teacher.produce(task, context)
+        check_knowledge(knowledge, task, f"teacher {teacher.identity()}")
+        knowledge = replace(knowledge, task=task.name, teacher=identity, fingerprint=fingerprint)
+        knowledge.save(path)
     return knowledge, False, path
+
+
+def _cached_knowledge(path: Path, repair: bool) -> Knowledge | None:
+    """The cached knowledge at ``path``; ``None`` when there is none or it does not load. With
+    ``repair`` (the entry's lock held) a file that does not load is reported and deleted, so
+    the caller rebuilds it."""
+    return _load_knowledge(path, repair) if path.exists() else None
+
+
+def _load_knowledge(path: Path, repair: bool) -> Knowledge | None:
+    try:
+        return Knowledge.load(path)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, AvatarError) as error:
+        if repair:
+            discard_corrupt(path, error)
+        return None
 
 
 def describe_knowledge(knowledge: Knowledge, from_cache: bool, path: Path, seconds: float) -> str:

@@ -66,18 +66,61 @@ def trainer_keywords() -> tuple[str, ...]:
     return tuple(trainer_defaults())
 
 
-def check_trainer_options(options: Mapping[str, Any], where: str = "trainer") -> dict[str, Any]:
-    """The options a Trainer should get; an unknown keyword is one line listing the known ones.
+INTEGER_KEYS: frozenset[str] = frozenset({
+    "max_epochs", "min_epochs", "max_steps", "min_steps", "log_every_n_steps", "accumulate_grad_batches",
+    "num_sanity_val_steps", "num_nodes", "check_val_every_n_epoch", "reload_dataloaders_every_n_epochs",
+})
+"""Lightning keys that take a whole number (``None`` allowed: Lightning's default)."""
 
+NUMBER_KEYS: frozenset[str] = frozenset({
+    "limit_train_batches", "limit_val_batches", "limit_test_batches", "limit_predict_batches",
+    "val_check_interval", "overfit_batches", "gradient_clip_val",
+})
+"""Lightning keys that take an int (batches) or a float (a fraction, a norm)."""
+
+BOOLEAN_KEYS: frozenset[str] = frozenset({
+    "enable_progress_bar", "enable_checkpointing", "enable_model_summary", "benchmark", "inference_mode",
+    "use_distributed_sampler", "detect_anomaly", "barebones", "sync_batchnorm",
+})
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+CHECKS: tuple[tuple[frozenset[str], Any, str], ...] = (
+    (INTEGER_KEYS, _is_integer, "an integer"),
+    (NUMBER_KEYS, _is_number, "a number"),
+    (BOOLEAN_KEYS, lambda value: isinstance(value, bool), "true or false"),
+)
+
+
+def check_trainer_options(options: Mapping[str, Any] | None, where: str = "trainer") -> dict[str, Any]:
+    """The options a Trainer should get, checked before any work starts (one line each).
+
+    An unknown keyword names the known ones; a numeric or boolean key with a value of the
+    wrong type (``trainer.max_epochs=abc``) says what it takes: Lightning would only find
+    out when the Trainer is built, after the pruning, the search and the surrogate runs.
     ``None`` where Lightning's own default is ``None`` means "unset" and is dropped (the
     config lists every keyword that way); ``None`` elsewhere is a real value
     (``check_val_every_n_epoch=null`` lets ``val_check_interval`` count steps across epochs).
     """
+    options = dict(options or {})
     defaults = trainer_defaults()
     unknown = sorted(set(options) - set(defaults))
     if unknown:
         known = ", ".join(sorted(set(defaults) - set(OWNED)))
         raise AvatarError(f"{where}.{unknown[0]} is not a lightning.Trainer option; known: {known}")
+    for key, value in options.items():
+        if value is None:
+            continue
+        for keys, accepts, expected in CHECKS:
+            if key in keys and not accepts(value):
+                raise AvatarError(f"{where}.{key} must be {expected}, got {value!r} ({type(value).__name__})")
     return {k: v for k, v in options.items() if not (v is None and defaults[k] is None)}
 
 

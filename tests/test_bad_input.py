@@ -7,11 +7,17 @@ is checked once per entry point in ``test_cli_search.py`` and below.
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
+import os
 import random
+import resource
+import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -148,6 +154,257 @@ def out_of_memory_batch(tmp: Path) -> None:
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
 
+def _devign_folder(tmp: Path, test_lines: bytes) -> Path:
+    folder = tmp / "devign"
+    folder.mkdir()
+    good = json.dumps({"func": "int f(){}", "target": 0, "idx": 0}).encode() + b"\n"
+    for name in ("train.jsonl", "valid.jsonl"):
+        (folder / name).write_bytes(good)
+    (folder / "test.jsonl").write_bytes(good + test_lines)
+    return folder
+
+
+def non_utf8_jsonl_line(tmp: Path) -> None:
+    folder = _devign_folder(tmp, b'{"func": "int g(){ /* caf\xe9 */ }", "target": 1, "idx": 1}\n')
+    TASKS.create("vuln", data_dir=str(folder)).read_split("test")
+
+
+def non_utf8_gzipped_train(tmp: Path) -> None:
+    folder = _devign_folder(tmp, b"")
+    (folder / "train.jsonl").unlink()
+    lines = [json.dumps({"func": f"int f{i}(){{}}", "target": i % 2, "idx": i}).encode() for i in range(3)]
+    lines[2] = lines[2].replace(b"int", b"\xff\xfeint")
+    (folder / "train.jsonl.gz").write_bytes(gzip.compress(b"\n".join(lines) + b"\n"))
+    TASKS.create("vuln", data_dir=str(folder)).read_split("label_train")
+
+
+def truncated_gzipped_train(tmp: Path) -> None:
+    folder = _devign_folder(tmp, b"")
+    (folder / "train.jsonl").unlink()
+    records = [json.dumps({"func": "int f(){}" * 50, "target": 0, "idx": i}) for i in range(50)]
+    whole = gzip.compress("\n".join(records).encode() + b"\n")
+    (folder / "train.jsonl.gz").write_bytes(whole[: len(whole) // 2])  # a download cut short
+    TASKS.create("vuln", data_dir=str(folder)).read_split("label_train")
+
+
+def _bigclonebench(tmp: Path, functions: bytes, test_pairs: bytes) -> Path:
+    folder = tmp / "bigclonebench"
+    folder.mkdir()
+    (folder / "data.jsonl").write_bytes(functions)
+    for name in ("label_train.txt", "unlabel_train.txt", "valid_sampled.txt"):
+        (folder / name).write_text("1\t1\t1\t1\n")
+    (folder / "test_sampled.txt").write_bytes(test_pairs)
+    return folder
+
+
+def non_utf8_pair_file(tmp: Path) -> None:
+    functions = json.dumps({"idx": "1", "func": "void a(){}"}).encode() + b"\n"
+    folder = _bigclonebench(tmp, functions, b"1\t1\t1\n1\t1\x00\xc3\t0\n")
+    TASKS.create("clone", data_dir=str(folder)).read_split("test")
+
+
+def non_utf8_clone_functions(tmp: Path) -> None:
+    functions = b'{"idx": "1", "func": "void a(){ /* \xa9 1998 */ }"}\n'
+    folder = _bigclonebench(tmp, functions, b"1\t1\t1\n")
+    TASKS.create("clone", data_dir=str(folder)).read_split("test")
+
+
+def _predictions_teacher(tmp: Path, name: str):  # noqa: ANN202 - (teacher, task, context)
+    from avatar.teacher import TeacherContext
+
+    task = TASKS.create("demo", size=12)
+    return TEACHERS.create("predictions", path=str(tmp / name)), task, TeacherContext(tmp, tmp, {})
+
+
+def non_utf8_predictions_text(tmp: Path) -> None:
+    (tmp / "logits.txt").write_bytes(b"0.1 0.9\n0.2\x96 0.8\n")
+    teacher, task, context = _predictions_teacher(tmp, "logits.txt")
+    teacher.produce(task, context)
+
+
+def empty_predictions_npy(tmp: Path) -> None:
+    (tmp / "logits.npy").write_bytes(b"")
+    teacher, task, context = _predictions_teacher(tmp, "logits.npy")
+    teacher.produce(task, context)
+
+
+def truncated_predictions_npy(tmp: Path) -> None:
+    np.save(tmp / "logits.npy", np.zeros((12, 2), dtype=np.float32))
+    whole = (tmp / "logits.npy").read_bytes()
+    (tmp / "logits.npy").write_bytes(whole[:-40])
+    teacher, task, context = _predictions_teacher(tmp, "logits.npy")
+    teacher.produce(task, context)
+
+
+def truncated_knowledge_file(tmp: Path) -> None:
+    from avatar.teacher import Knowledge
+
+    Knowledge("demo", "t", "", logits=np.zeros((12, 2))).save(tmp / "teacher.npz")
+    (tmp / "teacher.npz").write_bytes((tmp / "teacher.npz").read_bytes()[:200])
+    teacher, task, context = _predictions_teacher(tmp, "teacher.npz")
+    teacher.produce(task, context)
+
+
+@contextmanager
+def _stdin(data: bytes) -> Iterator[None]:
+    """``sys.stdin`` reading ``data``, as a pipe would deliver it."""
+    saved = sys.stdin
+    sys.stdin = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8")
+    try:
+        yield
+    finally:
+        sys.stdin = saved
+
+
+def binary_stdin_to_predict(tmp: Path) -> None:
+    from avatar.predict import read_inputs
+
+    with _stdin(b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x03\x00>\x00"):
+        read_inputs("-", pair=False)
+
+
+def empty_stdin_to_predict(tmp: Path) -> None:
+    from avatar.predict import read_inputs
+
+    with _stdin(b"  \n\t\n"):
+        read_inputs("-", pair=False)
+
+
+def empty_function_in_jsonl(tmp: Path) -> None:
+    from avatar.predict import read_inputs
+
+    (tmp / "in.jsonl").write_text(json.dumps({"func": "int f(){}"}) + "\n" + json.dumps({"func": " "}) + "\n")
+    read_inputs(str(tmp / "in.jsonl"), pair=False)
+
+
+def _tiny_student(tmp: Path) -> Path:
+    """A saved, untrained 1-layer student with a Word tokenizer: enough to load, in a second."""
+    from transformers import RobertaConfig, RobertaForSequenceClassification
+
+    from avatar.tokenizer import train_tokenizer
+
+    folder = tmp / "student"
+    tokenizer = train_tokenizer("Word", 40, ["int main(void) { return 0; }", "void f(char *s) { gets(s); }"],
+                                max_length=32)
+    config = RobertaConfig(vocab_size=40, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                           intermediate_size=16, max_position_embeddings=34, pad_token_id=1, bos_token_id=0,
+                           eos_token_id=2)
+    RobertaForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def _cut(path: Path, keep: float) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+def empty_snippet_to_predictor(tmp: Path) -> None:
+    from avatar.predict import Predictor
+
+    Predictor.load(_tiny_student(tmp)).predict(["int f(){}", "\n  "])
+
+
+def truncated_weights_in_predict(tmp: Path) -> None:
+    from avatar.predict import Predictor
+
+    student = _tiny_student(tmp)
+    _cut(student / "model.safetensors", 0.5)
+    Predictor.load(student, "torch")
+
+
+def truncated_weights_in_export(tmp: Path) -> None:
+    from avatar.export import export_onnx
+
+    student = _tiny_student(tmp)
+    _cut(student / "model.safetensors", 0.9)
+    export_onnx(student)
+
+
+def unreadable_student_tokenizer(tmp: Path) -> None:
+    from avatar.predict import Predictor
+
+    student = _tiny_student(tmp)
+    _cut(student / "tokenizer.json", 0.5)
+    Predictor.load(student, "torch")
+
+
+def damaged_onnx_model(tmp: Path) -> None:
+    from avatar.predict import Predictor
+
+    student = _tiny_student(tmp)
+    (student / "model.onnx").write_bytes(b"\x08\x07\x12\x04half")
+    Predictor.load(student, "onnx")
+
+
+def permission_denied_output(tmp: Path) -> None:
+    from avatar.io import atomic_write_json
+
+    if not Path("/sys/kernel").is_dir():
+        pytest.skip("no sysfs here: nowhere that refuses a new file even to root")
+    atomic_write_json("/sys/avatar-report.json", {"a": 1})  # sysfs refuses new files, root or not
+
+
+@contextmanager
+def _file_size_limit(limit: int) -> Iterator[None]:
+    """A real write failure without filling a disk: past ``ulimit -f`` a write fails with EFBIG."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the kernel kills the process
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+
+
+def full_disk_while_writing(tmp: Path) -> None:
+    from avatar.io import atomic_write_bytes
+
+    (tmp / "out").mkdir()
+    try:
+        with _file_size_limit(4096):
+            atomic_write_bytes(tmp / "out" / "pareto.json", b"x" * 100_000)
+    finally:
+        assert list((tmp / "out").iterdir()) == []  # no temp file left behind
+
+
+def full_disk_while_saving_a_folder(tmp: Path) -> None:
+    from avatar.io import atomic_directory
+
+    (tmp / "out").mkdir()
+    try:
+        with _file_size_limit(4096), atomic_directory(tmp / "out" / "student") as folder:
+            (folder / "model.safetensors").write_bytes(b"x" * 100_000)
+    finally:
+        assert list((tmp / "out").iterdir()) == []  # no temp folder left behind
+
+
+def _compose_train(*overrides: str):
+    with initialize_config_dir(str(REPO / "configs"), version_base="1.3"):
+        return compose("train", overrides=list(overrides))
+
+
+def trainer_epochs_not_a_number(tmp: Path) -> None:
+    from avatar.stages import train
+
+    train(_compose_train("stage=teacher", "trainer.max_epochs=abc"), tmp)
+
+
+def trainer_limit_not_a_number(tmp: Path) -> None:
+    from avatar.stages import search
+
+    search(_compose("indicator=flops", "distill.top_k=0", "trainer.limit_val_batches=all"), tmp)
+
+
+def run_dir_in_use(tmp: Path) -> None:
+    from avatar.runlock import run_lock
+    from avatar.stages import train
+
+    with run_lock(tmp):
+        train(_compose_train("stage=report"), tmp)
+
+
 CASES: list[tuple[Callable[[Path], None], str]] = [
     (unknown_constraint, "unknown constraint 'sizes'; known constraints: flops, heads, size"),
     (unknown_task, "unknown task 'vulnerability'; known tasks: clone, demo, vuln"),
@@ -168,6 +425,29 @@ CASES: list[tuple[Callable[[Path], None], str]] = [
     (unknown_stage, "unknown stage 'evaluate'; known stages: teacher, distill, report"),
     (out_of_memory_batch, "out of memory while distilling a student at batch size 64: restrict the space's"),
     (unknown_indicator_from_config, "unknown indicator 'oracle'; known indicators: flops, surrogate"),
+    (non_utf8_jsonl_line, "test.jsonl:2: not UTF-8 text (byte 0xe9 at column 26); save the file as UTF-8"),
+    (non_utf8_gzipped_train, "train.jsonl.gz:3: not UTF-8 text (byte 0xff at column 11)"),
+    (truncated_gzipped_train, "train.jsonl.gz: cannot read (Compressed file ended before the end-of-stream"),
+    (non_utf8_pair_file, "test_sampled.txt:2: not UTF-8 text (byte 0xc3 at column 5)"),
+    (non_utf8_clone_functions, "data.jsonl:1: not UTF-8 text (byte 0xa9 at column 36)"),
+    (non_utf8_predictions_text, "logits.txt:2: not UTF-8 text (byte 0x96 at column 4)"),
+    (empty_predictions_npy, "logits.npy: not a readable .npy array (the file is empty: 0 bytes)"),
+    (truncated_predictions_npy, "logits.npy: not a readable .npy array (Failed to read all data for array"),
+    (truncated_knowledge_file, "teacher.npz: not a teacher knowledge file (File is not a zip file)"),
+    (binary_stdin_to_predict, "<stdin>: binary input (a NUL byte at offset 7), not source code"),
+    (empty_stdin_to_predict, "<stdin>: the input is empty: there is no code to classify"),
+    (empty_function_in_jsonl, "in.jsonl:2: field 'func' is empty: there is no code to classify"),
+    (empty_snippet_to_predictor, "snippet 2 is empty: there is no code to classify"),
+    (truncated_weights_in_predict, "model.safetensors: cannot load the student's weights (Error while"),
+    (truncated_weights_in_export, "model.safetensors: cannot load the student's weights ("),
+    (unreadable_student_tokenizer, "tokenizer.json: not a readable tokenizer ("),
+    (damaged_onnx_model, "model.onnx: not a loadable ONNX model ("),
+    (permission_denied_output, "cannot write /sys/avatar-report.json: Permission denied (EACCES); make it"),
+    (full_disk_while_writing, "pareto.json: File too large (EFBIG); raise the file size limit (ulimit -f)"),
+    (full_disk_while_saving_a_folder, "student: File too large (EFBIG); raise the file size limit"),
+    (trainer_epochs_not_a_number, "trainer.max_epochs must be an integer, got 'abc' (str)"),
+    (trainer_limit_not_a_number, "trainer.limit_val_batches must be a number, got 'all' (str)"),
+    (run_dir_in_use, "is in use by pid {pid} on host"),
 ]
 
 
@@ -177,7 +457,7 @@ def test_bad_input_is_one_clear_line(case: Callable[[Path], None], message: str,
     with pytest.raises(AvatarError) as error:
         case(tmp_path)
     text = str(error.value)
-    assert message in text
+    assert message.format(pid=os.getpid()) in text
     assert "\n" not in text and "Traceback" not in text
 
 
@@ -191,3 +471,21 @@ def test_unwritable_output_dir_is_one_line_before_hydra(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip().startswith(f"error: output directory {blocker}/run is not writable")
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+     "error: <stdin>: binary input (a NUL byte at offset 8), not source code"),
+    (b"", "error: <stdin>: the input is empty: there is no code to classify"),
+], ids=["binary", "empty"])
+def test_predict_cli_refuses_binary_and_empty_stdin(
+    data: bytes, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from avatar.predict import main as predict_main
+
+    student = _tiny_student(tmp_path)
+    with _stdin(data):
+        assert predict_main([str(student), "-"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # no label at all, least of all a confident one
+    assert captured.err.strip() == message

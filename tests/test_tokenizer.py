@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
@@ -174,9 +176,10 @@ def test_cache_trains_once_then_loads(funcs: list[str], tmp_path: Path) -> None:
 
     first = cached_tokenizer("Word", VOCAB, provider, tmp_path, "devign-abc123", max_length=256)
     assert calls == 1
-    target = tmp_path / "devign-abc123" / f"Word_{VOCAB}"
+    target = tmp_path / "devign-abc123" / f"Word_{VOCAB}_v{tokmod.TOKENIZER_FORMAT}"
     assert (target / "tokenizer.json").is_file()
-    assert [p.name for p in target.parent.iterdir()] == [target.name]  # no temp dir left behind
+    # no temp dir left behind, only the lock file
+    assert sorted(p.name for p in target.parent.iterdir()) == [target.name, f"{target.name}.lock"]
     second = cached_tokenizer("Word", VOCAB, provider, tmp_path, "devign-abc123", max_length=512)
     assert calls == 1  # a hit never reads the corpus
     assert second.model_max_length == 512
@@ -185,6 +188,45 @@ def test_cache_trains_once_then_loads(funcs: list[str], tmp_path: Path) -> None:
 
     cached_tokenizer("Word", 600, provider, tmp_path, "devign-abc123")
     assert calls == 2  # another vocab size is another entry
+
+
+def test_fast_word_split_matches_the_pre_tokenizer(funcs: list[str]) -> None:
+    splitter = tokmod._split_code_symbols()
+    texts = [normalize_code(f) for f in funcs[:100]]
+    texts += ["if(!s->opaque){ x_1 = y2;}", "int \u00e9t\u00e9 = 0;"]
+    for text in texts:
+        assert tokmod._code_words(text, splitter) == [w for w, _ in splitter.pre_tokenize_str(text)]
+
+
+TRAIN_EVERY_KIND = """
+import json, sys
+from itertools import islice
+from avatar.tokenizer import TOKENIZER_KINDS, cached_tokenizer
+with open(sys.argv[1], encoding="utf-8") as handle:
+    funcs = [json.loads(line)["func"] for line in islice(handle, 300)]
+for kind in TOKENIZER_KINDS:
+    corpus = funcs[:60] if kind == "Unigram" else funcs
+    cached_tokenizer(kind, 1000, lambda: corpus, sys.argv[2], "devign-det")
+"""
+
+
+def test_every_kind_is_byte_identical_across_processes(tmp_path: Path) -> None:
+    """Rust's hash maps are seeded per process: before the fix WordPiece ids and Unigram
+    scores changed from one process to the next. PYTHONHASHSEED varies too, for good measure."""
+    path = _data_dir() / "devign" / "valid.jsonl"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent: no real Devign code to train tokenizers on")
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run(
+            [sys.executable, "-c", TRAIN_EVERY_KIND, str(path), str(tmp_path / seed)],
+            env=env, capture_output=True, text=True, timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+    for kind in TOKENIZER_KINDS:
+        entry = Path("devign-det") / f"{kind}_1000_v{tokmod.TOKENIZER_FORMAT}" / "tokenizer.json"
+        first, second = (tmp_path / "1" / entry).read_bytes(), (tmp_path / "2" / entry).read_bytes()
+        assert first == second, f"{kind} differs between processes"
 
 
 def test_unknown_kind_lists_known_kinds(tmp_path: Path) -> None:

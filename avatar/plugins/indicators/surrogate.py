@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from avatar.errors import AvatarError
-from avatar.io import append_jsonl, atomic_write_json, read_jsonl
+from avatar.errors import AvatarError, DataError
+from avatar.io import append_jsonl, atomic_write_json, cache_lock, discard_corrupt, read_jsonl
 from avatar.objectives import EffectivenessIndicator, MeterContext
 from avatar.progress import progress_bar
 from avatar.registry import INDICATORS
@@ -51,6 +51,21 @@ def encode(space: Space, candidate: Candidate) -> list[float]:
 
 
 FORMAT = 2  # the cache layout and run records; bumped when either changes
+def _read_runs(path: Path) -> dict[str, dict[str, Any]]:
+    """The cached brief runs by candidate key; a file that does not read (a damaged line, a
+    record without its fields) is reported, deleted and redone. A torn last line (a killed
+    writer) is only skipped: the runs before it stand."""
+    if not path.exists():
+        return {}
+    try:
+        records = read_jsonl(path, tolerate_torn_tail=True)
+        for number, record in enumerate(records, start=1):
+            if not isinstance(record.get("key"), str) or not isinstance(record.get("metric"), int | float):
+                raise DataError(f"record {number} lacks a key or a metric")
+    except DataError as error:
+        discard_corrupt(path, error)
+        return {}
+    return {record["key"]: record for record in records}
 
 
 @INDICATORS.register("surrogate")
@@ -122,33 +137,34 @@ class SurrogateIndicator(EffectivenessIndicator):
         folder = cache_root / "surrogate" / f"{task.name}-{key}"
         folder.mkdir(parents=True, exist_ok=True)
         runs_path = folder / "runs.jsonl"
-        previous = read_jsonl(runs_path, tolerate_torn_tail=True) if runs_path.exists() else []
-        done = {r["key"]: r for r in previous}
-
         genomes = pruner.sample(self.samples, random.Random(f"surrogate:{self.seed}"), pool=self.sample_pool)
         candidates = [context.space.candidate(g) for g in genomes]
         settings = DistillSettings(fast=True, max_train_examples=self.train_examples, seed=self.seed)
-        todo = [c for c in candidates if c.key() not in done]
-        if todo:
-            log.info("surrogate: distilling %d of %d sampled candidates (%d cached) -> %s",
-                     len(todo), len(candidates), len(candidates) - len(todo), folder)
-        with progress_bar("surrogate (brief distillations)", len(candidates)) as update:
-            update(len(candidates) - len(todo))
-            for number, candidate in enumerate(todo, start=len(candidates) - len(todo) + 1):
-                result = distill_candidate(
-                    candidate, task, knowledge, settings, trainer=self.trainer_options(context),
-                    cache_dir=cache_root,
-                )
-                record = {"key": candidate.key(), "config": candidate.as_dict(), "metric": result.headline,
-                          "val_loss": result.metrics.get("val/loss"), "seconds": result.train_seconds,
-                          "energy_kwh": result.train_energy_kwh, "collapsed": result.collapsed}
-                append_jsonl(runs_path, record)
-                done[candidate.key()] = record
-                update(number)
-                if candidate is todo[0] and len(todo) > 1:
-                    remaining = result.train_seconds * (len(todo) - 1) / 60
-                    log.info("surrogate: the first brief run took %.0f s; the other %d need about %.0f min",
-                             result.train_seconds, len(todo) - 1, remaining)
+        with cache_lock(runs_path):  # a concurrent search on the same task waits, then reuses these runs
+            done = _read_runs(runs_path)
+            todo = [c for c in candidates if c.key() not in done]
+            if todo:
+                log.info("surrogate: distilling %d of %d sampled candidates (%d cached) -> %s",
+                         len(todo), len(candidates), len(candidates) - len(todo), folder)
+            with progress_bar("surrogate (brief distillations)", len(candidates)) as update:
+                update(len(candidates) - len(todo))
+                for number, candidate in enumerate(todo, start=len(candidates) - len(todo) + 1):
+                    result = distill_candidate(
+                        candidate, task, knowledge, settings, trainer=self.trainer_options(context),
+                        cache_dir=cache_root,
+                    )
+                    record = {
+                        "key": candidate.key(), "config": candidate.as_dict(), "metric": result.headline,
+                        "val_loss": result.metrics.get("val/loss"), "seconds": result.train_seconds,
+                        "energy_kwh": result.train_energy_kwh, "collapsed": result.collapsed,
+                    }
+                    append_jsonl(runs_path, record)
+                    done[candidate.key()] = record
+                    update(number)
+                    if candidate is todo[0] and len(todo) > 1:
+                        remaining = result.train_seconds * (len(todo) - 1) / 60
+                        log.info("surrogate: the first brief run took %.0f s; %d more need about %.0f min",
+                                 result.train_seconds, len(todo) - 1, remaining)
 
         features = np.array([encode(context.space, c) for c in candidates])
         targets = np.array([self._target(done[c.key()]) for c in candidates], dtype=float)

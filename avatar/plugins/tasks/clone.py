@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 from avatar.data_root import FolderTask, record_location, require_file
 from avatar.errors import DataError
-from avatar.io import iter_jsonl
+from avatar.io import iter_jsonl, read_lines
 from avatar.registry import TASKS
 from avatar.task import Example, Split
 
@@ -77,22 +77,21 @@ def read_pairs(
     """
     require_file(path, HINT)
     pairs: list[Pair] = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if limit is not None and len(pairs) >= limit:
-                break
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            columns = line.split()
-            expected = "4" if need_teacher else "3 or 4"
-            if len(columns) not in ((4,) if need_teacher else (3, 4)):
-                raise DataError(f"{where}: expected {expected} tab-separated columns, got {len(columns)}")
-            label = _check_label(_int_column(columns[2], 3, where), 3, where, num_labels, unlabelled)
-            teacher = None
-            if len(columns) == 4:
-                teacher = _check_label(_int_column(columns[3], 4, where), 4, where, num_labels, False)
-            pairs.append(Pair(columns[0], columns[1], label, teacher, where))
+    for number, line in enumerate(read_lines(path), start=1):
+        if limit is not None and len(pairs) >= limit:
+            break
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        columns = line.split()
+        expected = "4" if need_teacher else "3 or 4"
+        if len(columns) not in ((4,) if need_teacher else (3, 4)):
+            raise DataError(f"{where}: expected {expected} tab-separated columns, got {len(columns)}")
+        label = _check_label(_int_column(columns[2], 3, where), 3, where, num_labels, unlabelled)
+        teacher = None
+        if len(columns) == 4:
+            teacher = _check_label(_int_column(columns[3], 4, where), 4, where, num_labels, False)
+        pairs.append(Pair(columns[0], columns[1], label, teacher, where))
     return pairs
 
 

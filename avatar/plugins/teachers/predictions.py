@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
 from pathlib import Path
 from typing import Literal
 
@@ -32,7 +33,7 @@ import numpy as np
 
 from avatar.data_root import resolve_data_root
 from avatar.errors import AvatarError, DataError
-from avatar.io import iter_jsonl
+from avatar.io import iter_jsonl, read_lines
 from avatar.registry import TEACHERS
 from avatar.task import Task
 from avatar.teacher import Knowledge, Teacher, TeacherContext, gold_labels
@@ -53,10 +54,13 @@ def resolve_predictions_path(path: str | os.PathLike[str], root: str | None = No
 
 
 def _read_npy(path: Path) -> np.ndarray:
+    """The array of a ``.npy`` file; an empty, truncated or foreign file is one ``DataError``."""
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: not a readable .npy array (the file is empty: 0 bytes)")
     try:
         array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as error:
-        raise DataError(f"{path}: not a readable .npy array ({error})") from None
+    except (ValueError, OSError, EOFError) as error:
+        raise DataError(f"{path}: not a readable .npy array ({_first_line(error)})") from None
     if array.ndim not in (1, 2):
         raise DataError(f"{path}: expected an (N,) label or (N, labels) logit array, got shape {array.shape}")
     return array
@@ -72,16 +76,15 @@ def _parse_row(values: list[str], where: str) -> list[float]:
 def _read_txt(path: Path) -> np.ndarray:
     rows: list[list[float]] = []
     width: int | None = None
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            values = line.split()
-            if not values:
-                continue
-            where = f"{path}:{number}"
-            if width is not None and len(values) != width:
-                raise DataError(f"{where}: expected {width} value(s) like the lines above, got {len(values)}")
-            width = len(values)
-            rows.append(_parse_row(values, where))
+    for number, line in enumerate(read_lines(path), start=1):
+        values = line.split()
+        if not values:
+            continue
+        where = f"{path}:{number}"
+        if width is not None and len(values) != width:
+            raise DataError(f"{where}: expected {width} value(s) like the lines above, got {len(values)}")
+        width = len(values)
+        rows.append(_parse_row(values, where))
     return _rows_to_array(rows, width, str(path))
 
 
@@ -119,7 +122,7 @@ def _read_npz(path: Path) -> np.ndarray:
     """A knowledge file that ``train.py stage=teacher`` cached (``teacher.json`` names it)."""
     try:
         knowledge = Knowledge.load(path)
-    except (KeyError, ValueError, OSError) as error:
+    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
         raise DataError(f"{path}: not a teacher knowledge file ({_first_line(error)})") from None
     return knowledge.logits if knowledge.logits is not None else knowledge.labels()
 

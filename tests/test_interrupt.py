@@ -1,0 +1,92 @@
+"""Ctrl-C and a full disk at the entry points: one line, a known exit code, in every phase."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from avatar.cli import EXIT_INTERRUPTED, EXIT_USER_ERROR, INTERRUPTED, report_errors
+from tests.conftest import REPO
+
+
+def test_ctrl_c_inside_lightning_fit_exits_130(capsys: pytest.CaptureFixture[str]) -> None:
+    """Lightning swallows the KeyboardInterrupt and calls sys.exit(1); the user sees 130 and one line."""
+    import lightning as L
+    import torch
+
+    class Tiny(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = torch.nn.Linear(2, 1)
+
+        def training_step(self, batch: list[torch.Tensor], index: int) -> torch.Tensor:
+            if index == 1:
+                os.kill(os.getpid(), signal.SIGINT)  # the user's Ctrl-C, mid-epoch
+            return self.layer(batch[0]).pow(2).mean()
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(16, 2)), batch_size=2)
+    trainer = L.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(SystemExit) as stop:
+        report_errors(lambda: trainer.fit(Tiny(), data))
+    assert stop.value.code == EXIT_INTERRUPTED
+    assert capsys.readouterr().err.strip().splitlines()[-1] == INTERRUPTED
+    assert signal.getsignal(signal.SIGINT) is before  # Lightning left SIGINT ignored; restored
+
+
+def test_ctrl_c_in_train_py_teacher_stage_exits_130(tmp_path: Path) -> None:
+    """The real entry point: interrupted while the teacher fine-tunes (Lightning's fit)."""
+    command = [
+        sys.executable, "train.py", "stage=teacher", "task=demo", "task.size=200", "teacher=scratch",
+        "teacher.vocab_size=300", "logger=none", "teacher.trainer.max_epochs=1000",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    ]
+    env = {**os.environ, "AVATAR_CACHE": str(tmp_path / "cache")}
+    with open(tmp_path / "stderr", "w") as errors:
+        run = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=errors, text=True)
+        try:
+            deadline = time.monotonic() + 240
+            assert run.stdout is not None
+            for line in run.stdout:  # Lightning logs this line from inside fit, where it catches Ctrl-C
+                if "Loading `train_dataloader`" in line or time.monotonic() > deadline:
+                    break
+            time.sleep(1.0)
+            run.send_signal(signal.SIGINT)
+            run.communicate(timeout=120)
+        finally:
+            if run.poll() is None:
+                run.kill()
+    err = (tmp_path / "stderr").read_text()
+    assert run.returncode == EXIT_INTERRUPTED, err[-2000:]
+    assert err.strip().splitlines()[-1] == INTERRUPTED
+
+
+def test_a_full_disk_is_one_line_naming_the_run_dir_and_errno(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A library's failed write() carries no file name (a checkpoint, a log): the run dir is named."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here to fail a write with ENOSPC")
+
+    def write_a_checkpoint() -> None:
+        with open("/dev/full", "wb") as handle:
+            handle.write(b"weights")
+
+    with pytest.raises(SystemExit) as stop:
+        report_errors(write_a_checkpoint, run_dir=tmp_path)
+    assert stop.value.code == EXIT_USER_ERROR
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"error: cannot write a file under {tmp_path} or the cache: No space left on device (ENOSPC); "
+        "free some space, or put hydra.run.dir and AVATAR_CACHE on another disk"
+    )
