@@ -1,7 +1,7 @@
 """Command-line plumbing: user errors become one line on stderr and exit code 2.
 
-``avatar export <student>``, ``avatar predict <student> <file>`` are the console
-commands; ``search.py`` and ``train.py`` are the Hydra entry points.
+``avatar check-task <task>``, ``avatar export <student>``, ``avatar predict <student> <file>``
+are the console commands; ``search.py`` and ``train.py`` are the Hydra entry points.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ def report_errors(function: Callable[[], Any]) -> Any:
 
 
 COMMANDS = {
+    "check-task": "avatar.contract",
     "export": "avatar.export",
     "predict": "avatar.predict",
 }

@@ -109,6 +109,9 @@ class EffectivenessIndicator(ABC):
     """Predicts a student's effectiveness (higher is better) from its configuration."""
 
     name: str = ""
+    # Whether ``prepare``/``predict`` read the task's data (the surrogate distils students);
+    # a search with an indicator that does not, and no students to distil, never reads it.
+    reads_data: bool = True
 
     def prepare(self, context: MeterContext) -> None:  # noqa: B027  (optional hook)
         """Expensive set-up (the surrogate distils and fits here); called once per search."""

@@ -18,7 +18,7 @@ from avatar.errors import AvatarError
 from avatar.io import atomic_write_bytes, atomic_write_json, plain
 from avatar.objectives import MeterContext, Objectives, build_plugin
 from avatar.progress import progress_bar
-from avatar.registry import CONSTRAINTS, TASKS
+from avatar.registry import CONSTRAINTS, INDICATORS, TASKS
 from avatar.search import SearchSettings, checkpoint_run_id, run_nsga2, write_pareto
 from avatar.smt import Pruner
 from avatar.space import Space
@@ -28,16 +28,36 @@ from avatar.tracking import create_logger
 log = logging.getLogger("avatar")
 
 
-def build_task(cfg: DictConfig) -> Task:
-    """The task plugin named by ``task.name``; ``task.data_dir`` defaults to ``paths.data``."""
+def build_task(cfg: DictConfig, read_data: bool = True) -> Task:
+    """The task plugin named by ``task.name``, checked against the task contract.
+
+    ``task.data_dir`` defaults to ``paths.data``. ``avatar.contract.check_task`` reads
+    every split once here, so a broken task fails in one line before any teacher work;
+    ``read_data=False`` checks only its attributes (a run that never reads the data).
+    """
+    from avatar.contract import check_task
+
     options = dict(plain(cfg.task))
     name = options.pop("name")
     if options.get("data_dir") is None:
         options["data_dir"] = cfg.paths.get("data")
     try:
-        return TASKS.create(name, **options)
+        task = TASKS.create(name, **options)
     except TypeError as error:
         raise AvatarError(f"task {name!r}: bad options {options}: {error}") from None
+    check_task(task, registered_name=name, read_data=read_data)
+    return task
+
+
+def reads_data(cfg: DictConfig) -> bool:
+    """Whether a search reads the task's data: it distils students, or its indicator needs data."""
+    if int(cfg.distill.get("top_k", 0)) > 0:
+        return True
+    indicator = plain(cfg.get("indicator"))
+    name = indicator.get("name") if isinstance(indicator, dict) else indicator
+    if not name or name not in INDICATORS:
+        return bool(name)  # an unknown indicator fails later, in one line, when it is built
+    return bool(getattr(INDICATORS.get(name), "reads_data", True))
 
 
 def build_space(cfg: DictConfig) -> Space:
@@ -59,7 +79,7 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     """Knowledge -> z3 pruning -> NSGA-II -> pareto.json (-> distillation, when top_k > 0)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    task = build_task(cfg)
+    task = build_task(cfg, read_data=reads_data(cfg))
     space = build_space(cfg)
     settings = SearchSettings(**{k: v for k, v in plain(cfg.search).items() if k != "smt_timeout_ms"})
 

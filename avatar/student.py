@@ -29,7 +29,7 @@ from avatar.cost import MB, size_bytes
 from avatar.errors import AvatarError, DataError
 from avatar.smt import candidate_vars
 from avatar.space import Candidate, model_config
-from avatar.task import Example, Split, Task
+from avatar.task import Example, Split, Task, label_names  # noqa: F401  (re-exported)
 from avatar.teacher import Knowledge
 from avatar.teacher import check_knowledge as check_alignment
 from avatar.tokenizer import cached_tokenizer
@@ -60,14 +60,6 @@ def build_tokenizer(
         key=f"{task.name}-{task.fingerprint('unlabel_train')}",
         max_length=int(candidate["max_sequence_length"]),
     )
-
-
-def label_names(task: Task) -> list[str]:
-    """The task's label names (``label_names`` attribute when a plugin has one), else ``"0"``, ``"1"``."""
-    names = getattr(task, "label_names", None)
-    if names and len(names) == task.num_labels:
-        return [str(n) for n in names]
-    return [str(i) for i in range(task.num_labels)]
 
 
 def build_model(
