@@ -31,7 +31,7 @@ from typing import Any
 from avatar.errors import AvatarError, DataError
 from avatar.io import atomic_directory, atomic_write_json
 from avatar.registry import TEACHERS
-from avatar.task import Example, Task
+from avatar.task import Example, Task, label_names
 from avatar.teacher import Knowledge, Teacher, TeacherContext, gold_labels, stable_key
 
 log = logging.getLogger("avatar")
@@ -56,8 +56,12 @@ def _first_line(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
-def load_pretrained(path: str, num_labels: int) -> tuple[Any, Any]:
-    """``(model, tokenizer)`` from a local folder or a hub id; any failure is one ``AvatarError`` line."""
+def load_pretrained(path: str, num_labels: int, labels: list[str] | None = None) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` from a local folder or a hub id; any failure is one ``AvatarError`` line.
+
+    ``labels`` (the task's class names) become the config's ``id2label``/``label2id``, so a
+    saved teacher names its classes as the task does (``avatar predict``, the report).
+    """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     local = Path(path).expanduser()
@@ -66,9 +70,12 @@ def load_pretrained(path: str, num_labels: int) -> tuple[Any, Any]:
         raise AvatarError(f"teacher.path {path}: no such folder (a saved model or a hub id like org/name)")
     offline = _hub_offline()
     source = str(local) if is_local else path
+    names: dict[str, Any] = {}
+    if labels is not None:
+        names = {"id2label": dict(enumerate(labels)), "label2id": {name: i for i, name in enumerate(labels)}}
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
-            source, num_labels=num_labels, local_files_only=offline or is_local
+            source, num_labels=num_labels, local_files_only=offline or is_local, **names
         )
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=offline or is_local)
     except (OSError, ValueError) as error:  # huggingface_hub's errors derive from OSError/ValueError
@@ -213,9 +220,9 @@ class HuggingFaceTeacher(Teacher):
         context.run_dir.mkdir(parents=True, exist_ok=True)
         if (target / MARKER).is_file():
             log.info("fine-tuned teacher found in cache: %s (skipping fine-tuning)", target)
-            model, tokenizer = load_pretrained(str(target), task.num_labels)
+            model, tokenizer = load_pretrained(str(target), task.num_labels, label_names(task))
         else:
-            model, tokenizer = load_pretrained(self.path, task.num_labels)
+            model, tokenizer = load_pretrained(self.path, task.num_labels, label_names(task))
             L.seed_everything(self.seed, workers=True, verbose=False)
             train = self._encode(tokenizer, task, "label_train", True, flow)
             valid = self._encode(tokenizer, task, "valid", True, flow)

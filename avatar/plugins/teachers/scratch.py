@@ -15,7 +15,7 @@ from typing import Any
 from avatar.io import atomic_directory
 from avatar.plugins.teachers.huggingface import HuggingFaceTeacher
 from avatar.registry import TEACHERS
-from avatar.task import Task
+from avatar.task import Task, label_names
 from avatar.teacher import Knowledge, TeacherContext, stable_key
 
 SCRATCH = "scratch"
@@ -81,11 +81,14 @@ class ScratchTeacher(HuggingFaceTeacher):
         texts = task.texts("label_train")
         tokenizer = train_tokenizer("BPE", self.architecture["vocab_size"], texts, max_length)
         torch.manual_seed(self.seed)
+        labels = label_names(task)
         config = RobertaConfig(
             **self.architecture,
             max_position_embeddings=max_length + 2,
             type_vocab_size=1,
             num_labels=task.num_labels,
+            id2label=dict(enumerate(labels)),
+            label2id={name: i for i, name in enumerate(labels)},
             pad_token_id=1,
             bos_token_id=0,
             eos_token_id=2,
