@@ -25,6 +25,8 @@ from avatar.space import Candidate, Space, model_config
 
 Direction = Literal["min", "max"]
 EFFECTIVENESS = "effectiveness"
+MEASUREMENT_FORMAT = 2
+"""Version of the measurements kept by ``RunDirCache``: bump it when a meter measures differently."""
 
 
 @dataclass
@@ -38,6 +40,13 @@ class MeterContext:
 
     def model_config(self, candidate: Candidate) -> dict[str, Any]:
         return model_config(candidate, self.num_labels)
+
+    def cache_key(self, candidate: Candidate, **settings: Any) -> str:
+        """A ``RunDirCache`` key: the candidate (architecture and tokenizer), the number of
+        labels (the classifier head is part of the measured model), the meter's ``settings``
+        and ``MEASUREMENT_FORMAT``."""
+        options = "|".join(f"{name}={settings[name]}" for name in sorted(settings))
+        return f"{candidate.key()}|num_labels={self.num_labels}|{options}|format={MEASUREMENT_FORMAT}"
 
 
 @contextmanager
@@ -68,7 +77,8 @@ class RunDirCache:
 
     Measuring meters cost seconds per candidate: a resumed search must not measure a
     candidate again, and meters that read one workload (energy and CO2) share its entry.
-    Keys must name every setting that changes the measurement.
+    Keys must name every setting that changes the measurement: ``MeterContext.cache_key``
+    builds them.
     """
 
     def __init__(self, file_name: str) -> None:

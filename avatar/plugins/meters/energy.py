@@ -37,15 +37,16 @@ class _EnergyMeter(Meter):
         self.warmup = int(warmup)
         self.seed = int(seed)
 
-    def cache_key(self, candidate: Candidate) -> str:
-        return f"{candidate.key()}|examples={self.examples}|threads={self.threads}|seed={self.seed}"
+    def cache_key(self, candidate: Candidate, context: MeterContext) -> str:
+        return context.cache_key(candidate, examples=self.examples, threads=self.threads, warmup=self.warmup,
+                                 seed=self.seed)
 
     def measure(self, candidate: Candidate, context: MeterContext) -> float:
         return float(self.measure_all(candidate, context)[self.field])
 
     def measure_all(self, candidate: Candidate, context: MeterContext) -> dict[str, Any]:
         """Every number of the candidate's workload, measured at most once per run directory."""
-        key = self.cache_key(candidate)
+        key = self.cache_key(candidate, context)
         return CACHE.get(context.run_dir, key, lambda: self._measure(candidate, context))
 
     def _measure(self, candidate: Candidate, context: MeterContext) -> dict[str, Any]:

@@ -45,12 +45,12 @@ class LatencyMeter(Meter):
         self.warmup = warmup
         self.seed = seed
 
-    def cache_key(self, candidate: Candidate) -> str:
-        settings = f"threads={self.threads}|runs={self.runs}|warmup={self.warmup}|seed={self.seed}"
-        return f"{candidate.key()}|{settings}"
+    def cache_key(self, candidate: Candidate, context: MeterContext) -> str:
+        return context.cache_key(candidate, threads=self.threads, runs=self.runs, warmup=self.warmup,
+                                 seed=self.seed)
 
     def measure(self, candidate: Candidate, context: MeterContext) -> float:
-        key = self.cache_key(candidate)
+        key = self.cache_key(candidate, context)
         return float(CACHE.get(context.run_dir, key, lambda: self._measure(candidate, context)))
 
     def _measure(self, candidate: Candidate, context: MeterContext) -> float:

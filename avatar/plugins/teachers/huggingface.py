@@ -31,7 +31,7 @@ from typing import Any
 from avatar.errors import AvatarError, DataError
 from avatar.io import atomic_directory, atomic_write_json
 from avatar.registry import TEACHERS
-from avatar.task import Example, Task, label_names
+from avatar.task import Example, Task, label_names, label_signature
 from avatar.teacher import Knowledge, Teacher, TeacherContext, gold_labels, stable_key
 
 log = logging.getLogger("avatar")
@@ -43,6 +43,7 @@ BUDGET_KEYS: tuple[str, ...] = (
     "limit_train_batches", "limit_val_batches", "val_check_interval", "check_val_every_n_epoch",
 )
 MARKER = "avatar_teacher.json"  # written last into a finished model folder
+MODEL_FORMAT = 2  # version of the cached fine-tuned teachers: bump when fine-tuning changes what it saves
 PAIR_MAX_LENGTH = 400
 SINGLE_MAX_LENGTH = 512
 
@@ -160,9 +161,17 @@ class HuggingFaceTeacher(Teacher):
         return "huggingface " + json.dumps(self._options(), sort_keys=True)
 
     def cache_identity(self, task: Task, context: TeacherContext) -> str:
+        """Options, trainer budget, data, and what of the task shapes the model: its labels (the
+        head's size and ``id2label``), the metric early stopping watches and the inputs."""
         budget = {k: context.trainer[k] for k in BUDGET_KEYS if k in context.trainer}
         data = {split: task.fingerprint(split) for split in ("label_train", "valid")}
-        extra = {"trainer": budget, "data": data, "local_files": _local_signature(self.path)}
+        shape = {
+            **label_signature(task), "headline_metric": task.headline_metric, "is_pair": task.is_pair,
+            "max_length": self.resolved_max_length(task),
+            "language": task.language if self.data_flow and not task.is_pair else None,
+        }
+        extra = {"trainer": budget, "data": data, "task": shape, "local_files": _local_signature(self.path),
+                 "format": MODEL_FORMAT}
         return f"{self.identity()} {json.dumps(extra, sort_keys=True, default=str)}"
 
     # -- inputs --------------------------------------------------------------------------
