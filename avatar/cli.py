@@ -1,6 +1,7 @@
 """Command-line plumbing: user errors become one line on stderr and exit code 2.
 
-``avatar check-task <task>``, ``avatar export <student>``, ``avatar predict <student> <file>``
+``avatar check-task <task>``, ``avatar compare <runs>``, ``avatar export <student>``,
+``avatar predict <student> <file>``
 are the console commands; ``search.py`` and ``train.py`` are the Hydra entry points.
 """
 
@@ -29,6 +30,7 @@ def report_errors(function: Callable[[], Any]) -> Any:
 
 COMMANDS = {
     "check-task": "avatar.contract",
+    "compare": "avatar.compare",
     "export": "avatar.export",
     "predict": "avatar.predict",
 }
