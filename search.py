@@ -21,8 +21,10 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     import sys
+    from pathlib import Path
 
-    from avatar.preflight import check_output_dir
+    from avatar.preflight import check_config_choices, check_output_dir
 
     check_output_dir(sys.argv[1:])
+    check_config_choices(sys.argv[1:], Path(__file__).resolve().parent / "configs")
     main()
