@@ -56,7 +56,7 @@ def reads_data(cfg: DictConfig) -> bool:
     indicator = plain(cfg.get("indicator"))
     name = indicator.get("name") if isinstance(indicator, dict) else indicator
     if not name or name not in INDICATORS:
-        return bool(name)  # an unknown indicator fails later, in one line, when it is built
+        return False  # no indicator; or an unknown one, which fails in one line when it is built
     return bool(getattr(INDICATORS.get(name), "reads_data", True))
 
 
