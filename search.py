@@ -21,9 +21,9 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     import sys
+    from pathlib import Path
 
-    from avatar.preflight import check_output_dir, check_trainer_overrides
+    from avatar.preflight import preflight
 
-    check_output_dir(sys.argv[1:])
-    check_trainer_overrides(sys.argv[1:])
+    preflight(sys.argv[1:], Path(__file__).resolve().parent / "configs")
     main()

@@ -1,7 +1,8 @@
 """Command-line plumbing: every fault a user can meet ends in one line on stderr.
 
-``avatar export <student>``, ``avatar predict <student> <file>`` are the console
-commands; ``search.py`` and ``train.py`` are the Hydra entry points. Exit codes: 2 for a
+``avatar check-task <task>``, ``avatar compare <runs>``, ``avatar export <student>`` and
+``avatar predict <student> <file>`` are the console commands; ``search.py`` and
+``train.py`` are the Hydra entry points. Exit codes: 2 for a
 one-line error (bad input, a full or read-only disk), 130 for Ctrl-C (like a shell), and
 anything else is a bug with its traceback.
 """
@@ -92,6 +93,8 @@ def exit_code(function: Callable[[], int]) -> int:
 
 
 COMMANDS = {
+    "check-task": "avatar.contract",
+    "compare": "avatar.compare",
     "export": "avatar.export",
     "predict": "avatar.predict",
 }

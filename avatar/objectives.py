@@ -26,6 +26,8 @@ from avatar.teacher import Knowledge
 
 Direction = Literal["min", "max"]
 EFFECTIVENESS = "effectiveness"
+MEASUREMENT_FORMAT = 2
+"""Version of the measurements kept by ``RunDirCache``: bump it when a meter measures differently."""
 
 
 @dataclass
@@ -55,6 +57,12 @@ class MeterContext:
         if self.knowledge is None:
             raise AvatarError("this objective needs the teacher's knowledge, and no teacher was configured")
         return self.knowledge()
+    def cache_key(self, candidate: Candidate, **settings: Any) -> str:
+        """A ``RunDirCache`` key: the candidate (architecture and tokenizer), the number of
+        labels (the classifier head is part of the measured model), the meter's ``settings``
+        and ``MEASUREMENT_FORMAT``."""
+        options = "|".join(f"{name}={settings[name]}" for name in sorted(settings))
+        return f"{candidate.key()}|num_labels={self.num_labels}|{options}|format={MEASUREMENT_FORMAT}"
 
 
 class RunDirCache:
@@ -62,7 +70,8 @@ class RunDirCache:
 
     Measuring meters cost seconds per candidate: a resumed search must not measure a
     candidate again, and meters that read one workload (energy and CO2) share its entry.
-    Keys must name every setting that changes the measurement.
+    Keys must name every setting that changes the measurement: ``MeterContext.cache_key``
+    builds them.
     """
 
     def __init__(self, file_name: str) -> None:
@@ -109,12 +118,12 @@ class MeasuredMeter(Meter):
 
     cache: RunDirCache
 
-    def cache_key(self, candidate: Candidate) -> str:
-        settings = {k: v for k, v in sorted(vars(self).items()) if not k.startswith("_")}
-        return f"{candidate.key()}|{json.dumps(settings, sort_keys=True, default=str)}"
+    def settings(self) -> dict[str, Any]:
+        """What changes the measurement besides the candidate: the meter's public attributes."""
+        return {k: v for k, v in sorted(vars(self).items()) if not k.startswith("_")}
 
     def measured(self, candidate: Candidate, context: MeterContext) -> Any:
-        key = self.cache_key(candidate)
+        key = context.cache_key(candidate, **self.settings())
         return self.cache.get(context.run_dir, key, lambda: self._measure(candidate, context))
 
     def measure(self, candidate: Candidate, context: MeterContext) -> float:
@@ -128,7 +137,10 @@ class EffectivenessIndicator(ABC):
     """Predicts a student's effectiveness (higher is better) from its configuration."""
 
     name: str = ""
-    needs_knowledge: bool = False  # True: prepare() reads context.teacher_knowledge()
+    # Whether ``prepare`` reads the teacher's knowledge (``context.teacher_knowledge()``) and so
+    # the task's data (the surrogate distils students); a search with an indicator that does
+    # not, and no students to distil, needs no teacher and never reads the data.
+    needs_knowledge: bool = False
 
     def prepare(self, context: MeterContext) -> None:  # noqa: B027  (optional hook)
         """Expensive set-up (the surrogate distils and fits here); called once per search."""

@@ -58,3 +58,86 @@ def check_trainer_overrides(argv: list[str]) -> None:
     except AvatarError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
+PLUGIN_GROUPS = {"task": "TASKS", "teacher": "TEACHERS"}
+"""Config groups whose options plugin packages may ship (``<package>/configs/<group>/<name>.yaml``)."""
+
+
+def _known_options(group: str, config_dir: Path) -> list[str]:
+    """Option names of ``group``: Avatar's ``configs/<group>/*.yaml`` and every plugin package's."""
+    from hydra_plugins.avatar_searchpath import plugin_config_dirs
+
+    folders = [config_dir, *plugin_config_dirs()]
+    return sorted({path.stem for folder in folders for path in (folder / group).glob("*.yaml")})
+
+
+def _misspelt_groups() -> list[str]:
+    """Entry-point groups that look like ``avatar.plugins`` but are not (``avatar.plugin``, ...)."""
+    import difflib
+    from importlib import metadata
+
+    from avatar.registry import ENTRY_POINT_GROUP
+
+    def letters(text: str) -> str:
+        return "".join(c for c in text.lower() if c.isalnum())
+
+    wanted = letters(ENTRY_POINT_GROUP)
+    groups = {ep.group for dist in metadata.distributions() for ep in dist.entry_points}
+    return sorted(
+        group for group in groups
+        if group != ENTRY_POINT_GROUP and difflib.SequenceMatcher(None, letters(group), wanted).ratio() > 0.8
+    )
+
+
+def _plugin_hint(group: str, name: str) -> str:
+    """Why a plugin's config may be missing: the entry point, its group, where the yaml lives."""
+    from avatar import registry
+    from avatar.errors import AvatarError
+
+    hints = []
+    try:
+        registered = name in getattr(registry, PLUGIN_GROUPS[group])
+    except AvatarError:  # a plugin that fails to import says so itself at run time
+        registered = False
+    if registered:
+        hints.append(f"{group} {name!r} is registered, but its package ships no configs/{group}/{name}.yaml")
+    else:
+        hints.append(f"no installed package registers {group} {name!r}")
+    misspelt = _misspelt_groups()
+    if misspelt:
+        hints.append(f"entry points were found in group {', '.join(map(repr, misspelt))}: "
+                     f"it must be '{registry.ENTRY_POINT_GROUP}'")
+    hints.append(f"a plugin package declares an entry point in the '{registry.ENTRY_POINT_GROUP}' group and "
+                 f"ships configs/{group}/{name}.yaml inside its top-level package (package data), then is "
+                 "pip-installed")
+    return "; ".join(hints)
+
+
+def check_config_choices(argv: list[str], config_dir: Path) -> None:
+    """Exit 2 with one line when an override such as ``task=codelang`` names no config option.
+
+    Why here: Hydra reports a missing option as a multi-line "Could not find" block that
+    says nothing of plugins. For ``task`` and ``teacher`` the line also says why a plugin
+    package's option may be missing. Sweeps (``task=a,b``) are checked option by option.
+    """
+    for argument in argv:
+        key, sep, value = argument.lstrip("+").partition("=")
+        if not sep or argument.startswith("-") or "." in key or not (config_dir / key).is_dir():
+            continue
+        if any(c in value for c in "()[]{}*$"):  # sweep functions and interpolations: Hydra's business
+            continue
+        known = _known_options(key, config_dir)
+        for name in (v.strip() for v in value.split(",")):
+            if name in ("", "null") or name in known:
+                continue
+            message = f"no config {key}/{name} ({argument}); known {key} options: {', '.join(known)}"
+            if key in PLUGIN_GROUPS:
+                message += f"; {_plugin_hint(key, name)}"
+            print(f"error: {message}", file=sys.stderr)
+            sys.exit(EXIT_USER_ERROR)
+
+
+def preflight(argv: list[str], config_dir: Path) -> None:
+    """Everything the entry points check before Hydra starts (each failure: one line, exit 2)."""
+    check_output_dir(argv)
+    check_config_choices(argv, config_dir)
+    check_trainer_overrides(argv)

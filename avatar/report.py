@@ -25,6 +25,7 @@ import io
 import json
 import logging
 import os
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
@@ -67,6 +68,7 @@ class ReportRow:
     path: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
     collapsed: bool = False  # every measured example got the same predicted class
+    labels: list[str] = field(default_factory=list)  # class names in label order, from the model's config
 
 
 # ---- measuring one model ----------------------------------------------------------------------------
@@ -169,7 +171,7 @@ def measure_model(model_dir: str | os.PathLike[str], task: Task, backend: str = 
         metric=metrics.get(task.headline_metric), latency_ms=result.latency_ms, energy_kwh_per_1k=energy,
         co2_g_per_1k=co2, estimated=result.measurement.estimated, n_examples=len(examples),
         backend=backend, split=split, threads=used_threads, gflops=model_gflops(model_dir),
-        path=str(model_dir), metrics=metrics,
+        path=str(model_dir), metrics=metrics, labels=list(predictor.meta.labels),
         collapsed=len(examples) > 1 and len(set(predictions.tolist())) == 1,
     )
 
@@ -203,6 +205,34 @@ def _bold_kind(source: str, estimated: bool) -> str:
     return f"**{kind}**{source[len(kind):]}" if source.startswith(kind) else f"**{kind}** ({source})"
 
 
+def _default_names(labels: Sequence[str]) -> bool:
+    """``0, 1, ...`` or transformers' ``LABEL_0, LABEL_1, ...``: names that say nothing."""
+    return all(name in (str(i), f"LABEL_{i}") for i, name in enumerate(labels))
+
+
+def label_notes(rows: Sequence[ReportRow]) -> list[str]:
+    """Markdown lines on the classes, where they matter: named classes, or more than two.
+
+    The names come from each model's ``config.json`` (``id2label``); a model whose names
+    differ from the others' is called out, since its predictions mean other classes.
+    """
+    named = [row for row in rows if row.labels]
+    if not named:
+        return []
+    common = Counter(tuple(row.labels) for row in named).most_common(1)[0][0]
+    if len(common) <= 2 and _default_names(common) and all(tuple(r.labels) == common for r in named):
+        return []
+    classes = ", ".join(f"{i} = {name}" for i, name in enumerate(common))
+    notes = [f"- Classes ({len(common)}, from the models' config.json `id2label`): {classes}."]
+    if len(common) > 2:
+        notes.append("- Precision, recall and F1 are macro averages over the classes; accuracy counts "
+                     "examples.")
+    for row in named:
+        if tuple(row.labels) != common:
+            notes.append(f"- {row.name} names its classes differently: {', '.join(row.labels)}.")
+    return notes
+
+
 def render_markdown(rows: Sequence[ReportRow], title: str, machine: dict[str, Any], source: str,
                     greening: dict[str, float] | None = None) -> str:
     """The table and the conditions it was measured under (machine, energy source, N)."""
@@ -221,6 +251,7 @@ def render_markdown(rows: Sequence[ReportRow], title: str, machine: dict[str, An
         f"- Each model ran up to {split_n} {split} examples at batch 1; latency is the median per example "
         "(tokenisation included); energy and CO2 are per 1,000 examples, extrapolated from those measured.",
         "- Ratios are teacher / model: how many times smaller, faster and less energy-hungry.",
+        *label_notes(rows),
         "",
         f"| model | kind | size MB | GFLOPs | {metric} ({split}) | latency ms (batch 1) | energy kWh / 1k "
         "| CO2 g / 1k | size ratio | latency ratio | energy ratio |",
@@ -264,16 +295,18 @@ def greening_lines(rows: Sequence[ReportRow], greening: dict[str, float]) -> lis
 
 
 def render_csv(rows: Sequence[ReportRow]) -> str:
-    """One line per row: every field, the ratios and the extra metrics (``metric_<name>``)."""
+    """One line per row: every field, the class names (``|``-joined), the ratios and the extra metrics."""
     extra = sorted({name for row in rows for name in row.metrics})
-    base = [k for k in asdict(rows[0]) if k != "metrics"]
-    header = base + [f"{label}_ratio" for label, _ in RATIO_FIELDS] + [f"metric_{name}" for name in extra]
+    base = [k for k in asdict(rows[0]) if k not in ("metrics", "labels")]
+    header = (base + ["labels"] + [f"{label}_ratio" for label, _ in RATIO_FIELDS]
+              + [f"metric_{name}" for name in extra])
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     for row, ratio in zip(rows, ratios(rows)):
         values = asdict(row)
-        writer.writerow([values[k] for k in base] + [ratio[label] for label, _ in RATIO_FIELDS]
+        ratio_values = [ratio[label] for label, _ in RATIO_FIELDS]
+        writer.writerow([values[k] for k in base] + ["|".join(row.labels)] + ratio_values
                         + [row.metrics.get(name) for name in extra])
     return buffer.getvalue()
 

@@ -32,6 +32,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from avatar.contract import check_task
 from avatar.distill import DistillSettings, distill_candidate, distill_front, student_key
 from avatar.errors import AvatarError
 from avatar.io import atomic_write_json, plain
@@ -57,16 +58,23 @@ HARDWARE_KEYS = ("accelerator", "devices", "strategy", "num_nodes", "precision")
 # ------------------------------------------------------------------------------ builders
 
 
-def build_task(cfg: DictConfig) -> Task:
-    """The task plugin named by ``task.name``; ``task.data_dir`` defaults to ``paths.data``."""
+def build_task(cfg: DictConfig, read_data: bool = True) -> Task:
+    """The task plugin named by ``task.name``, checked against the task contract.
+
+    ``task.data_dir`` defaults to ``paths.data``. ``avatar.contract.check_task`` reads
+    every split once here, so a broken task fails in one line before any teacher work;
+    ``read_data=False`` checks only its attributes (a run that never reads the data).
+    """
     options = dict(plain(cfg.task))
     name = options.pop("name")
     if options.get("data_dir") is None:
         options["data_dir"] = cfg.paths.get("data")
     try:
-        return TASKS.create(name, **options)
+        task = TASKS.create(name, **options)
     except TypeError as error:
         raise AvatarError(f"task {name!r}: bad options {options}: {error}") from None
+    check_task(task, registered_name=name, read_data=read_data)
+    return task
 
 
 def build_space(cfg: DictConfig) -> Space:
@@ -174,14 +182,16 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     """Knowledge -> z3 pruning -> NSGA-II -> pareto.json (-> distillation and report, when top_k > 0)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    task = build_task(cfg)
-    space = build_space(cfg)
+    # everything that can be checked before the long work is checked first
     settings = SearchSettings(**{k: v for k, v in plain(cfg.search).items() if k != "smt_timeout_ms"})
     students_trainer = student_trainer(cfg)
     distill = distill_settings(cfg)
-    top_k = int(cfg.distill.get("top_k", 0))
     report = report_options(cfg)
-    teacher = teacher_parts(cfg, task, run_dir) if _needs_teacher(cfg, top_k) else None
+    space = build_space(cfg)
+    needs_teacher = reads_data(cfg)
+    task = build_task(cfg, read_data=needs_teacher)
+    teacher = teacher_parts(cfg, task, run_dir) if needs_teacher else None
+    top_k = int(cfg.distill.get("top_k", 0))
 
     started = time.perf_counter()
     pruner = build_pruner(cfg, space, task.num_labels)
@@ -251,12 +261,16 @@ def _students_estimate(top_k: int, trainer: dict[str, Any]) -> str:
     return f"{top_k} to distil, each for {limit} (set trainer.max_time to bound the wall time)"
 
 
-def _needs_teacher(cfg: DictConfig, top_k: int) -> bool:
-    """Whether this search reads teacher knowledge (the surrogate, or students to distil)."""
-    indicator = plain(cfg.get("indicator")) or {}
+def reads_data(cfg: DictConfig) -> bool:
+    """Whether a search reads the teacher's knowledge, and so the task's data: it distils
+    students, or its indicator needs the knowledge (the surrogate)."""
+    if int(cfg.distill.get("top_k", 0)) > 0:
+        return True
+    indicator = plain(cfg.get("indicator"))
     name = indicator.get("name") if isinstance(indicator, dict) else indicator
-    needs = bool(getattr(INDICATORS.get(name), "needs_knowledge", False)) if name else False
-    return needs or top_k > 0
+    if not name or name not in INDICATORS:
+        return False  # no indicator; or an unknown one, which fails in one line when it is built
+    return bool(getattr(INDICATORS.get(name), "needs_knowledge", False))
 
 
 def _student_row(student: dict[str, Any]) -> dict[str, Any]:

@@ -30,8 +30,8 @@ from avatar.cost import MB, size_bytes
 from avatar.errors import AvatarError, DataError
 from avatar.smt import candidate_vars
 from avatar.space import Candidate, model_config
-from avatar.task import Example, Split, Task
-from avatar.teacher import Knowledge
+from avatar.task import Example, Split, Task, label_names, label_signature  # noqa: F401  (re-exported)
+from avatar.teacher import Knowledge, stable_key
 from avatar.teacher import check_knowledge as check_alignment
 from avatar.tokenizer import cached_tokenizer
 
@@ -45,30 +45,34 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("AVATAR_CACHE") or Path.home() / ".cache" / "avatar")
 
 
+TOKENIZER_FORMAT = 2
+"""Version of the cached tokenizers' content: bump it when ``avatar.tokenizer`` changes what
+it trains (normalisation, pre-tokenisation, special tokens), so no run loads an old one."""
+
+
+def tokenizer_key(task: Task) -> str:
+    """The tokenizer cache folder of ``task``: ``<name>-<unlabel_train fingerprint>-<signature>``.
+
+    The fingerprint covers the corpus (a different ``data.limit`` or changed data trains a
+    new tokenizer); the signature hashes the task's labels and ``TOKENIZER_FORMAT``. The
+    kind and vocabulary size (the candidate's part) name the subfolder (``BPE_1000``).
+    """
+    signature = stable_key(label_signature(task), TOKENIZER_FORMAT)
+    return f"{task.name}-{task.fingerprint('unlabel_train')}-{signature}"
+
+
 def build_tokenizer(
     candidate: Candidate, task: Task, cache_dir: str | os.PathLike[str]
 ) -> PreTrainedTokenizerFast:
-    """The candidate's tokenizer, trained on ``task``'s unlabeled code once and cached.
-
-    The cache key holds the task's name and the fingerprint of its unlabeled split, so a
-    different ``data.limit`` or changed data trains a new tokenizer instead of reusing one.
-    """
+    """The candidate's tokenizer, trained on ``task``'s unlabeled code once and cached (``tokenizer_key``)."""
     return cached_tokenizer(
         candidate["tokenizer"],
         int(candidate["vocab_size"]),
         texts_provider=lambda: task.texts("unlabel_train"),
         cache_dir=Path(cache_dir) / "tokenizers",
-        key=f"{task.name}-{task.fingerprint('unlabel_train')}",
+        key=tokenizer_key(task),
         max_length=int(candidate["max_sequence_length"]),
     )
-
-
-def label_names(task: Task) -> list[str]:
-    """The task's label names (``label_names`` attribute when a plugin has one), else ``"0"``, ``"1"``."""
-    names = getattr(task, "label_names", None)
-    if names and len(names) == task.num_labels:
-        return [str(n) for n in names]
-    return [str(i) for i in range(task.num_labels)]
 
 
 def build_model(

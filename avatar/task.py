@@ -35,10 +35,29 @@ class Example:
 
 
 class Task(ABC):
-    """A classification task over code. Subclasses register with ``@TASKS.register``."""
+    """A classification task over code. Subclasses register with ``@TASKS.register``.
+
+    The class attributes are the task's contract (``avatar.contract.check_task`` checks
+    them, and the data, before any teacher work):
+
+    - ``name``: the task's name in cache keys and reports; left empty, it becomes the name
+      the task was registered under.
+    - ``num_labels``: how many classes; labels are the ints ``0 .. num_labels - 1``.
+    - ``label_names``: optional class names, one per label in label order (``("safe",
+      "vulnerable")``); they travel into each student's ``config.json`` (``id2label``),
+      the report and ``avatar predict``'s ``label_name``. Unset: ``"0"``, ``"1"``, ...
+    - ``is_pair``: ``True`` when ``Example.code`` is a ``(code1, code2)`` tuple of str.
+    - ``language``: the code's language for GraphCodeBERT's data flow (``"c"`` or
+      ``"java"``); nothing else reads it (students tokenise any text), so a task of mixed
+      languages names its main one and uses a teacher without ``data_flow``.
+    - ``headline_metric``: the key of ``metrics()`` that early stopping, the surrogate
+      and the report rank by.
+    - ``temperature``: distillation temperature when ``distill.temperature`` is unset.
+    """
 
     name: str = ""
     num_labels: int = 2
+    label_names: tuple[str, ...] | None = None
     is_pair: bool = False
     language: str = "c"
     headline_metric: str = "accuracy"
@@ -90,3 +109,24 @@ class Task(ABC):
         for example in self.read_split(split):
             out.extend([example.code] if isinstance(example.code, str) else list(example.code))
         return out
+
+
+def label_names(task: Task) -> list[str]:
+    """The task's class names in label order: ``label_names`` when set, else ``"0"``, ``"1"``, ...
+
+    A ``label_names`` of the wrong length is ignored here (``check_task`` refuses it with
+    one line before anything reads it).
+    """
+    names = getattr(task, "label_names", None)
+    if names and len(names) == task.num_labels:
+        return [str(n) for n in names]
+    return [str(i) for i in range(task.num_labels)]
+
+
+def label_signature(task: Task) -> dict[str, object]:
+    """What of the task's labels shapes a cached model or its outputs: part of every cache key.
+
+    Why: a teacher's head, its logits and a student's ``id2label`` all change with
+    ``num_labels`` and the class names, while the data (and its fingerprint) may not.
+    """
+    return {"num_labels": int(task.num_labels), "label_names": label_names(task)}

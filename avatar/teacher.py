@@ -9,8 +9,9 @@ shape (N,), int64, -1 where unknown (used only for reporting teacher agreement, 
 for training). Distillation uses KL at a temperature on ``logits`` when present, else
 cross-entropy on ``hard_labels``.
 
-Knowledge is cached on disk keyed by (task, teacher id, data fingerprint): a second run
-reuses it, and changed data or a different teacher never reads a stale cache.
+Knowledge is cached on disk keyed by (task, teacher id, the task's labels, data fingerprint,
+``KNOWLEDGE_FORMAT``): a second run reuses it, and changed data, other labels or a different
+teacher never read a stale cache.
 """
 
 from __future__ import annotations
@@ -29,9 +30,12 @@ import numpy as np
 
 from avatar.errors import AvatarError
 from avatar.io import atomic_write_bytes, cache_lock, discard_corrupt
-from avatar.task import Task
+from avatar.task import Task, label_signature
 
 log = logging.getLogger("avatar")
+
+KNOWLEDGE_FORMAT = 2
+"""Version of the cached knowledge files: bump it when what a teacher stores changes."""
 
 
 @dataclass
@@ -144,13 +148,18 @@ def stable_key(*parts: Any) -> str:
 def cache_path(
     cache_dir: str | Path, task: Task, teacher: Teacher, context: TeacherContext | None = None
 ) -> Path:
-    """``<cache>/knowledge/<task>-<teacher key>-<unlabel_train fingerprint>.npz``."""
+    """``<cache>/knowledge/<task>-<teacher and labels key>-<unlabel_train fingerprint>.npz``."""
     identity = teacher.identity() if context is None else teacher.cache_identity(task, context)
-    return _knowledge_file(cache_dir, task.name, identity, task.fingerprint("unlabel_train"))
+    return _knowledge_file(cache_dir, task, identity, task.fingerprint("unlabel_train"))
 
 
-def _knowledge_file(cache_dir: str | Path, task_name: str, identity: str, fingerprint: str) -> Path:
-    return Path(cache_dir) / "knowledge" / f"{task_name}-{stable_key(identity)}-{fingerprint}.npz"
+def _knowledge_key(task: Task, identity: str) -> str:
+    """The teacher's identity, the task's labels (the logits' width and meaning) and the format."""
+    return stable_key(identity, label_signature(task), KNOWLEDGE_FORMAT)
+
+
+def _knowledge_file(cache_dir: str | Path, task: Task, identity: str, fingerprint: str) -> Path:
+    return Path(cache_dir) / "knowledge" / f"{task.name}-{_knowledge_key(task, identity)}-{fingerprint}.npz"
 
 
 def gold_labels(task: Task) -> np.ndarray:
@@ -205,7 +214,7 @@ def teacher_knowledge(task: Task, teacher: Teacher, context: TeacherContext) -> 
     """
     identity = teacher.cache_identity(task, context)
     fingerprint = task.fingerprint("unlabel_train")
-    path = _knowledge_file(context.cache_dir, task.name, identity, fingerprint)
+    path = _knowledge_file(context.cache_dir, task, identity, fingerprint)
     found = _cached_knowledge(path, repair=False)
     if found is not None:
         return found, True, path

@@ -14,3 +14,43 @@ REPO = Path(__file__).resolve().parents[1]
 def load_space(name: str) -> Space:
     text = (REPO / "configs" / "space" / f"{name}.yaml").read_text()
     return Space.from_config(yaml.safe_load(text)["dimensions"])
+
+
+# ---- a three-class toy: which language is a snippet written in? ---------------------------------------
+
+CODELANG_LABELS = ("python", "java", "c")
+_NAMES = ["total", "count", "value", "item", "left", "right", "size", "index", "result", "acc", "node", "key"]
+_FUNCS = ["add", "scale", "merge", "clamp", "score", "update", "lookup", "combine", "measure", "reduce"]
+
+
+def codelang_snippet(label: int, rng) -> str:  # noqa: ANN001 - random.Random
+    """A short function in Python (0), Java (1) or C (2): lexically far apart on purpose."""
+    a, b, tmp = rng.sample(_NAMES, 3)
+    func, op, k = rng.choice(_FUNCS), rng.choice("+-*"), rng.randint(2, 99)
+    if label == 0:
+        body = [f"def {func}_{a}({a}, {b}):", f"    {tmp} = {a} {op} {b} * {k}"]
+        body += rng.choice([[f"    if {tmp} > {k}:", f"        print({tmp})"], [f"    {tmp} += len([{a}])"]])
+        return "\n".join([*body, f"    return {tmp}", ""])
+    if label == 1:
+        body = [f"public static int {func}{a.title()}(int {a}, int {b}) {{",
+                f"    int {tmp} = {a} {op} {b} * {k};"]
+        body += rng.choice([[f"    System.out.println({tmp});"], [f"    {tmp} += Math.max({a}, {b});"]])
+        return "\n".join([*body, f"    return {tmp};", "}", ""])
+    body = [f"static int {func}_{a}(const int *{a}, size_t {b})", "{",
+            f"    int {tmp} = *{a} {op} (int){b} * {k};"]
+    body += rng.choice([[f'    printf("%d\\n", {tmp});'], [f"    {tmp} += (int)sizeof(*{a});"]])
+    return "\n".join([*body, f"    return {tmp};", "}", ""])
+
+
+def codelang_records(per_class: dict[str, int] | None = None, seed: int = 0) -> list[dict]:
+    """``{"code", "label", "split"}`` records, balanced per split (the docs' data file format)."""
+    import random
+
+    rng = random.Random(seed)
+    sizes = per_class or {"label_train": 10, "unlabel_train": 10, "valid": 5, "test": 5}
+    records = []
+    for split, count in sizes.items():
+        for i in range(count * len(CODELANG_LABELS)):
+            label = i % len(CODELANG_LABELS)
+            records.append({"code": codelang_snippet(label, rng), "label": label, "split": split})
+    return records

@@ -7,9 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from transformers import RobertaConfig, RobertaForSequenceClassification
 
+from avatar.cli import main as cli_main
 from avatar.cost import MB
 from tests.conftest import REPO
 
@@ -47,7 +49,9 @@ def test_search_cli_unknown_plugin_is_one_line(tmp_path: Path) -> None:
     assert done.stderr.strip().splitlines()[-1] == expected
 
 
-def test_multirun_writes_one_run_dir_per_seed(tmp_path: Path) -> None:
+def test_multirun_writes_one_run_dir_per_seed_and_avatar_compare_reads_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     done = _search(
         "--multirun", "search.seed=1,2", "indicator=flops", "distill.top_k=0", "logger=none",
         "search.population=8", "search.generations=2", "count_feasible=false", f"hydra.sweep.dir={tmp_path}",
@@ -55,3 +59,16 @@ def test_multirun_writes_one_run_dir_per_seed(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     fronts = [json.loads((tmp_path / str(n) / "pareto.json").read_text()) for n in (0, 1)]
     assert [f["seed"] for f in fronts] == [1, 2]
+
+    assert cli_main(["compare", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("shared overrides: indicator=flops distill.top_k=0 logger=none")
+    rows = [line for line in out if line.startswith(("| 0 |", "| 1 |"))]
+    assert [row.split(" | ")[1] for row in rows] == ["search.seed=1", "search.seed=2"]
+    for row, front in zip(rows, fronts):
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        assert int(cells[2]) == len(front["front"])
+        assert float(cells[3]) == pytest.approx(front["hypervolume"][-1], rel=1e-3)
+        assert 0 < float(cells[4]) <= 1.1 ** len(front["objectives"])
+    assert out[-1] == f"fronts: {tmp_path / 'compare.png'}"
+    assert (tmp_path / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

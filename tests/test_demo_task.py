@@ -130,6 +130,8 @@ def fresh_process(example_site: Path, tmp_path_factory: pytest.TempPathFactory) 
         "splits = ('label_train', 'unlabel_train', 'valid', 'test')\n"
         "sizes = [len(t.read_split(s)) for s in splits]\n"
         "print(t.language, *sizes, sum(e.label for e in t.read_split('test')))\n"
+        "from avatar.contract import check_task\n"
+        "print(*check_task(t, 'snippet_kind').label_names)\n"
     )
     paths = os.pathsep.join([str(target), str(ROOT)])
     env = {**os.environ, "PYTHONPATH": paths, "PYTHONHASHSEED": "12345"}
@@ -146,6 +148,7 @@ def test_identical_in_another_process(fresh_process: list[str]) -> None:
 
 def test_example_package_registers_through_its_entry_point(fresh_process: list[str]) -> None:
     assert fresh_process[1].split() == ["java", "16", "16", "8", "8", "4"]
+    assert fresh_process[2].split() == ["loop", "recursive"], "the example keeps the task contract"
 
 
 def test_search_runs_with_the_installed_plugin_task(example_site: Path, tmp_path: Path) -> None:

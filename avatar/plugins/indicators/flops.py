@@ -14,6 +14,7 @@ from avatar.space import Candidate
 @INDICATORS.register("flops")
 class FlopsIndicator(EffectivenessIndicator):
     name = "flops"
+    needs_knowledge = False
 
     def predict(self, candidate: Candidate, context: MeterContext) -> float:
         return int(forward_flops(candidate_vars(candidate, context.num_labels))) / 1e9

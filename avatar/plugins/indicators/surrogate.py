@@ -5,9 +5,10 @@ laptop. Instead K feasible candidates, picked by adaptive random sampling (diver
 construction), are each distilled on a small budget; a Bayesian ridge regression maps
 an encoded configuration to the validation headline metric, and its prediction is the
 effectiveness objective. The K runs and the fitted model are cached under
-``<paths.cache>/surrogate/``, keyed by task, teacher knowledge and budget, so later
-searches on the same task and teacher (other seeds, other constraint sets) reuse them;
-an interrupted preparation resumes at the first missing run.
+``<paths.cache>/surrogate/``, keyed by everything a run's score depends on (``cache_key``:
+task, labels, data, teacher knowledge, budget, ``SURROGATE_FORMAT``), so later searches on
+the same task and teacher (other seeds, other constraint sets) reuse them; an interrupted
+preparation resumes at the first missing run.
 """
 
 from __future__ import annotations
@@ -28,8 +29,12 @@ from avatar.objectives import EffectivenessIndicator, MeterContext
 from avatar.progress import progress_bar
 from avatar.registry import INDICATORS
 from avatar.space import Candidate, Space
+from avatar.task import label_signature
 
 log = logging.getLogger("avatar")
+
+SURROGATE_FORMAT = 2
+"""Version of the cached runs: bump it when a brief distillation's recipe or record changes."""
 
 
 def encode(space: Space, candidate: Candidate) -> list[float]:
@@ -120,6 +125,21 @@ class SurrogateIndicator(EffectivenessIndicator):
             "seed": self.seed,
         }
 
+    def cache_key(self, task: Any, knowledge: Any, space: Space) -> str:
+        """16 hex digits over what every cached run's score depends on.
+
+        The teacher's knowledge (its identity and the unlabeled data's fingerprint), the
+        validation data the score is measured on, the task's labels, headline metric and
+        distillation temperature, the budget, the space's dimensions and the format.
+        """
+        source = json.dumps(
+            [task.name, knowledge.teacher, knowledge.fingerprint, task.fingerprint("valid"),
+             label_signature(task), task.headline_metric, float(task.temperature), self._budget(),
+             space.names, SURROGATE_FORMAT],
+            sort_keys=True,
+        )
+        return hashlib.sha256(source.encode()).hexdigest()[:16]
+
     def prepare(self, context: MeterContext) -> None:
         from avatar.distill import DistillSettings, distill_candidate
 
@@ -128,13 +148,7 @@ class SurrogateIndicator(EffectivenessIndicator):
         task, pruner, cache_root = context.task, context.pruner, Path(context.cache_dir)
         self.space = context.space
         knowledge = context.teacher_knowledge()
-        key_source = json.dumps(
-            [task.name, knowledge.teacher, knowledge.fingerprint, self._budget(), context.space.names,
-             task.num_labels, FORMAT],
-            sort_keys=True,
-        )
-        key = hashlib.sha256(key_source.encode()).hexdigest()[:16]
-        folder = cache_root / "surrogate" / f"{task.name}-{key}"
+        folder = cache_root / "surrogate" / f"{task.name}-{self.cache_key(task, knowledge, context.space)}"
         folder.mkdir(parents=True, exist_ok=True)
         runs_path = folder / "runs.jsonl"
         genomes = pruner.sample(self.samples, random.Random(f"surrogate:{self.seed}"), pool=self.sample_pool)

@@ -27,7 +27,8 @@ CACHE = RunDirCache(CACHE_NAME)
 
 
 class _EnergyMeter(MeasuredMeter):
-    """Base of both meters: one workload per (candidate, settings), two numbers out of it."""
+    """Base of both meters: one workload per (candidate, settings), two numbers out of it (the
+    cache key holds the settings, not which number a meter reports, so both share it)."""
 
     direction = "min"
     field = ""
@@ -38,10 +39,6 @@ class _EnergyMeter(MeasuredMeter):
         self.threads = int(threads)
         self.warmup = int(warmup)
         self.seed = int(seed)
-
-    def cache_key(self, candidate: Candidate) -> str:
-        """Both meters read one workload: the key leaves out which number each reports."""
-        return f"{candidate.key()}|examples={self.examples}|threads={self.threads}|seed={self.seed}"
 
     def measure(self, candidate: Candidate, context: MeterContext) -> float:
         return float(self.measured(candidate, context)[self.field])

@@ -11,6 +11,7 @@ lines in file order and nothing here reorders pairs.
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -156,19 +157,27 @@ class CloneTask(FolderTask):
         if split not in self._cache:
             pairs = self.pairs(split)
             functions = load_functions(self.directory / "data.jsonl")
-            self._cache[split] = [self._example(pair, functions) for pair in pairs]
+            seen: Counter[str] = Counter()
+            self._cache[split] = [self._example(pair, functions, seen) for pair in pairs]
         return self._cache[split]
 
     @staticmethod
-    def _example(pair: Pair, functions: MappingProxyType[str, str]) -> Example:
+    def _example(pair: Pair, functions: MappingProxyType[str, str], seen: Counter[str]) -> Example:
+        """The pair as an Example; ids are ``id1-id2``, ``id1-id2#2`` for its second line, ...
+
+        Why the suffix: the sampled pair files repeat some lines (drawn with replacement),
+        and the rows stay (teacher logits are row-aligned), but ids are unique per split.
+        """
         for idx in (pair.id1, pair.id2):
             if idx not in functions:
                 raise DataError(f"{pair.where}: unknown function id {idx}")
+        ident = f"{pair.id1}-{pair.id2}"
+        seen[ident] += 1
         return Example(
             code=(functions[pair.id1], functions[pair.id2]),
             label=pair.label,
             teacher_label=pair.teacher_label,
-            id=f"{pair.id1}-{pair.id2}",
+            id=ident if seen[ident] == 1 else f"{ident}#{seen[ident]}",
         )
 
     def gold_labels_for_unlabeled(self) -> list[int | None]:

@@ -31,7 +31,7 @@ from typing import Any
 from avatar.errors import AvatarError, DataError
 from avatar.io import atomic_directory, atomic_write_json
 from avatar.registry import TEACHERS
-from avatar.task import Example, Task
+from avatar.task import Example, Task, label_names, label_signature
 from avatar.teacher import Knowledge, Teacher, TeacherContext, gold_labels, stable_key
 
 log = logging.getLogger("avatar")
@@ -43,6 +43,7 @@ BUDGET_KEYS: tuple[str, ...] = (
     "limit_train_batches", "limit_val_batches", "val_check_interval", "check_val_every_n_epoch",
 )
 MARKER = "avatar_teacher.json"  # written last into a finished model folder
+MODEL_FORMAT = 2  # version of the cached fine-tuned teachers: bump when fine-tuning changes what it saves
 PAIR_MAX_LENGTH = 400
 SINGLE_MAX_LENGTH = 512
 
@@ -56,8 +57,12 @@ def _first_line(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
-def load_pretrained(path: str, num_labels: int) -> tuple[Any, Any]:
-    """``(model, tokenizer)`` from a local folder or a hub id; any failure is one ``AvatarError`` line."""
+def load_pretrained(path: str, num_labels: int, labels: list[str] | None = None) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` from a local folder or a hub id; any failure is one ``AvatarError`` line.
+
+    ``labels`` (the task's class names) become the config's ``id2label``/``label2id``, so a
+    saved teacher names its classes as the task does (``avatar predict``, the report).
+    """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     local = Path(path).expanduser()
@@ -66,9 +71,12 @@ def load_pretrained(path: str, num_labels: int) -> tuple[Any, Any]:
         raise AvatarError(f"teacher.path {path}: no such folder (a saved model or a hub id like org/name)")
     offline = _hub_offline()
     source = str(local) if is_local else path
+    names: dict[str, Any] = {}
+    if labels is not None:
+        names = {"id2label": dict(enumerate(labels)), "label2id": {name: i for i, name in enumerate(labels)}}
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
-            source, num_labels=num_labels, local_files_only=offline or is_local
+            source, num_labels=num_labels, local_files_only=offline or is_local, **names
         )
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=offline or is_local)
     except (OSError, ValueError) as error:  # huggingface_hub's errors derive from OSError/ValueError
@@ -153,9 +161,17 @@ class HuggingFaceTeacher(Teacher):
         return "huggingface " + json.dumps(self._options(), sort_keys=True)
 
     def cache_identity(self, task: Task, context: TeacherContext) -> str:
+        """Options, trainer budget, data, and what of the task shapes the model: its labels (the
+        head's size and ``id2label``), the metric early stopping watches and the inputs."""
         budget = {k: context.trainer[k] for k in BUDGET_KEYS if k in context.trainer}
         data = {split: task.fingerprint(split) for split in ("label_train", "valid")}
-        extra = {"trainer": budget, "data": data, "local_files": _local_signature(self.path)}
+        shape = {
+            **label_signature(task), "headline_metric": task.headline_metric, "is_pair": task.is_pair,
+            "max_length": self.resolved_max_length(task),
+            "language": task.language if self.data_flow and not task.is_pair else None,
+        }
+        extra = {"trainer": budget, "data": data, "task": shape, "local_files": _local_signature(self.path),
+                 "format": MODEL_FORMAT}
         return f"{self.identity()} {json.dumps(extra, sort_keys=True, default=str)}"
 
     # -- inputs --------------------------------------------------------------------------
@@ -214,9 +230,9 @@ class HuggingFaceTeacher(Teacher):
         context.run_dir.mkdir(parents=True, exist_ok=True)
         if (target / MARKER).is_file():
             log.info("fine-tuned teacher found in cache: %s (skipping fine-tuning)", target)
-            model, tokenizer = load_pretrained(str(target), task.num_labels)
+            model, tokenizer = load_pretrained(str(target), task.num_labels, label_names(task))
         else:
-            model, tokenizer = load_pretrained(self.path, task.num_labels)
+            model, tokenizer = load_pretrained(self.path, task.num_labels, label_names(task))
             L.seed_everything(self.seed, workers=True, verbose=False)
             train = self._encode(tokenizer, task, "label_train", True, flow)
             valid = self._encode(tokenizer, task, "valid", True, flow)

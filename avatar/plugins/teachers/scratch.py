@@ -15,10 +15,11 @@ from typing import Any
 from avatar.io import atomic_directory
 from avatar.plugins.teachers.huggingface import HuggingFaceTeacher
 from avatar.registry import TEACHERS
-from avatar.task import Task
+from avatar.task import Task, label_names, label_signature
 from avatar.teacher import Knowledge, TeacherContext, stable_key
 
 SCRATCH = "scratch"
+INIT_FORMAT = 2  # version of the initial folders: bump when ``_initialise`` changes what it saves
 
 
 @TEACHERS.register("scratch")
@@ -57,8 +58,10 @@ class ScratchTeacher(HuggingFaceTeacher):
             self.path = saved
 
     def initial_dir(self, task: Task, context: TeacherContext) -> Path:
+        """``<cache>/teachers/scratch-init-<task>-<key>``: the key holds everything the folder's
+        weights and tokenizer depend on, the labels (the head's size, ``id2label``) included."""
         key = stable_key(self.architecture, self.resolved_max_length(task), self.seed,
-                         task.fingerprint("label_train"))
+                         task.fingerprint("label_train"), label_signature(task), INIT_FORMAT)
         return Path(context.cache_dir) / "teachers" / f"scratch-init-{task.name}-{key}"
 
     def produce(self, task: Task, context: TeacherContext) -> Knowledge:
@@ -81,11 +84,14 @@ class ScratchTeacher(HuggingFaceTeacher):
         texts = task.texts("label_train")
         tokenizer = train_tokenizer("BPE", self.architecture["vocab_size"], texts, max_length)
         torch.manual_seed(self.seed)
+        labels = label_names(task)
         config = RobertaConfig(
             **self.architecture,
             max_position_embeddings=max_length + 2,
             type_vocab_size=1,
             num_labels=task.num_labels,
+            id2label=dict(enumerate(labels)),
+            label2id={name: i for i, name in enumerate(labels)},
             pad_token_id=1,
             bos_token_id=0,
             eos_token_id=2,

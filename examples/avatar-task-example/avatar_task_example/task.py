@@ -1,6 +1,7 @@
 """``snippet_kind``: is a short Java method loop-based (0) or recursive (1)?
 
-Why this shape: it is the smallest complete task plugin. The data ships inside the
+Why this shape: it is the smallest complete task plugin, in the layout docs/plugins.md
+describes. The data ships inside the
 package (``data/snippets.jsonl``: ``code``, ``label``, ``split`` per line) and is read
 with ``importlib.resources``, so the task works wherever the wheel is installed, with no
 data directory. Both versions of one problem (say, an iterative and a recursive
@@ -40,6 +41,7 @@ class SnippetKindTask(Task):
 
     name = "snippet_kind"
     num_labels = 2
+    label_names = ("loop", "recursive")  # id2label of every student, avatar predict's label_name
     is_pair = False
     language = "java"
     headline_metric = "accuracy"
