@@ -44,14 +44,13 @@ from avatar.student import (
     StudentDataModule,
     build_model,
     build_tokenizer,
-    check_knowledge,
     default_cache_dir,
     label_names,
     parameter_bytes,
 )
 from avatar.student_folder import save_student
 from avatar.task import Task
-from avatar.teacher import Knowledge
+from avatar.teacher import Knowledge, check_knowledge
 from avatar.training import Throughput, build_trainer, explain_out_of_memory, quiet_lightning
 
 log = logging.getLogger("avatar")

@@ -1,8 +1,9 @@
 """z3 prunes the space: feasibility, diverse sampling, repair and counting.
 
-Constraint plugins write one expression over an abstract ``Vars``. Three backends give
-it meaning: ``Z3Vars`` (symbolic: the solver's assertions), ``GridVars`` (numpy arrays
-over the grid: exact counting and the test oracle) and ``ValueVars`` (one candidate).
+Constraint plugins write one expression over an abstract ``Vars``. Two backends give it
+meaning: ``Z3Vars`` (symbolic: the solver's assertions) and ``ValueVars`` (plain values:
+one candidate, or numpy arrays over a slice of the grid, which is how ``count_grid``
+counts exactly and how the tests check z3 against an oracle).
 z3 is the search's feasibility oracle: every candidate the search evaluates comes out
 of ``Pruner.sample``, ``Pruner.repair`` or passed ``Pruner.is_feasible``.
 

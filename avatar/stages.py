@@ -45,7 +45,14 @@ from avatar.search import SearchSettings, checkpoint_run_id, run_nsga2, write_pa
 from avatar.smt import Pruner
 from avatar.space import Candidate, Space
 from avatar.task import Task
-from avatar.teacher import Knowledge, Teacher, TeacherContext, describe_knowledge, teacher_knowledge
+from avatar.teacher import (
+    Knowledge,
+    Teacher,
+    TeacherContext,
+    cached_knowledge_path,
+    describe_knowledge,
+    teacher_knowledge,
+)
 from avatar.tracking import create_logger
 from avatar.training import check_trainer_options
 
@@ -157,6 +164,10 @@ class TeacherParts:
         )
         return knowledge
 
+    def check_ready(self) -> None:
+        if cached_knowledge_path(self.task, self.teacher, self.context) is None:
+            self.teacher.check_ready(self.task, self.context)
+
     def model_dir(self) -> Path | None:
         """The fine-tuned teacher's folder when the plugin has one on disk (for the report)."""
         locate = getattr(self.teacher, "model_dir", None)
@@ -191,6 +202,8 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     needs_teacher = reads_data(cfg)
     task = build_task(cfg, read_data=needs_teacher)
     teacher = teacher_parts(cfg, task, run_dir) if needs_teacher else None
+    if teacher is not None:
+        teacher.check_ready()  # a teacher that cannot load fails now, not after the pruning
     top_k = int(cfg.distill.get("top_k", 0))
 
     started = time.perf_counter()

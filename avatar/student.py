@@ -31,8 +31,7 @@ from avatar.errors import AvatarError, DataError
 from avatar.smt import candidate_vars
 from avatar.space import Candidate, model_config
 from avatar.task import Example, Split, Task, label_names, label_signature  # noqa: F401  (re-exported)
-from avatar.teacher import Knowledge, stable_key
-from avatar.teacher import check_knowledge as check_alignment
+from avatar.teacher import Knowledge, check_knowledge, stable_key
 from avatar.tokenizer import cached_tokenizer
 
 log = logging.getLogger("avatar")
@@ -214,20 +213,6 @@ class _ByLength(Sampler[int]):
         return len(self.order)
 
 
-def check_knowledge(task: Task, knowledge: Knowledge, unlabeled: int | None = None) -> None:
-    """Knowledge fit for distilling ``task``: row-aligned (an error otherwise, see
-    ``avatar.teacher.check_knowledge``) and, at best, from the same task and data (a warning)."""
-    check_alignment(knowledge, task, "teacher knowledge", unlabeled)
-    if knowledge.task != task.name:
-        log.warning("teacher knowledge is for task %r, distilling task %r", knowledge.task, task.name)
-    elif knowledge.fingerprint and knowledge.fingerprint != task.fingerprint("unlabel_train"):
-        log.warning(
-            "teacher knowledge fingerprint %s differs from the data's %s: is the knowledge stale?",
-            knowledge.fingerprint,
-            task.fingerprint("unlabel_train"),
-        )
-
-
 def _gold(task: Task, split: Split, examples: list[Example]) -> torch.Tensor:
     missing = sum(e.label is None for e in examples)
     if missing:
@@ -283,7 +268,7 @@ class StudentDataModule(L.LightningDataModule):
         if name == "unlabel_train":
             if self.knowledge is None:
                 raise AvatarError("training a student needs teacher knowledge")
-            check_knowledge(self.task, self.knowledge, len(examples))
+            check_knowledge(self.task, self.knowledge, unlabeled=len(examples))
             values = self.knowledge.logits if self.soft else self.knowledge.labels()
             targets = torch.from_numpy(np.ascontiguousarray(values))
             keep = np.arange(len(examples))

@@ -124,6 +124,11 @@ class Teacher(ABC):
         """``identity()`` plus whatever of the task and context changes the knowledge (default: nothing)."""
         return self.identity()
 
+    def check_ready(self, task: Task, context: TeacherContext) -> None:  # noqa: B027 (optional hook)
+        """Fail in one line, in seconds, when ``produce`` would fail for a reason known now (a
+        model that cannot be loaded offline, a missing file). Called before the long work
+        (pruning, the search) when the knowledge is not cached yet; default: nothing to check."""
+
     @abstractmethod
     def produce(self, task: Task, context: TeacherContext) -> Knowledge:
         """Compute the knowledge (fine-tune and predict, or read a file)."""
@@ -173,7 +178,9 @@ def gold_labels(task: Task) -> np.ndarray:
     return np.array([-1 if v is None else int(v) for v in values], dtype=np.int64)
 
 
-def check_knowledge(knowledge: Knowledge, task: Task, source: str, unlabeled: int | None = None) -> None:
+def check_knowledge(
+    task: Task, knowledge: Knowledge, source: str = "teacher knowledge", unlabeled: int | None = None
+) -> None:
     """Raise one clear ``AvatarError`` when ``knowledge`` cannot be row-aligned with ``task``.
 
     ``source`` names where it came from (a teacher's identity, "teacher knowledge") in
@@ -202,6 +209,14 @@ def check_knowledge(knowledge: Knowledge, task: Task, source: str, unlabeled: in
             )
     if knowledge.logits is not None and not np.all(np.isfinite(knowledge.logits)):
         raise AvatarError(f"{source} gave logits with NaN or infinite values")
+    if knowledge.task and knowledge.task != task.name:
+        log.warning("teacher knowledge is for task %r, distilling task %r", knowledge.task, task.name)
+    elif knowledge.fingerprint and knowledge.fingerprint != task.fingerprint("unlabel_train"):
+        log.warning(
+            "teacher knowledge fingerprint %s differs from the data's %s: is the knowledge stale?",
+            knowledge.fingerprint,
+            task.fingerprint("unlabel_train"),
+        )
 
 
 def teacher_knowledge(task: Task, teacher: Teacher, context: TeacherContext) -> tuple[Knowledge, bool, Path]:
@@ -223,7 +238,7 @@ def teacher_knowledge(task: Task, teacher: Teacher, context: TeacherContext) -> 
         if found is not None:
             return found, True, path
         knowledge = teacher.produce(task, context)
-        check_knowledge(knowledge, task, f"teacher {teacher.identity()}")
+        check_knowledge(task, knowledge, f"teacher {teacher.identity()}")
         knowledge = replace(knowledge, task=task.name, teacher=identity, fingerprint=fingerprint)
         knowledge.save(path)
     return knowledge, False, path
@@ -243,6 +258,13 @@ def _load_knowledge(path: Path, repair: bool) -> Knowledge | None:
         if repair:
             discard_corrupt(path, error)
         return None
+
+
+def cached_knowledge_path(task: Task, teacher: Teacher, context: TeacherContext) -> Path | None:
+    """Where this teacher's knowledge is cached, when it is; else None."""
+    identity = teacher.cache_identity(task, context)
+    path = _knowledge_file(context.cache_dir, task, identity, task.fingerprint("unlabel_train"))
+    return path if path.is_file() else None
 
 
 def describe_knowledge(knowledge: Knowledge, from_cache: bool, path: Path, seconds: float) -> str:

@@ -174,6 +174,21 @@ class HuggingFaceTeacher(Teacher):
                  "format": MODEL_FORMAT}
         return f"{self.identity()} {json.dumps(extra, sort_keys=True, default=str)}"
 
+    def check_ready(self, task: Task, context: TeacherContext) -> None:
+        """The model loads (its config, seconds): offline, a hub id fails here in one line,
+        before the pruning and the search, unless the fine-tuned model is already cached."""
+        if (self.model_dir(task, context) / MARKER).is_file():
+            return
+        from transformers import AutoConfig
+
+        local = Path(self.path).expanduser()
+        if local.is_dir():
+            return
+        try:
+            AutoConfig.from_pretrained(self.path, local_files_only=_hub_offline())
+        except (OSError, ValueError):
+            load_pretrained(self.path, task.num_labels)  # raises the one-line hint
+
     # -- inputs --------------------------------------------------------------------------
 
     def resolved_max_length(self, task: Task) -> int:

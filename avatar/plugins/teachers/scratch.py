@@ -57,6 +57,9 @@ class ScratchTeacher(HuggingFaceTeacher):
         finally:
             self.path = saved
 
+    def check_ready(self, task: Task, context: TeacherContext) -> None:
+        """Nothing to load: the model is initialised here."""
+
     def initial_dir(self, task: Task, context: TeacherContext) -> Path:
         """``<cache>/teachers/scratch-init-<task>-<key>``: the key holds everything the folder's
         weights and tokenizer depend on, the labels (the head's size, ``id2label``) included."""
