@@ -144,16 +144,17 @@ def test_changing_num_labels_after_a_run_never_reuses_the_old_entry(tmp_path: Pa
 
     context = _context(tmp_path)
     teacher = ScratchTeacher(**SMALL_TEACHER)
-    settings = DistillSettings(fast=True, max_steps=1, accelerator="cpu", eval_batch_size=64)
+    settings = DistillSettings(fast=True, eval_batch_size=64)
     candidate = SPACE.validate(TINY)
     meter = LatencyMeter(runs=1, warmup=0)
     widths, latencies = [], []
     for num_labels in (2, 3):
         task = variant(num_labels=num_labels)
-        knowledge, from_cache = teacher_knowledge(task, teacher, context)
+        knowledge, from_cache, _ = teacher_knowledge(task, teacher, context)
         assert not from_cache, f"num_labels={num_labels} reused knowledge built for another value"
         widths.append(knowledge.logits.shape[1])
-        distill_candidate(candidate, task, knowledge, settings, cache_dir=context.cache_dir)
+        distill_candidate(candidate, task, knowledge, settings, cache_dir=context.cache_dir,
+                          trainer={"max_steps": 1, "accelerator": "cpu"})
         run_dir = str(tmp_path / "search")
         latencies.append(meter.measure(candidate, MeterContext(SPACE, num_labels, run_dir)))
     assert widths == [2, 3]

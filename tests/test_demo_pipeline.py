@@ -31,7 +31,9 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     done = subprocess.run(
         [
             sys.executable, "search.py", "experiment=demo", "indicator.samples=4", "indicator.max_steps=40",
-            "search.population=8", "search.generations=2", "trainer.max_epochs=3", "report.examples=30",
+            "search.population=8", "search.generations=2", "trainer.max_epochs=3",
+            "teacher.trainer.max_epochs=3",
+            "report.examples=30",
             f"hydra.run.dir={run_dir}",
         ],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
@@ -59,7 +61,9 @@ def _demo(tmp_path: Path, name: str) -> Path:
     done = subprocess.run(
         [
             sys.executable, "search.py", "experiment=demo", "indicator.samples=4", "indicator.max_steps=40",
-            "search.population=8", "search.generations=2", "trainer.max_epochs=2", "report.examples=20",
+            "search.population=8", "search.generations=2", "trainer.max_epochs=2",
+            "teacher.trainer.max_epochs=2",
+            "report.examples=20",
             "report.export=false", "logger=none", f"hydra.run.dir={run_dir}",
         ],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=900,

@@ -53,12 +53,12 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     teacher = ScratchTeacher(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
                              vocab_size=300, max_length=64, patience=0)
     context = TeacherContext(root / "cache", root / "run", dict(CPU_TRAINER))
-    knowledge, _ = teacher_knowledge(task, teacher, context)
+    knowledge, _, _ = teacher_knowledge(task, teacher, context)
     assert knowledge.logits.shape == (30, 3)
     candidate = load_space("tiny").validate(TINY)
-    settings = DistillSettings(max_steps=2, progress_bar=False, accelerator="cpu")
+    settings = DistillSettings(progress_bar=False)
     result = distill_candidate(candidate, task, knowledge, settings, root / "student",
-                               cache_dir=root / "cache")
+                               cache_dir=root / "cache", trainer={"max_steps": 2, "accelerator": "cpu"})
     assert result.student_dir is not None
     return {"root": root, "teacher": teacher.model_dir(task, context), "student": result.student_dir}
 
