@@ -93,3 +93,36 @@ def test_training_throughput_meter_measures_once(tmp_path: Path) -> None:
     assert meter.measure(candidate, context) == first  # cached
     with pytest.raises(ValueError, match="runs >= 1"):
         METERS.create("train_examples_per_s", runs=0)
+
+
+def test_default_recipe_learns_a_three_class_toy(tmp_path: Path) -> None:
+    """Issue 12's toy (which language is a snippet in?): a small student (2 layers, hidden
+    64), the default recipe and a small budget (10 epochs of 300 snippets, 190 steps)
+    reach >= 0.90 test accuracy."""
+    from avatar.task import Example, Task
+    from tests.helpers import CODELANG_LABELS, codelang_records
+
+    records = codelang_records({"label_train": 10, "unlabel_train": 100, "valid": 20, "test": 30}, seed=1)
+
+    class Toy(Task):
+        name = "codelang_recipe_test"
+        num_labels = 3
+        label_names = CODELANG_LABELS
+
+        def read_split(self, split):  # noqa: ANN001, ANN202
+            return [Example(r["code"], r["label"], id=f"{split}-{i}")
+                    for i, r in enumerate(records) if r["split"] == split]
+
+    task = Toy()
+    gold = np.array([e.label for e in task.read_split("unlabel_train")])
+    fingerprint = task.fingerprint("unlabel_train")
+    knowledge = Knowledge(task.name, "gold", fingerprint, logits=np.eye(3)[gold] * 6 - 3)
+    candidate = load_space("tiny").validate(
+        {**TINY, "num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128}
+    )
+    result = distill_candidate(
+        candidate, task, knowledge, DistillSettings(progress_bar=False), tmp_path / "student",
+        cache_dir=tmp_path / "cache", trainer={"max_epochs": 10, "accelerator": "cpu"},
+    )
+    assert result.metrics["test/accuracy"] >= 0.90, result.metrics
+    assert not result.collapsed
