@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     budget.add_argument("--epochs", type=int, default=None)
     budget.add_argument("--max-steps", type=int, default=None)
     recipe = parser.add_argument_group("recipe")
-    recipe.add_argument("--temperature", type=float, default=None, help="default: the task's (clone: 1.0)")
+    recipe.add_argument("--temperature", type=float, default=None, help="default: the task's (clone: 2.0)")
     recipe.add_argument("--schedule", choices=["linear", "constant"], default="linear")
     recipe.add_argument("--warmup-ratio", type=float, default=0.1)
     recipe.add_argument("--precision", default="32-true", help="e.g. bf16-mixed on CPUs with avx512_bf16")
