@@ -44,6 +44,7 @@ def test_ctrl_c_inside_lightning_fit_exits_130(capsys: pytest.CaptureFixture[str
     assert signal.getsignal(signal.SIGINT) is before  # Lightning left SIGINT ignored; restored
 
 
+@pytest.mark.slow  # a real train.py cold start and fine-tune (minutes on a loaded 2-core machine)
 def test_ctrl_c_in_train_py_teacher_stage_exits_130(tmp_path: Path) -> None:
     """The real entry point: interrupted while the teacher fine-tunes (Lightning's fit)."""
     command = [
