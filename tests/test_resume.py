@@ -38,7 +38,7 @@ def test_kill_9_during_a_student_then_the_same_command_resumes(tmp_path: Path) -
         sys.executable, "train.py", "stage=distill", "task=demo", "task.size=200", "space=tiny",
         "teacher=predictions", f"teacher.path={logits}", "teacher.kind=logits", f"candidate={CANDIDATE}",
         "trainer.max_steps=120", "trainer.max_epochs=-1", "trainer.accelerator=cpu",
-        "distill.checkpoint_every_n_steps=10", "logger=none", f"hydra.run.dir={run}",
+        "distill.checkpoint_every_n_steps=10", "distill.patience=1000", "logger=none", f"hydra.run.dir={run}",
     ]
     env = {**os.environ, "AVATAR_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
     first = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
