@@ -9,7 +9,12 @@ measurement, see the tasks).
 
 ``distill_candidate`` runs one student: early stopping and checkpoints on the task's
 headline validation metric, ``last.ckpt`` refreshed every few minutes of training
-(``distill.checkpoint_every_minutes``) so a killed run resumes from there, best weights
+(``distill.checkpoint_every_minutes``) so a killed run resumes from there (how a resumed
+run differs from an uninterrupted one: the weights, optimiser, learning-rate schedule,
+step count and best checkpoint all continue exactly; the data order does not, because
+Lightning restarts the interrupted epoch's shuffled order from its beginning, a plain
+DataLoader having no mid-epoch state, so the steps after the resume see other batches
+and end near, not at, the uninterrupted result), best weights
 reloaded for the test, and the student saved in Hugging Face format with ``avatar.json``
 (``avatar.student_folder``). A student that already finished in ``out_dir`` is not trained
 again: its ``result.json`` is returned. With ``fast=True`` (the surrogate's brief runs) it
