@@ -49,7 +49,7 @@ from avatar.teacher import (
     Knowledge,
     Teacher,
     TeacherContext,
-    cached_knowledge_path,
+    cache_path,
     describe_knowledge,
     teacher_knowledge,
 )
@@ -165,7 +165,7 @@ class TeacherParts:
         return knowledge
 
     def check_ready(self) -> None:
-        if cached_knowledge_path(self.task, self.teacher, self.context) is None:
+        if not cache_path(self.context.cache_dir, self.task, self.teacher, self.context).is_file():
             self.teacher.check_ready(self.task, self.context)
 
     def model_dir(self) -> Path | None:
@@ -215,9 +215,6 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
                  feasible / space.grid_size)
 
     objectives = build_objectives(cfg)
-    if objectives.indicator is not None and getattr(objectives.indicator, "needs_knowledge", False):
-        log.info("surrogate: %s brief distillations first (cached runs are reused)",
-                 getattr(objectives.indicator, "samples", "?"))
     context = MeterContext(
         space, task.num_labels, str(run_dir), task=task, pruner=pruner, cache_dir=cache_dir(cfg),
         trainer=hardware(cfg), knowledge=(lambda: teacher.knowledge) if teacher is not None else None,

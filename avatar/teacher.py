@@ -260,13 +260,6 @@ def _load_knowledge(path: Path, repair: bool) -> Knowledge | None:
         return None
 
 
-def cached_knowledge_path(task: Task, teacher: Teacher, context: TeacherContext) -> Path | None:
-    """Where this teacher's knowledge is cached, when it is; else None."""
-    identity = teacher.cache_identity(task, context)
-    path = _knowledge_file(context.cache_dir, task, identity, task.fingerprint("unlabel_train"))
-    return path if path.is_file() else None
-
-
 def describe_knowledge(knowledge: Knowledge, from_cache: bool, path: Path, seconds: float) -> str:
     """One line for the log: size, kind, cache hit or not, agreement with gold."""
     kind = "soft labels (logits)" if knowledge.soft else "hard labels"

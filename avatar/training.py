@@ -62,10 +62,6 @@ def trainer_defaults() -> dict[str, Any]:
     return {name: p.default for name, p in parameters.items() if name != "self"}
 
 
-def trainer_keywords() -> tuple[str, ...]:
-    return tuple(trainer_defaults())
-
-
 INTEGER_KEYS: frozenset[str] = frozenset({
     "max_epochs", "min_epochs", "max_steps", "min_steps", "log_every_n_steps", "accumulate_grad_batches",
     "num_sanity_val_steps", "num_nodes", "check_val_every_n_epoch", "reload_dataloaders_every_n_epochs",
