@@ -28,8 +28,10 @@ import hashlib
 import json
 import logging
 import os
+import socket
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -39,11 +41,14 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger
+from transformers import PreTrainedTokenizerFast
 
 from avatar.classifier import ClassifierModule, check_schedule
 from avatar.cost import MB
 from avatar.errors import AvatarError
+from avatar.executor import Executor, LocalExecutor
 from avatar.io import atomic_write_json, to_jsonable
+from avatar.progress import progress_bar
 from avatar.space import Candidate
 from avatar.student import (
     StudentDataModule,
@@ -227,6 +232,7 @@ def distill_candidate(
     logger: Logger | bool | None = None,
     callbacks: Sequence[Callback] = (),
     teacher: str | None = None,
+    tokenizer: PreTrainedTokenizerFast | None = None,
 ) -> DistillResult:
     """Distil ``candidate``'s student from ``knowledge`` (row-aligned with ``unlabel_train``).
 
@@ -235,7 +241,8 @@ def distill_candidate(
     otherwise), ``student/`` (Hugging Face model + tokenizer + ``avatar.json``) and
     ``result.json``; a rerun in the same ``out_dir`` resumes from ``last.ckpt``, or returns
     the finished result. ``cache_dir`` is Avatar's cache root (tokenizers go to
-    ``<cache_dir>/tokenizers``); default ``$AVATAR_CACHE`` or ``~/.cache/avatar``. With
+    ``<cache_dir>/tokenizers``); default ``$AVATAR_CACHE`` or ``~/.cache/avatar``; a
+    ``tokenizer`` built beforehand (by the driver of a Ray map) is used as it is. With
     ``settings.fast`` nothing is written to ``out_dir`` (it may be ``None``) and only
     validation metrics are returned.
     """
@@ -257,7 +264,8 @@ def distill_candidate(
 
     with quiet_lightning(info=not settings.fast):
         L.seed_everything(settings.seed, workers=True, verbose=False)
-        tokenizer = build_tokenizer(candidate, task, cache)
+        if tokenizer is None:
+            tokenizer = build_tokenizer(candidate, task, cache)
         data = StudentDataModule(
             task,
             tokenizer,
@@ -457,6 +465,35 @@ def spread(front: Sequence[Any], k: int) -> list[int]:
     return sorted({round(i * (len(front) - 1) / (k - 1)) for i in range(k)})
 
 
+@dataclass(frozen=True)
+class StudentRun:
+    """One final student, self-contained: what a worker needs besides the task and knowledge."""
+
+    candidate: Candidate
+    settings: DistillSettings
+    trainer: dict[str, Any]
+    out_dir: Path
+    tokenizer: PreTrainedTokenizerFast  # built by the driver, so workers write no cache
+
+
+def train_student(unit: StudentRun, task: Task, knowledge: Knowledge) -> DistillResult:
+    """Distil ``unit`` into its folder (resuming or returning a finished one), on any worker.
+
+    The student's folder is written where it trains (checkpoints make it resumable), so on
+    a cluster the run directory must be on a file system every worker sees.
+    """
+    if not unit.out_dir.parent.parent.is_dir():
+        raise AvatarError(
+            f"run directory {unit.out_dir.parent.parent} is not visible on this worker "
+            f"({socket.gethostname()}): put the run directory on a file system the whole cluster "
+            "shares (docs/scale.md)"
+        )
+    return distill_candidate(
+        unit.candidate, task, knowledge, unit.settings, unit.out_dir, trainer=unit.trainer,
+        tokenizer=unit.tokenizer,
+    )
+
+
 def distill_front(
     task: Task,
     space: Any,
@@ -468,21 +505,37 @@ def distill_front(
     run_dir: Path,
     *,
     cache_dir: str | os.PathLike[str] | None = None,
+    executor: Executor | None = None,
 ) -> list[dict[str, Any]]:
     """Distil ``top_k`` Pareto members spread across the front into ``run_dir/students/``.
 
-    Each student trains in its own folder; a rerun resumes each from its last checkpoint
-    and returns finished ones as they are. ``students.json`` is rewritten after each.
+    Each student trains in its own folder, on ``executor`` (default: one after another in
+    this process); a rerun resumes each from its last checkpoint and returns finished ones
+    as they are. ``students.json`` (front order) is rewritten by this process as each finishes.
     """
+    executor = executor or LocalExecutor()
+    if executor.workers > 1:  # several progress bars would interleave: the driver's count stands for them
+        settings = dataclasses.replace(settings, progress_bar=False)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     chosen = spread(front, top_k)
-    students = []
-    for number, index in enumerate(chosen, start=1):
+    units = []
+    for index in chosen:
         candidate = space.validate(front[index]["config"])
         out_dir = Path(run_dir) / "students" / student_key(candidate)
-        log.info("distilling Pareto member %d (%d of %d) into %s", index, number, len(chosen), out_dir)
-        result = distill_candidate(
-            candidate, task, knowledge, settings, out_dir, trainer=trainer, cache_dir=cache_dir
-        )
-        students.append({"front_index": index, "objectives": front[index]["objectives"], **result.to_dict()})
-        atomic_write_json(Path(run_dir) / "students.json", students)
-    return students
+        tokenizer = build_tokenizer(candidate, task, cache)
+        units.append(StudentRun(candidate, settings, dict(trainer), out_dir, tokenizer))
+    log.info("distilling %d Pareto members %s on %s", len(units), chosen, executor.describe())
+    finished: dict[int, dict[str, Any]] = {}
+    # one bar for all when several train at once; a single student shows Lightning's own
+    bar = progress_bar("students", len(units)) if executor.workers > 1 else nullcontext(lambda *_: None)
+    with bar as update:
+        for number, result in executor.map(train_student, units, {"task": task, "knowledge": knowledge}):
+            index = chosen[number]
+            log.info("student of Pareto member %d finished in %s", index, result.student_dir)
+            finished[number] = {
+                "front_index": index, "objectives": front[index]["objectives"], **result.to_dict()
+            }
+            students = [finished[n] for n in sorted(finished)]
+            atomic_write_json(Path(run_dir) / "students.json", students)
+            update(len(finished))
+    return [finished[n] for n in sorted(finished)]

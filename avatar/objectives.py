@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from avatar.errors import AvatarError
+from avatar.executor import Executor
 from avatar.io import atomic_write_json
 from avatar.smt import Pruner
 from avatar.space import Candidate, Space, model_config
@@ -37,7 +38,9 @@ class MeterContext:
     ``knowledge`` is a provider: calling it returns the teacher's knowledge, computed once
     per command by the configuration layer and only when a plugin asks (``indicator=flops``
     with no students needs no teacher). ``trainer`` holds the machine's Lightning options
-    (accelerator, devices ...) for plugins that train (the surrogate's brief runs).
+    (accelerator, devices ...) for plugins that train (the surrogate's brief runs);
+    ``executor`` is where such plugins run their independent units (``avatar.executor``;
+    ``None``: in this process).
     """
 
     space: Space
@@ -48,6 +51,7 @@ class MeterContext:
     cache_dir: Path | None = None
     trainer: dict[str, Any] = field(default_factory=dict)
     knowledge: Callable[[], Knowledge] | None = None
+    executor: Executor | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def model_config(self, candidate: Candidate) -> dict[str, Any]:

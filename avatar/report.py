@@ -234,8 +234,8 @@ def label_notes(rows: Sequence[ReportRow]) -> list[str]:
 
 
 def render_markdown(rows: Sequence[ReportRow], title: str, machine: dict[str, Any], source: str,
-                    greening: dict[str, float] | None = None) -> str:
-    """The table and the conditions it was measured under (machine, energy source, N)."""
+                    greening: dict[str, float] | None = None, notes: Sequence[str] = ()) -> str:
+    """The table and the conditions it was measured under (machine, energy source, N, ``notes``)."""
     metric, split = rows[0].metric_name, rows[0].split
     split_n = max(r.n_examples for r in rows)
     estimated = any(r.estimated for r in rows)
@@ -251,6 +251,7 @@ def render_markdown(rows: Sequence[ReportRow], title: str, machine: dict[str, An
         f"- Each model ran up to {split_n} {split} examples at batch 1; latency is the median per example "
         "(tokenisation included); energy and CO2 are per 1,000 examples, extrapolated from those measured.",
         "- Ratios are teacher / model: how many times smaller, faster and less energy-hungry.",
+        *(f"- {note}" for note in notes),
         *label_notes(rows),
         "",
         f"| model | kind | size MB | GFLOPs | {metric} ({split}) | latency ms (batch 1) | energy kWh / 1k "
@@ -380,7 +381,7 @@ def render_pareto_png(
 
 def build_report(rows: Sequence[ReportRow], out_dir: str | os.PathLike[str], title: str = "Avatar report",
                  machine: dict[str, Any] | None = None, source: str | None = None,
-                 greening: dict[str, float] | None = None) -> dict[str, Path]:
+                 greening: dict[str, float] | None = None, notes: Sequence[str] = ()) -> dict[str, Path]:
     """Write ``report.md``, ``report.csv`` and ``report.png`` in ``out_dir`` (atomically); their paths.
 
     ``machine`` and ``source`` default to this machine and the running tracker's description.
@@ -394,7 +395,8 @@ def build_report(rows: Sequence[ReportRow], out_dir: str | os.PathLike[str], tit
             raise AvatarError(f"report row {row.name!r}: unknown kind {row.kind!r}")
     folder = Path(out_dir)
     paths = {"md": folder / "report.md", "csv": folder / "report.csv", "png": folder / "report.png"}
-    markdown = render_markdown(rows, title, machine or machine_info(), source or energy_source(), greening)
+    markdown = render_markdown(rows, title, machine or machine_info(), source or energy_source(), greening,
+                               notes)
     atomic_write_text(paths["md"], markdown)
     atomic_write_text(paths["csv"], render_csv(rows))
     atomic_write_bytes(paths["png"], render_png(rows))
@@ -491,12 +493,14 @@ def report_run(
     objective_names: Sequence[str] | None = None,
     students: Sequence[dict[str, Any]] | None = None,
     greening: dict[str, float] | None = None,
+    notes: Sequence[str] = (),
 ) -> dict[str, str]:
     """The one report driver (``train.py stage=report`` and the end of a search).
 
     Measures the teacher (``teacher_dir``, when there is one) and each student side by
     side, writes ``report.md``/``.csv``/``.png``, and with a ``front`` also ``pareto.png``
-    (distilled members starred).
+    (distilled members starred). ``notes`` are extra lines under the conditions (where the
+    training ran, for example).
     """
     run_dir = Path(run_dir)
     rows: list[ReportRow] = []
@@ -518,7 +522,7 @@ def report_run(
             f"under {run_dir})"
         )
     paths = {k: str(v) for k, v in build_report(rows, run_dir, title=f"Avatar report: {task.name}",
-                                                  greening=greening).items()}
+                                                  greening=greening, notes=notes).items()}
     if front is not None and objective_names is not None:
         distilled = {json.dumps(s["candidate"], sort_keys=True) for s in students or []}
         marks = [json.dumps(m["config"], sort_keys=True) in distilled for m in front]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ from omegaconf import DictConfig
 from avatar.contract import check_task
 from avatar.distill import DistillSettings, distill_candidate, distill_front, student_key
 from avatar.errors import AvatarError
+from avatar.executor import EXECUTORS, Executor
 from avatar.io import atomic_write_json, plain
 from avatar.objectives import MeterContext, Objectives
 from avatar.progress import progress_bar
@@ -131,6 +133,12 @@ def cache_dir(cfg: DictConfig) -> Path:
     return Path(str(cfg.paths.cache)).expanduser()
 
 
+def build_executor(cfg: DictConfig) -> Executor:
+    """Where the independent units run (``executor``: local or ray); built before any work, so a
+    bad option fails at once. Ray itself starts only when a map has work."""
+    return EXECUTORS.build(plain(cfg.get("executor")) or "local")
+
+
 def distill_settings(cfg: DictConfig) -> DistillSettings:
     return DistillSettings.from_config(plain(cfg.get("distill")))
 
@@ -188,24 +196,56 @@ def teacher_parts(cfg: DictConfig, task: Task, run_dir: Path | None = None) -> T
 # ---------------------------------------------------------------------------------- search
 
 
+@dataclass
+class SearchPlan:
+    """Everything a search needs, built and checked from the config before the long work starts."""
+
+    settings: SearchSettings
+    students_trainer: dict[str, Any]
+    distill: DistillSettings
+    report: ReportOptions
+    space: Space
+    task: Task
+    teacher: TeacherParts | None
+    top_k: int
+    executor: Executor
+
+
+def plan_search(cfg: DictConfig, run_dir: Path) -> SearchPlan:
+    """The search's objects, each checked now: a typo or a teacher that cannot load fails in seconds."""
+    needs_teacher = reads_data(cfg)
+    task = build_task(cfg, read_data=needs_teacher)
+    plan = SearchPlan(
+        settings=SearchSettings(**{k: v for k, v in plain(cfg.search).items() if k != "smt_timeout_ms"}),
+        students_trainer=student_trainer(cfg),
+        distill=distill_settings(cfg),
+        report=report_options(cfg),
+        space=build_space(cfg),
+        task=task,
+        teacher=teacher_parts(cfg, task, run_dir) if needs_teacher else None,
+        top_k=int(cfg.distill.get("top_k", 0)),
+        executor=build_executor(cfg),
+    )
+    if plan.teacher is not None:
+        plan.teacher.check_ready()  # a teacher that cannot load fails now, not after the pruning
+    return plan
+
+
 @locked_run
 def search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     """Knowledge -> z3 pruning -> NSGA-II -> pareto.json (-> distillation and report, when top_k > 0)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    # everything that can be checked before the long work is checked first
-    settings = SearchSettings(**{k: v for k, v in plain(cfg.search).items() if k != "smt_timeout_ms"})
-    students_trainer = student_trainer(cfg)
-    distill = distill_settings(cfg)
-    report = report_options(cfg)
-    space = build_space(cfg)
-    needs_teacher = reads_data(cfg)
-    task = build_task(cfg, read_data=needs_teacher)
-    teacher = teacher_parts(cfg, task, run_dir) if needs_teacher else None
-    if teacher is not None:
-        teacher.check_ready()  # a teacher that cannot load fails now, not after the pruning
-    top_k = int(cfg.distill.get("top_k", 0))
+    plan = plan_search(cfg, run_dir)
+    try:
+        return _search(cfg, run_dir, plan)
+    finally:
+        plan.executor.close()
 
+
+def _search(cfg: DictConfig, run_dir: Path, plan: SearchPlan) -> dict[str, Any]:
+    settings, space, task, teacher, executor = (plan.settings, plan.space, plan.task, plan.teacher,
+                                                plan.executor)
     started = time.perf_counter()
     pruner = build_pruner(cfg, space, task.num_labels)
     feasible = pruner.count_grid() if cfg.get("count_feasible", True) else None
@@ -218,8 +258,10 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     context = MeterContext(
         space, task.num_labels, str(run_dir), task=task, pruner=pruner, cache_dir=cache_dir(cfg),
         trainer=hardware(cfg), knowledge=(lambda: teacher.knowledge) if teacher is not None else None,
+        executor=executor,
     )
     objectives.prepare(context)
+    executor.close()  # the measured meters (NSGA-II) and the report run with no Ray beside them
 
     run_id = checkpoint_run_id(run_dir)
     logger = create_logger(plain(cfg.get("logger")), str(run_dir), plain(cfg), run_id=run_id)
@@ -242,23 +284,33 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         log.info("Pareto front: %d members -> %s", len(result.front), pareto_path)
 
         outputs: dict[str, Any] = {}
-        if top_k > 0 and teacher is not None:
-            log.info("students: %s", _students_estimate(top_k, students_trainer))
+        if plan.top_k > 0 and teacher is not None:
+            log.info("students: %s", _students_estimate(plan.top_k, plan.students_trainer))
             students = distill_front(
-                task, space, result.front, top_k, teacher.knowledge, distill, students_trainer, run_dir,
-                cache_dir=cache_dir(cfg),
+                task, space, result.front, plan.top_k, teacher.knowledge, plan.distill, plan.students_trainer,
+                run_dir, cache_dir=cache_dir(cfg), executor=executor,
             )
+            executor.close()
             logger.log_table("students", [_student_row(s) for s in students])
             outputs["students"] = students
             outputs["report"] = report_run(
-                task, run_dir, report, teacher_dir=report.teacher or teacher.model_dir(),
+                task, run_dir, plan.report, teacher_dir=plan.report.teacher or teacher.model_dir(),
                 student_folders=[Path(s["student_dir"]) for s in students if s.get("student_dir")],
                 front=result.front, objective_names=objectives.names, students=students,
-                greening=_greening_cost(run_dir, students),
+                greening=_greening_cost(run_dir, students), notes=[_placement(executor)],
             )
     finally:
         logger.finish()
     return {"pareto": str(pareto_path), "front": result.front, **summary, **outputs}
+
+
+def _placement(executor: Executor) -> str:
+    """Where the report's numbers come from, and where the training ran."""
+    return (
+        f"Measured in the driver process on {socket.gethostname()}, after every training run had "
+        "finished and with no Ray beside it; the surrogate's brief runs and the students trained on "
+        f"{executor.describe()}."
+    )
 
 
 def _students_estimate(top_k: int, trainer: dict[str, Any]) -> str:

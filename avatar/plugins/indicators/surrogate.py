@@ -18,18 +18,25 @@ import json
 import logging
 import math
 import random
+import socket
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from avatar.distill import DistillSettings, distill_candidate
 from avatar.errors import AvatarError, DataError
+from avatar.executor import LocalExecutor
 from avatar.io import append_jsonl, atomic_write_json, cache_lock, discard_corrupt, read_jsonl
 from avatar.objectives import EffectivenessIndicator, MeterContext
 from avatar.progress import progress_bar
 from avatar.registry import INDICATORS
 from avatar.space import Candidate, Space
-from avatar.task import label_signature
+from avatar.student import build_tokenizer
+from avatar.task import Task, label_signature
+from avatar.teacher import Knowledge
 
 log = logging.getLogger("avatar")
 
@@ -55,7 +62,28 @@ def encode(space: Space, candidate: Candidate) -> list[float]:
     return features
 
 
-FORMAT = 2  # the cache layout and run records; bumped when either changes
+@dataclass(frozen=True)
+class BriefRun:
+    """One brief distillation, self-contained: what a worker needs besides the task and knowledge."""
+
+    candidate: Candidate
+    settings: DistillSettings  # fast=True
+    trainer: dict[str, Any]
+    tokenizer: Any  # built by the driver, so workers write no cache
+
+
+def brief_run(unit: BriefRun, task: Task, knowledge: Knowledge) -> dict[str, Any]:
+    """Distil ``unit`` briefly; the run's cache record (the driver writes it)."""
+    result = distill_candidate(
+        unit.candidate, task, knowledge, unit.settings, trainer=unit.trainer, tokenizer=unit.tokenizer
+    )
+    return {
+        "key": unit.candidate.key(), "config": unit.candidate.as_dict(), "metric": result.headline,
+        "val_loss": result.metrics.get("val/loss"), "seconds": result.train_seconds,
+        "energy_kwh": result.train_energy_kwh, "collapsed": result.collapsed, "host": socket.gethostname(),
+    }
+
+
 def _read_runs(path: Path) -> dict[str, dict[str, Any]]:
     """The cached brief runs by candidate key; a file that does not read (a damaged line, a
     record without its fields) is reported, deleted and redone. A torn last line (a killed
@@ -141,8 +169,6 @@ class SurrogateIndicator(EffectivenessIndicator):
         return hashlib.sha256(source.encode()).hexdigest()[:16]
 
     def prepare(self, context: MeterContext) -> None:
-        from avatar.distill import DistillSettings, distill_candidate
-
         if context.task is None or context.pruner is None or context.cache_dir is None:
             raise AvatarError("the surrogate indicator needs the task, the pruner and the cache folder")
         task, pruner, cache_root = context.task, context.pruner, Path(context.cache_dir)
@@ -154,31 +180,34 @@ class SurrogateIndicator(EffectivenessIndicator):
         genomes = pruner.sample(self.samples, random.Random(f"surrogate:{self.seed}"), pool=self.sample_pool)
         candidates = [context.space.candidate(g) for g in genomes]
         settings = DistillSettings(fast=True, max_train_examples=self.train_examples, seed=self.seed)
+        executor = context.executor or LocalExecutor()
         with cache_lock(runs_path):  # a concurrent search on the same task waits, then reuses these runs
             done = _read_runs(runs_path)
             todo = [c for c in candidates if c.key() not in done]
             if todo:
-                log.info("surrogate: distilling %d of %d sampled candidates (%d cached) -> %s",
-                         len(todo), len(candidates), len(candidates) - len(todo), folder)
+                log.info("surrogate: distilling %d of %d sampled candidates (%d cached) on %s -> %s",
+                         len(todo), len(candidates), len(candidates) - len(todo), executor.describe(), folder)
+            # the driver trains (or loads) the tokenizers: workers get them in the unit, write nothing
+            units = [
+                BriefRun(c, settings, self.trainer_options(context), build_tokenizer(c, task, cache_root))
+                for c in todo
+            ]
+            started = time.perf_counter()
             with progress_bar("surrogate (brief distillations)", len(candidates)) as update:
                 update(len(candidates) - len(todo))
-                for number, candidate in enumerate(todo, start=len(candidates) - len(todo) + 1):
-                    result = distill_candidate(
-                        candidate, task, knowledge, settings, trainer=self.trainer_options(context),
-                        cache_dir=cache_root,
-                    )
-                    record = {
-                        "key": candidate.key(), "config": candidate.as_dict(), "metric": result.headline,
-                        "val_loss": result.metrics.get("val/loss"), "seconds": result.train_seconds,
-                        "energy_kwh": result.train_energy_kwh, "collapsed": result.collapsed,
-                    }
-                    append_jsonl(runs_path, record)
-                    done[candidate.key()] = record
-                    update(number)
-                    if candidate is todo[0] and len(todo) > 1:
-                        remaining = result.train_seconds * (len(todo) - 1) / 60
+                finished = len(candidates) - len(todo)
+                for _, record in executor.map(brief_run, units, {"task": task, "knowledge": knowledge}):
+                    append_jsonl(runs_path, record)  # recorded at once: a killed driver keeps it
+                    done[record["key"]] = record
+                    finished += 1
+                    update(finished)
+                    if finished == len(candidates) - len(todo) + 1 and len(todo) > 1:
+                        remaining = record["seconds"] * (len(todo) - 1) / 60 / executor.workers
                         log.info("surrogate: the first brief run took %.0f s; %d more need about %.0f min",
-                                 result.train_seconds, len(todo) - 1, remaining)
+                                 record["seconds"], len(todo) - 1, remaining)
+            if todo:
+                log.info("surrogate: %d brief runs in %.0f s on %s", len(todo), time.perf_counter() - started,
+                         executor.describe())
 
         features = np.array([encode(context.space, c) for c in candidates])
         targets = np.array([self._target(done[c.key()]) for c in candidates], dtype=float)

@@ -1,0 +1,113 @@
+"""Executors: the local map, Ray's map (results, retries, errors) and a whole search on a local
+2-CPU Ray giving the same answers as the local executor."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from avatar import stages
+from avatar.errors import AvatarError
+from avatar.executor import EXECUTORS, LocalExecutor, RayExecutor, build_executor
+
+REPO = Path(__file__).resolve().parents[1]
+ray = pytest.importorskip("ray")
+
+
+def scaled(unit: int, factor: int) -> tuple[int, int]:
+    import torch
+
+    return unit * factor, torch.get_num_threads()
+
+
+def dies_once(unit: str, marker_dir: str) -> str:
+    """Kill this worker process the first time a unit runs: Ray must retry it elsewhere."""
+    marker = Path(marker_dir) / unit
+    if not marker.exists():
+        marker.write_text("died once")
+        os._exit(1)
+    return unit
+
+
+def refuses(unit: int) -> int:
+    raise AvatarError(f"unit {unit} refuses")
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One 2-CPU Ray for the module (started once: about 5 s); executors reuse it and leave it up."""
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=200 * 1024**2)
+    yield
+    ray.shutdown()
+
+
+def test_local_map_runs_in_order_with_its_threads() -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    results = list(LocalExecutor(threads=1).map(scaled, [1, 2, 3], {"factor": 10}))
+    assert results == [(0, (10, 1)), (1, (20, 1)), (2, (30, 1))]
+    assert torch.get_num_threads() == before
+
+
+def test_unknown_executor_lists_the_known_ones() -> None:
+    with pytest.raises(AvatarError, match="local, ray"):
+        build_executor({"name": "dask"})
+    with pytest.raises(AvatarError, match="cpus_per_run"):
+        EXECUTORS.build({"name": "ray", "cpus_per_run": 0})
+
+
+def test_ray_map_returns_every_result_with_shared_objects(local_ray) -> None:
+    executor = RayExecutor(cpus_per_run=1)
+    results = dict(executor.map(scaled, list(range(5)), {"factor": 3}))
+    assert results == {i: (3 * i, 1) for i in range(5)}  # one torch thread per CPU asked
+    assert executor.workers == 2
+    executor.close()
+    assert ray.is_initialized()  # a Ray the executor did not start is left running
+
+
+def test_ray_retries_a_unit_whose_worker_died(local_ray, tmp_path: Path) -> None:
+    results = dict(RayExecutor(retries=1).map(dies_once, ["a", "b"], {"marker_dir": str(tmp_path)}))
+    assert results == {0: "a", 1: "b"}
+
+
+def test_ray_unit_error_reaches_the_driver_as_itself(local_ray) -> None:
+    with pytest.raises(AvatarError, match="unit 1 refuses"):
+        list(RayExecutor().map(refuses, [1]))
+
+
+def _search(run_dir: Path, cache: Path, *overrides: str) -> dict:
+    with initialize_config_dir(str(REPO / "configs"), version_base="1.3"):
+        cfg = compose("search", overrides=[
+            "experiment=demo", "indicator.samples=3", "indicator.max_steps=20", "search.population=6",
+            "search.generations=2", "trainer.max_epochs=1", "teacher.trainer.max_epochs=2",
+            "report.examples=10", "report.export=false", "logger=none", f"paths.cache={cache}", *overrides,
+        ])
+    return stages.search(cfg, run_dir)
+
+
+def test_search_on_ray_gives_the_local_answers(local_ray, tmp_path: Path) -> None:
+    """Same seed, one thread per run on both sides: the same brief runs, front and students."""
+    local = _search(tmp_path / "local", tmp_path / "cache-local", "executor.threads=1")
+    # the ray run reuses the teacher's cached knowledge but not the surrogate's runs: it computes them
+    shutil.copytree(tmp_path / "cache-local", tmp_path / "cache-ray",
+                    ignore=lambda folder, names: ["surrogate"] if "surrogate" in names else [])
+    on_ray = _search(tmp_path / "ray", tmp_path / "cache-ray", "executor=ray", "executor.cpus_per_run=1")
+
+    def runs(result_dir: Path) -> list:
+        return [(r["key"], r["metric"], r["val_loss"]) for r in
+                json.loads((result_dir / "surrogate.json").read_text())["runs"]]
+
+    assert runs(tmp_path / "ray") == runs(tmp_path / "local")
+    assert on_ray["front"] == local["front"]
+    assert [s["candidate"] for s in on_ray["students"]] == [s["candidate"] for s in local["students"]]
+    for ours, theirs in zip(on_ray["students"], local["students"]):
+        assert ours["metrics"] == pytest.approx(theirs["metrics"], abs=1e-6)
+    assert "trained on ray (2 at a time" in (tmp_path / "ray" / "report.md").read_text()
