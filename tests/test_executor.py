@@ -111,3 +111,45 @@ def test_search_on_ray_gives_the_local_answers(local_ray, tmp_path: Path) -> Non
     for ours, theirs in zip(on_ray["students"], local["students"]):
         assert ours["metrics"] == pytest.approx(theirs["metrics"], abs=1e-6)
     assert "trained on ray (2 at a time" in (tmp_path / "ray" / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_driver_killed_during_ray_brief_runs_resumes_without_recomputing(tmp_path: Path) -> None:
+    """kill -9 the driver once a brief run is recorded; the same command redoes only the rest."""
+    import signal
+    import subprocess
+    import time
+
+    import numpy as np
+
+    from avatar.plugins.tasks.demo import DemoTask
+
+    gold = np.array([e.label for e in DemoTask(size=200).read_split("unlabel_train")])
+    logits = tmp_path / "gold.npy"
+    np.save(logits, (np.eye(2)[gold] * 6 - 3).astype(np.float32))
+    command = [
+        sys.executable, "search.py", "experiment=demo", "task.size=200", "teacher=predictions",
+        f"teacher.path={logits}", "teacher.kind=logits", "indicator.samples=6", "indicator.max_steps=60",
+        "search.population=6", "search.generations=1", "distill.top_k=0", "logger=none", "executor=ray",
+        "executor.num_cpus=2", f"hydra.run.dir={tmp_path / 'run'}",
+    ]
+    env = {**os.environ, "AVATAR_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    first = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    runs: list[Path] = []
+    while time.monotonic() < deadline and first.poll() is None and not runs:
+        runs = [p for p in (tmp_path / "cache").glob("surrogate/*/runs.jsonl") if p.read_text().strip()]
+        time.sleep(0.2)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert runs, "no brief run was recorded before the deadline"
+    before = runs[0].read_text().splitlines()
+    assert 1 <= len(before) < 6
+
+    again = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"({len(before)} cached)" in again.stdout + again.stderr
+    after = runs[0].read_text().splitlines()
+    assert after[: len(before)] == before  # what finished stands, untouched
+    keys = [json.loads(line)["key"] for line in after]
+    assert len(keys) == len(set(keys)) == 6  # nothing computed twice
