@@ -125,7 +125,7 @@ class ClassifierModule(L.LightningModule):
     def _evaluate(self, batch: Batch, metrics: Any, prefix: str) -> Tensor:
         logits = self(batch)
         labels = batch["targets"]
-        self.log(f"{prefix}/loss", hard_loss(logits, labels), batch_size=len(labels))
+        self.log(f"{prefix}/loss", hard_loss(logits, labels), batch_size=len(labels), sync_dist=True)
         predicted = logits.argmax(dim=-1)
         metrics.update(predicted, labels)
         return predicted
@@ -141,14 +141,15 @@ class ClassifierModule(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         self.log_dict(self.val_metrics.compute(), prog_bar=True)
         self.val_metrics.reset()
-        counts = self._predicted
+        # every rank's predictions (DDP); the identity in one process
+        counts = self.trainer.strategy.reduce(self._predicted.to(self.device), reduce_op="sum").cpu()
         total = int(counts.sum())
         if total == 0:
             return
         majority = float(counts.max()) / total
-        self.log("val/majority_fraction", majority)
+        self.log("val/majority_fraction", majority, sync_dist=True)  # the same on every rank
         self.collapsed = majority >= 1.0
-        if self.collapsed and not self.trainer.sanity_checking:
+        if self.collapsed and not self.trainer.sanity_checking and self.trainer.is_global_zero:
             log.warning(
                 "collapsed: the model predicts class %d for all %d validation examples (%s)",
                 int(counts.argmax()),

@@ -61,7 +61,14 @@ from avatar.student import (
 from avatar.student_folder import save_student
 from avatar.task import Task
 from avatar.teacher import Knowledge, check_knowledge
-from avatar.training import Throughput, build_trainer, explain_out_of_memory, quiet_lightning
+from avatar.training import (
+    SINGLE_PROCESS,
+    Throughput,
+    build_trainer,
+    explain_out_of_memory,
+    leave_unless_rank_zero,
+    quiet_lightning,
+)
 
 log = logging.getLogger("avatar")
 
@@ -386,6 +393,7 @@ def _full_run(
     with explain_out_of_memory(data.batch_size, "distilling a student"):
         energy = _measured(lambda: fit.fit(module, datamodule=data, ckpt_path=resumed_from), settings)
     seconds = time.perf_counter() - started
+    leave_unless_rank_zero(fit)  # DDP: the other ranks end here; rank 0 evaluates and saves once
 
     best_path = best.best_model_path or (
         str(checkpoints / "best.ckpt") if (checkpoints / "best.ckpt").is_file() else ""
@@ -395,8 +403,9 @@ def _full_run(
     else:
         log.warning("no validation ran before training stopped: the student keeps its last weights")
     with quiet_lightning(info=False):
-        keep = ("accelerator", "devices", "precision", "limit_val_batches", "limit_test_batches")
-        evaluator = build_trainer({k: v for k, v in options.items() if k in keep}, enable_progress_bar=False)
+        keep = ("accelerator", "precision", "limit_val_batches", "limit_test_batches")
+        evaluator = build_trainer({k: v for k, v in options.items() if k in keep}, enable_progress_bar=False,
+                                  **SINGLE_PROCESS)
         metrics = _scalars(evaluator.validate(module, datamodule=data, verbose=False)[0])
         metrics.update(_scalars(evaluator.test(module, datamodule=data, verbose=False)[0]))
     result = _result(candidate, task, module, metrics, throughput, seconds, fit.global_step, energy)

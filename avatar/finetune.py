@@ -29,7 +29,7 @@ from avatar.errors import AvatarError
 from avatar.graphcodebert import graph_inputs
 from avatar.task import Example
 from avatar.text import normalize_code
-from avatar.training import build_trainer, quiet_lightning
+from avatar.training import SINGLE_PROCESS, build_trainer, leave_unless_rank_zero, quiet_lightning
 
 log = logging.getLogger("avatar")
 
@@ -202,6 +202,7 @@ def fit_classifier(
             val_dataloaders=_loader(valid, batch_size, pad_id, shuffle=False, seed=seed) if valid else None,
             ckpt_path=resume if resume.is_file() else None,
         )
+    leave_unless_rank_zero(fit)
     best: dict[str, float] = {}
     best_path = best_checkpoint.best_model_path or (
         str(checkpoint_dir / "best.ckpt") if (checkpoint_dir / "best.ckpt").is_file() else ""
@@ -239,7 +240,7 @@ def predict_logits(
         shuffle=False,
         collate_fn=Collator(pad_id),
     )
-    predictor = build_trainer({**trainer, "devices": 1}, root_dir=run_dir, inference_mode=True)
+    predictor = build_trainer({**trainer, **SINGLE_PROCESS}, root_dir=run_dir, inference_mode=True)
     with quiet_lightning():
         outputs = predictor.predict(module, dataloaders=loader)
     sorted_logits = torch.cat(list(outputs or []), dim=0)

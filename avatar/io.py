@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from avatar.errors import DataError, storage_error
+from avatar.ranks import distributed_rank
 
 log = logging.getLogger("avatar")
 
@@ -183,6 +184,9 @@ def cache_lock(path: str | os.PathLike[str]) -> Iterator[Path]:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     lock_path = target.with_name(f"{target.name}.lock")
+    if distributed_rank() > 0:  # a DDP child: its rank 0 holds this lock and waits for it in fit
+        yield lock_path
+        return
     with open(lock_path, "a") as handle:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from avatar.errors import AvatarError
+from avatar.ranks import distributed_rank
 
 LOCK_NAME = ".avatar.lock"
 
@@ -85,6 +86,8 @@ def locked_run(function: Callable[..., Result]) -> Callable[..., Result]:
 
     @functools.wraps(function)
     def wrapper(cfg: Any, run_dir: str | os.PathLike[str], *args: Any, **kwargs: Any) -> Result:
+        if distributed_rank() > 0:  # a DDP rank of the run whose rank 0 holds the lock
+            return function(cfg, run_dir, *args, **kwargs)
         with run_lock(run_dir):
             return function(cfg, run_dir, *args, **kwargs)
 

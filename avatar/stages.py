@@ -196,6 +196,20 @@ def teacher_parts(cfg: DictConfig, task: Task, run_dir: Path | None = None) -> T
 # ---------------------------------------------------------------------------------- search
 
 
+def check_one_process(machine: dict[str, Any]) -> None:
+    """``search.py`` trains many small models, each in one process; several devices per run is for
+    one long training (``train.py``), and many runs side by side is the executor's job."""
+    devices, nodes = machine.get("devices", 1), machine.get("num_nodes", 1)
+    if str(devices) != "1" or str(nodes) != "1":
+        raise AvatarError(
+            f"search.py runs each training on one device (got trainer.devices={devices}, "
+            f"trainer.num_nodes={nodes}): run many side by side with executor=ray "
+            "(executor.gpus_per_run=0.25 packs four students on a GPU), or train one teacher or student "
+            "on several with train.py stage=teacher|distill trainer.devices=N trainer.strategy=ddp "
+            "(docs/scale.md)"
+        )
+
+
 @dataclass
 class SearchPlan:
     """Everything a search needs, built and checked from the config before the long work starts."""
@@ -213,6 +227,7 @@ class SearchPlan:
 
 def plan_search(cfg: DictConfig, run_dir: Path) -> SearchPlan:
     """The search's objects, each checked now: a typo or a teacher that cannot load fails in seconds."""
+    check_one_process(hardware(cfg))
     needs_teacher = reads_data(cfg)
     task = build_task(cfg, read_data=needs_teacher)
     plan = SearchPlan(

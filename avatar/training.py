@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import sys
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -146,6 +147,28 @@ def build_trainer(
     return L.Trainer(**merged, callbacks=list(callbacks), logger=logger, enable_checkpointing=checkpointing)
 
 
+SINGLE_PROCESS = {"devices": 1, "num_nodes": 1, "strategy": "auto"}
+"""Machine keys for the work after a fit (evaluation, prediction): one process, on rank 0."""
+
+
+def leave_unless_rank_zero(trainer: L.Trainer) -> None:
+    """After a distributed fit, a process of rank > 0 has done its share, and exits here.
+
+    Why here: everything after training (loading the best weights, evaluation, saving the
+    model, predicting the knowledge, writing caches and reports) must happen once. Ending
+    the other ranks right after ``fit`` makes that true for every caller, plugins included,
+    without a rank check in each; rank 0 continues alone, on one process (``SINGLE_PROCESS``),
+    with the process group closed (metrics would otherwise wait for the ranks that left).
+    """
+    if trainer.world_size <= 1:
+        return
+    if not trainer.is_global_zero:
+        log.info("rank %d: training done; rank 0 evaluates and saves", trainer.global_rank)
+        sys.exit(0)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
 class Throughput(Callback):
     """Examples and seconds of the training steps only (validation and data loading excluded)."""
 
@@ -170,7 +193,7 @@ class Throughput(Callback):
     ) -> None:
         self._sync(module)
         self.seconds += time.perf_counter() - self._started
-        self.examples += len(batch["targets"])
+        self.examples += len(batch["targets"]) * trainer.world_size  # DDP: every rank's batch at once
 
     @property
     def per_second(self) -> float:

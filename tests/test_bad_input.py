@@ -405,6 +405,18 @@ def run_dir_in_use(tmp: Path) -> None:
         train(_compose_train("stage=report"), tmp)
 
 
+def search_on_two_devices(tmp: Path) -> None:
+    from avatar.stages import search
+
+    search(_compose("indicator=flops", "distill.top_k=0", "trainer.devices=2", "trainer.strategy=ddp"), tmp)
+
+
+def unknown_executor(tmp: Path) -> None:
+    from avatar.stages import search
+
+    search(_compose("indicator=flops", "distill.top_k=0", "executor.name=dask"), tmp)
+
+
 CASES: list[tuple[Callable[[Path], None], str]] = [
     (unknown_constraint, "unknown constraint 'sizes'; known constraints: flops, heads, size"),
     (unknown_task, "unknown task 'vulnerability'; known tasks: clone, demo, vuln"),
@@ -448,6 +460,8 @@ CASES: list[tuple[Callable[[Path], None], str]] = [
     (trainer_epochs_not_a_number, "trainer.max_epochs must be an integer, got 'abc' (str)"),
     (trainer_limit_not_a_number, "trainer.limit_val_batches must be a number, got 'all' (str)"),
     (run_dir_in_use, "is in use by pid {pid} on host"),
+    (search_on_two_devices, "search.py runs each training on one device (got trainer.devices=2"),
+    (unknown_executor, "unknown executor 'dask'; known executors: local, ray"),
 ]
 
 
