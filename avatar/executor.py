@@ -71,9 +71,18 @@ class Executor(ABC):
 
     @abstractmethod
     def map(
-        self, function: Function, units: Sequence[Any], shared: Mapping[str, Any] | None = None
+        self,
+        function: Function,
+        units: Sequence[Any],
+        shared: Mapping[str, Any] | None = None,
+        costs: Sequence[float] | None = None,
     ) -> Iterator[tuple[int, Any]]:
-        """``(index into units, result)`` for each unit, as each finishes."""
+        """``(index into units, result)`` for each unit, as each finishes.
+
+        ``costs`` (optional, any unit: relative estimates) let an executor that runs several
+        at once start the longest first, so one long unit does not start last and leave
+        the other workers idle while it runs (longest-processing-time-first scheduling).
+        """
 
     def describe(self) -> str:
         return f"{self.name} ({self.workers} at a time)"
@@ -108,9 +117,13 @@ class LocalExecutor(Executor):
         return 1
 
     def map(
-        self, function: Function, units: Sequence[Any], shared: Mapping[str, Any] | None = None
+        self,
+        function: Function,
+        units: Sequence[Any],
+        shared: Mapping[str, Any] | None = None,
+        costs: Sequence[float] | None = None,
     ) -> Iterator[tuple[int, Any]]:
-        for index, unit in enumerate(units):
+        for index, unit in enumerate(units):  # in order: one at a time, the order costs nothing
             with torch_threads(self.threads):
                 result = function(unit, **(shared or {}))
             yield index, result
@@ -223,7 +236,11 @@ class RayExecutor(Executor):
 
     # -- the map
     def map(
-        self, function: Function, units: Sequence[Any], shared: Mapping[str, Any] | None = None
+        self,
+        function: Function,
+        units: Sequence[Any],
+        shared: Mapping[str, Any] | None = None,
+        costs: Sequence[float] | None = None,
     ) -> Iterator[tuple[int, Any]]:
         if not units:
             return
@@ -237,10 +254,10 @@ class RayExecutor(Executor):
         )
         threads = max(1, math.ceil(self.cpus_per_run))
         # a dict of ObjectRefs is resolved inside the worker: fetch each shared object there
-        pending = {
-            remote.remote(function, unit, _Shared(shared_refs), threads): index
-            for index, unit in enumerate(units)
-        }
+        order = range(len(units))
+        if costs is not None:  # Ray starts queued tasks of one shape in the order they were submitted
+            order = sorted(order, key=lambda i: -costs[i])
+        pending = {remote.remote(function, units[i], _Shared(shared_refs), threads): i for i in order}
         try:
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)

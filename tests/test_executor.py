@@ -73,6 +73,13 @@ def test_ray_map_returns_every_result_with_shared_objects(local_ray) -> None:
     assert ray.is_initialized()  # a Ray the executor did not start is left running
 
 
+def test_ray_starts_the_costliest_units_first(local_ray) -> None:
+    """One unit at a time (2 CPUs each on a 2-CPU Ray): completion order is start order."""
+    executor = RayExecutor(cpus_per_run=2)
+    order = [index for index, _ in executor.map(scaled, [1, 2, 3], {"factor": 1}, costs=[1.0, 3.0, 2.0])]
+    assert order == [1, 2, 0]
+
+
 def test_ray_retries_a_unit_whose_worker_died(local_ray, tmp_path: Path) -> None:
     results = dict(RayExecutor(retries=1).map(dies_once, ["a", "b"], {"marker_dir": str(tmp_path)}))
     assert results == {0: "a", 1: "b"}

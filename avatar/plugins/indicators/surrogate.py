@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from avatar.distill import DistillSettings, distill_candidate
+from avatar.distill import DistillSettings, distill_candidate, training_cost
 from avatar.errors import AvatarError, DataError
 from avatar.executor import LocalExecutor
 from avatar.io import append_jsonl, atomic_write_json, cache_lock, discard_corrupt, read_jsonl
@@ -196,7 +196,9 @@ class SurrogateIndicator(EffectivenessIndicator):
             with progress_bar("surrogate (brief distillations)", len(candidates)) as update:
                 update(len(candidates) - len(todo))
                 finished = len(candidates) - len(todo)
-                for _, record in executor.map(brief_run, units, {"task": task, "knowledge": knowledge}):
+                shared = {"task": task, "knowledge": knowledge}
+                costs = [training_cost(c, task.num_labels) for c in todo]
+                for _, record in executor.map(brief_run, units, shared, costs):
                     append_jsonl(runs_path, record)  # recorded at once: a killed driver keeps it
                     done[record["key"]] = record
                     finished += 1
