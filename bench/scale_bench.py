@@ -117,7 +117,12 @@ def main() -> None:
     print(f"| local (1 thread) | {local_seconds:.1f} | 1.00x |")
     speedup = local_seconds / ray_seconds
     print(f"| ray ({args.workers} workers x 1 CPU) | {ray_seconds:.1f} | {speedup:.2f}x |")
-    print(f"\nRay start-up: ray.init {startup:.1f} s; Ray's whole overhead (start-up, worker processes, "
+    per_run_local = [r["seconds"] for r in local_runs]
+    bound = sum(per_run_local) / makespan(per_run_local, args.workers)
+    print(f"\nAttainable with {args.workers} workers for these runs (their local times, best schedule, no "
+          f"overhead): {bound:.2f}x; the longest run is {max(per_run_local) / sum(per_run_local):.0%} "
+          "of the work.")
+    print(f"Ray start-up: ray.init {startup:.1f} s; Ray's whole overhead (start-up, worker processes, "
           f"shipping the task and knowledge) {ray_seconds - ray_lanes:.1f} s over the runs' own "
           f"{ray_lanes:.1f} s (longest lane).")
 

@@ -9,7 +9,7 @@ mean of the other runs. Runs are cached under the Avatar cache, so a second budg
 rerun only pays for what is new.
 
     AVATAR_DATA=/path/to/data python bench/surrogate_bench.py indicator.samples=12 \\
-        indicator.train_examples=2000 [any search.py override]
+        indicator.train_examples=2000 [executor=ray] [any search.py override]
 """
 
 from __future__ import annotations
@@ -32,7 +32,15 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 from avatar.objectives import MeterContext  # noqa: E402
 from avatar.plugins.indicators.surrogate import SurrogateIndicator, encode  # noqa: E402
 from avatar.registry import INDICATORS  # noqa: E402
-from avatar.stages import build_pruner, build_space, build_task, cache_dir, hardware, teacher_parts  # noqa: E402
+from avatar.stages import (  # noqa: E402
+    build_executor,
+    build_pruner,
+    build_space,
+    build_task,
+    cache_dir,
+    hardware,
+    teacher_parts,
+)
 
 DEFAULTS = ["task=clone", "teacher=paper_codebert", "indicator=surrogate", "logger=none"]
 
@@ -54,10 +62,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as run_dir:
         context = MeterContext(
             space, task.num_labels, run_dir, task=task, pruner=pruner, cache_dir=cache_dir(cfg),
-            trainer=hardware(cfg), knowledge=lambda: teacher.knowledge,
+            trainer=hardware(cfg), knowledge=lambda: teacher.knowledge, executor=build_executor(cfg),
         )
         started = time.perf_counter()
         indicator.prepare(context)
+        context.executor.close()
         seconds = time.perf_counter() - started
         summary = json.loads((Path(run_dir) / "surrogate.json").read_text())
     runs = summary["runs"]
