@@ -263,10 +263,26 @@ class RayExecutor(Executor):
                 done, _ = ray.wait(list(pending), num_returns=1)
                 for ref in done:
                     index = pending.pop(ref)
-                    yield index, ray.get(ref)
+                    yield index, self._result(ref, index)
         finally:
             for ref in pending:  # the driver stopped early (an error, Ctrl-C): stop the rest
                 ray.cancel(ref, force=True)
+
+    def _result(self, ref: Any, index: int) -> Any:
+        """The unit's result; its own error as itself; a lost worker as one line."""
+        import ray
+
+        try:
+            return ray.get(ref)
+        except ray.exceptions.RayTaskError:
+            raise  # the unit's own exception (an AvatarError stays one)
+        except ray.exceptions.RayError as error:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise AvatarError(
+                f"unit {index} was lost on Ray after {self.retries} retries "
+                f"({type(error).__name__}: {first}); if workers run out of memory, raise "
+                "executor.cpus_per_run or lower executor.num_cpus"
+            ) from None
 
     def close(self) -> None:
         if self.started_ray:

@@ -27,7 +27,7 @@ def _real_parameters(config: dict) -> int:
 def test_parameter_formula_matches_real_models(num_labels: int) -> None:
     space = load_space("avatar")
     pruner = Pruner(space, [CONSTRAINTS.create("size", max_mb=3.0), CONSTRAINTS.create("heads")], num_labels)
-    genomes = pruner.sample(150, random.Random(num_labels), pool=1)
+    genomes = pruner.sample(60, random.Random(num_labels), pool=1)
     kinds = set()
     for genome in genomes:
         candidate = space.candidate(genome)

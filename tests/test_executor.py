@@ -35,6 +35,10 @@ def dies_once(unit: str, marker_dir: str) -> str:
     return unit
 
 
+def always_dies(unit: int) -> int:
+    os._exit(1)
+
+
 def refuses(unit: int) -> int:
     raise AvatarError(f"unit {unit} refuses")
 
@@ -83,6 +87,11 @@ def test_ray_starts_the_costliest_units_first(local_ray) -> None:
 def test_ray_retries_a_unit_whose_worker_died(local_ray, tmp_path: Path) -> None:
     results = dict(RayExecutor(retries=1).map(dies_once, ["a", "b"], {"marker_dir": str(tmp_path)}))
     assert results == {0: "a", 1: "b"}
+
+
+def test_ray_worker_that_always_dies_is_one_line(local_ray) -> None:
+    with pytest.raises(AvatarError, match="unit 0 was lost on Ray after 1 retries"):
+        list(RayExecutor(retries=1).map(always_dies, [1]))
 
 
 def test_ray_unit_error_reaches_the_driver_as_itself(local_ray) -> None:
