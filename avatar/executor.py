@@ -203,8 +203,6 @@ class RayExecutor(Executor):
                 options["object_store_memory"] = int(self.object_store_mb) * 1024**2
         else:
             options["address"] = self.address
-        # a local, single-user Ray needs no token (Ray would write one to ~/.ray)
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         try:
             ray.init(**options)
         except ConnectionError as error:
