@@ -36,6 +36,7 @@ import numpy as np
 
 from avatar.cost import MB
 from avatar.errors import AvatarError
+from avatar.executor import torch_threads
 from avatar.io import atomic_write_bytes, atomic_write_text
 from avatar.student_folder import onnx_file
 from avatar.task import Task
@@ -151,15 +152,10 @@ def measure_model(model_dir: str | os.PathLike[str], task: Task, backend: str = 
     if not examples:
         raise AvatarError(f"task {task.name!r} has no {split} examples to measure on")
     predictor = Predictor.load(model_dir, backend=backend)
-    previous_threads = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(int(threads))
-    try:
+    with torch_threads(threads):
         used_threads = torch.get_num_threads()
         result = inference_workload(predictor, [e.code for e in examples], batch_size=1, warmup=warmup,
                                     name=f"report-{kind}")
-    finally:
-        torch.set_num_threads(previous_threads)
     assert result.outputs is not None
     predictions = result.outputs.argmax(axis=-1)
     metrics = score(task, predictions, [e.label for e in examples])

@@ -28,6 +28,7 @@ from transformers import PreTrainedTokenizerFast, RobertaConfig, RobertaForSeque
 
 from avatar.cost import MB, size_bytes
 from avatar.errors import AvatarError, DataError
+from avatar.executor import torch_threads
 from avatar.smt import candidate_vars
 from avatar.space import Candidate, model_config
 from avatar.task import Example, Split, Task, label_names, label_signature  # noqa: F401  (re-exported)
@@ -101,13 +102,9 @@ def random_weight_model(
     cost, and building it the way students are built keeps the attention implementation
     the deployed student will use.
     """
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         torch.manual_seed(seed)
         yield build_model(candidate, num_labels).eval()
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def parameter_bytes(model: torch.nn.Module) -> int:
