@@ -267,7 +267,8 @@ class StudentDataModule(L.LightningDataModule):
                 raise AvatarError("training a student needs teacher knowledge")
             check_knowledge(self.task, self.knowledge, unlabeled=len(examples))
             values = self.knowledge.logits if self.soft else self.knowledge.labels()
-            targets = torch.from_numpy(np.ascontiguousarray(values))
+            # a copy: knowledge shipped through Ray's object store arrives read-only
+            targets = torch.from_numpy(np.array(values, copy=True))
             keep = np.arange(len(examples))
             if self.max_train_examples is not None and self.max_train_examples < len(examples):
                 keep = np.sort(

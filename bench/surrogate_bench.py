@@ -80,7 +80,8 @@ def main() -> None:
               f"| {c['tokenizer']} | {c['max_sequence_length']} | {c['learning_rate']:g} "
               f"| {run['metric']:.4f} | {run['val_loss']:.4f} | {'yes' if run.get('collapsed') else 'no'} "
               f"| {run['seconds']:.1f} |")
-    features = np.array([encode(space, space.validate(r["config"])) for r in runs])
+    skip = frozenset(summary.get("fixed", []))
+    features = np.array([encode(space, space.validate(r["config"]), skip) for r in runs])
     print("\n| target | surrogate LOO MAE | mean predictor LOO MAE | ratio |")
     print("|---|---:|---:|---:|")
     targets = {"headline": [r["metric"] for r in runs], "loss": [-r["val_loss"] for r in runs]}

@@ -47,23 +47,29 @@ def test_ctrl_c_inside_lightning_fit_exits_130(capsys: pytest.CaptureFixture[str
 @pytest.mark.slow  # a real train.py cold start and fine-tune (minutes on a loaded 2-core machine)
 def test_ctrl_c_in_train_py_teacher_stage_exits_130(tmp_path: Path) -> None:
     """The real entry point: interrupted while the teacher fine-tunes (Lightning's fit)."""
+    run_dir = tmp_path / "run"
     command = [
         sys.executable, "train.py", "stage=teacher", "task=demo", "task.size=200", "teacher=scratch",
-        "teacher.vocab_size=300", "logger=none", "teacher.trainer.max_epochs=1000",
-        f"hydra.run.dir={tmp_path / 'run'}",
+        "teacher.vocab_size=300", "logger=none", "teacher.trainer.max_epochs=1000", "teacher.patience=1000",
+        f"hydra.run.dir={run_dir}",
     ]
     env = {**os.environ, "AVATAR_CACHE": str(tmp_path / "cache")}
-    with open(tmp_path / "stderr", "w") as errors:
-        run = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=errors, text=True)
+    with open(tmp_path / "stdout", "w") as output, open(tmp_path / "stderr", "w") as errors:
+        run = subprocess.Popen(command, cwd=REPO, env=env, stdout=output, stderr=errors, text=True)
         try:
+            # inside fit, where Lightning catches Ctrl-C: its logger folder exists, or its
+            # "Loading `train_dataloader`" line (logged to stderr) is out
             deadline = time.monotonic() + 240
-            assert run.stdout is not None
-            for line in run.stdout:  # Lightning logs this line from inside fit, where it catches Ctrl-C
-                if "Loading `train_dataloader`" in line or time.monotonic() > deadline:
+            while time.monotonic() < deadline and run.poll() is None:
+                if (run_dir / "teacher_logs").exists() or "Loading `train_dataloader`" in (
+                    tmp_path / "stderr"
+                ).read_text():
                     break
+                time.sleep(0.5)
+            assert run.poll() is None, "the teacher ended before it could be interrupted"
             time.sleep(1.0)
             run.send_signal(signal.SIGINT)
-            run.communicate(timeout=120)
+            run.wait(timeout=120)
         finally:
             if run.poll() is None:
                 run.kill()

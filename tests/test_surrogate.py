@@ -32,3 +32,13 @@ def test_leave_one_out_error_of_a_linear_signal_is_small() -> None:
     features = rng.random((20, 4))
     targets = features @ np.array([0.3, -0.2, 0.1, 0.0]) + 0.5
     assert SurrogateIndicator.leave_one_out_error(features, targets) < 0.01
+
+
+def test_a_fixed_brief_run_learning_rate_leaves_it_out_of_the_fit() -> None:
+    space = load_space("avatar")
+    candidate = space.candidate([0] * len(space.dimensions))
+    fixed = SurrogateIndicator(learning_rate=1e-3)
+    assert fixed.fixed == frozenset({"learning_rate"})
+    assert len(encode(space, candidate, fixed.fixed)) == len(encode(space, candidate)) - 1
+    assert fixed._budget()["learning_rate"] == 1e-3  # in the cache key: other-lr runs are not reused
+    assert "learning_rate" not in SurrogateIndicator()._budget()  # caches made before the option stay valid

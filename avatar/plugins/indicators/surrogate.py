@@ -44,11 +44,14 @@ SURROGATE_FORMAT = 2
 """Version of the cached runs: bump it when a brief distillation's recipe or record changes."""
 
 
-def encode(space: Space, candidate: Candidate) -> list[float]:
+def encode(space: Space, candidate: Candidate, skip: frozenset[str] = frozenset()) -> list[float]:
     """Features of a configuration: numbers scaled to [0, 1] (log scale when they span
-    more than 10x), other choices one-hot. Fixed by the space, so cached fits stay valid."""
+    more than 10x), other choices one-hot. Fixed by the space, so cached fits stay valid.
+    Dimensions in ``skip`` (ones the brief runs held fixed) carry no signal and are left out."""
     features: list[float] = []
     for dim in space.dimensions:
+        if dim.name in skip:
+            continue
         value = candidate[dim.name]
         numeric = all(isinstance(c, int | float) and not isinstance(c, bool) for c in dim.choices)
         if numeric and len(dim) > 1:
@@ -70,12 +73,16 @@ class BriefRun:
     settings: DistillSettings  # fast=True
     trainer: dict[str, Any]
     tokenizer: Any  # built by the driver, so workers write no cache
+    learning_rate: float | None = None  # the brief runs' own learning rate, or None: the candidate's
 
 
 def brief_run(unit: BriefRun, task: Task, knowledge: Knowledge) -> dict[str, Any]:
     """Distil ``unit`` briefly; the run's cache record (the driver writes it)."""
+    trained = unit.candidate
+    if unit.learning_rate is not None:
+        trained = Candidate.from_dict({**trained.as_dict(), "learning_rate": unit.learning_rate})
     result = distill_candidate(
-        unit.candidate, task, knowledge, unit.settings, trainer=unit.trainer, tokenizer=unit.tokenizer
+        trained, task, knowledge, unit.settings, trainer=unit.trainer, tokenizer=unit.tokenizer
     )
     return {
         "key": unit.candidate.key(), "config": unit.candidate.as_dict(), "metric": result.headline,
@@ -115,6 +122,7 @@ class SurrogateIndicator(EffectivenessIndicator):
         seed: int = 0,
         sample_pool: int = 4,
         target: str = "headline",
+        learning_rate: float | None = None,
     ) -> None:
         if target not in ("headline", "loss"):
             raise AvatarError(f"indicator.target must be headline or loss, got {target!r}")
@@ -127,6 +135,7 @@ class SurrogateIndicator(EffectivenessIndicator):
         self.seed = seed
         self.sample_pool = sample_pool
         self.target = target
+        self.learning_rate = None if learning_rate is None else float(learning_rate)
         self.coef: np.ndarray | None = None
         self.intercept = 0.0
         self.space: Space | None = None
@@ -151,7 +160,13 @@ class SurrogateIndicator(EffectivenessIndicator):
             "train_examples": self.train_examples,
             "eval_examples": self.eval_examples,
             "seed": self.seed,
+            **({"learning_rate": self.learning_rate} if self.learning_rate is not None else {}),
         }
+
+    @property
+    def fixed(self) -> frozenset[str]:
+        """Dimensions the brief runs hold fixed, so the fit leaves them out."""
+        return frozenset({"learning_rate"}) if self.learning_rate is not None else frozenset()
 
     def cache_key(self, task: Any, knowledge: Any, space: Space) -> str:
         """16 hex digits over what every cached run's score depends on.
@@ -189,7 +204,8 @@ class SurrogateIndicator(EffectivenessIndicator):
                          len(todo), len(candidates), len(candidates) - len(todo), executor.describe(), folder)
             # the driver trains (or loads) the tokenizers: workers get them in the unit, write nothing
             units = [
-                BriefRun(c, settings, self.trainer_options(context), build_tokenizer(c, task, cache_root))
+                BriefRun(c, settings, self.trainer_options(context), build_tokenizer(c, task, cache_root),
+                         self.learning_rate)
                 for c in todo
             ]
             started = time.perf_counter()
@@ -211,7 +227,7 @@ class SurrogateIndicator(EffectivenessIndicator):
                 log.info("surrogate: %d brief runs in %.0f s on %s", len(todo), time.perf_counter() - started,
                          executor.describe())
 
-        features = np.array([encode(context.space, c) for c in candidates])
+        features = np.array([encode(context.space, c, self.fixed) for c in candidates])
         targets = np.array([self._target(done[c.key()]) for c in candidates], dtype=float)
         self._fit(features, targets)
         loo = self.leave_one_out_error(features, targets)
@@ -223,6 +239,7 @@ class SurrogateIndicator(EffectivenessIndicator):
                 "budget": self._budget(),
                 "headline_metric": task.headline_metric,
                 "target": self.target,
+                "fixed": sorted(self.fixed),
                 "coef": self.coef,
                 "intercept": self.intercept,
                 "loo_mae": loo,
@@ -270,4 +287,4 @@ class SurrogateIndicator(EffectivenessIndicator):
     def predict(self, candidate: Candidate, context: MeterContext) -> float:
         if self.coef is None or self.space is None:
             raise AvatarError("the surrogate indicator was not prepared (call prepare first)")
-        return float(np.dot(self.coef, encode(self.space, candidate)) + self.intercept)
+        return float(np.dot(self.coef, encode(self.space, candidate, self.fixed)) + self.intercept)
