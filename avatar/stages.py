@@ -405,7 +405,9 @@ def teacher_stage(cfg: DictConfig, run_dir: Path) -> Knowledge:
     """``train.py stage=teacher``: cached teacher knowledge, and ``teacher.json`` in ``run_dir``."""
     parts = teacher_parts(cfg, build_task(cfg), run_dir)
     knowledge = parts.knowledge
-    atomic_write_json(run_dir / "teacher.json", parts.summary)
+    folder = parts.model_dir()  # where the fine-tuned teacher lives, for `stage=report report.teacher=`
+    summary = {**parts.summary, "model_dir": str(folder) if folder else None}
+    atomic_write_json(run_dir / "teacher.json", summary)
     return knowledge
 
 

@@ -94,6 +94,7 @@ def test_train_py_teacher_stage_fine_tunes_then_reuses_the_cache(tiny_teacher: P
     assert not list(run.rglob("*.ckpt")), "Lightning checkpoints are removed once the model is cached"
     summary = json.loads((run / "teacher.json").read_text())
     assert summary["from_cache"] is False and summary["examples"] == 16 and summary["soft"] is True
+    assert summary["model_dir"] == str(model_dir)  # what `stage=report report.teacher=` takes
     first = Knowledge.load(knowledge_file)
     assert first.logits.shape == (16, 2) and np.isfinite(first.logits).all()
     assert set(first.gold.tolist()) <= {0, 1}
