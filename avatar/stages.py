@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import socket
 import time
 from dataclasses import dataclass, field
@@ -300,7 +301,7 @@ def _search(cfg: DictConfig, run_dir: Path, plan: SearchPlan) -> dict[str, Any]:
 
         outputs: dict[str, Any] = {}
         if plan.top_k > 0 and teacher is not None:
-            log.info("students: %s", _students_estimate(plan.top_k, plan.students_trainer))
+            log.info("students: %s", _students_estimate(plan.top_k, plan.students_trainer, executor.workers))
             students = distill_front(
                 task, space, result.front, plan.top_k, teacher.knowledge, plan.distill, plan.students_trainer,
                 run_dir, cache_dir=cache_dir(cfg), executor=executor,
@@ -328,11 +329,13 @@ def _placement(executor: Executor) -> str:
     )
 
 
-def _students_estimate(top_k: int, trainer: dict[str, Any]) -> str:
+def _students_estimate(top_k: int, trainer: dict[str, Any], workers: int = 1) -> str:
     """What the distillation stage will cost, said before it starts."""
     budget = trainer.get("max_time")
     if budget:
-        return f"{top_k} to distil, each for at most {budget} (trainer.max_time) plus its test"
+        rounds = math.ceil(top_k / max(1, min(workers, top_k)))
+        at_once = f", {min(workers, top_k)} at a time: about {rounds} x that in all" if workers > 1 else ""
+        return f"{top_k} to distil, each for at most {budget} (trainer.max_time) plus its test{at_once}"
     steps, epochs = trainer.get("max_steps", -1), trainer.get("max_epochs")
     limit = f"{steps} steps" if steps and steps > 0 else f"{epochs} epochs over the unlabeled split"
     return f"{top_k} to distil, each for {limit} (set trainer.max_time to bound the wall time)"

@@ -72,6 +72,9 @@ def main() -> None:
     runs = summary["runs"]
     print(f"overrides: {' '.join(overrides)}")
     metric = summary["headline_metric"]
+    brief_lr = summary["budget"].get("learning_rate")
+    own = "each candidate's own (the lr column)"
+    print(f"brief runs' learning rate: {brief_lr if brief_lr is not None else own}")
     print(f"| # | layers | hidden | vocab | tokenizer | seq | lr | val {metric} | val loss | collapsed | s |")
     print("|---|---:|---:|---:|---|---:|---:|---:|---:|---|---:|")
     for number, run in enumerate(runs, start=1):
