@@ -154,7 +154,8 @@ class ClassifierModule(L.LightningModule):
                 "collapsed: the model predicts class %d for all %d validation examples (%s)",
                 int(counts.argmax()),
                 total,
-                f"step {self.global_step}" if self.trainer.training else "final weights",
+                # inside fit the validation loop is not "training": ask which entry point runs
+                f"step {self.global_step}" if self.trainer.state.fn == "fit" else "final weights",
             )
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:

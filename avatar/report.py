@@ -70,6 +70,8 @@ class ReportRow:
     metrics: dict[str, float] = field(default_factory=dict)
     collapsed: bool = False  # every measured example got the same predicted class
     labels: list[str] = field(default_factory=list)  # class names in label order, from the model's config
+    teacher_agreement: float | None = None  # share of the measured examples where it predicts as the teacher
+    predictions: list[int] = field(default_factory=list, repr=False)  # per measured example (not written)
 
 
 # ---- measuring one model ----------------------------------------------------------------------------
@@ -168,11 +170,23 @@ def measure_model(model_dir: str | os.PathLike[str], task: Task, backend: str = 
         co2_g_per_1k=co2, estimated=result.measurement.estimated, n_examples=len(examples),
         backend=backend, split=split, threads=used_threads, gflops=model_gflops(model_dir),
         path=str(model_dir), metrics=metrics, labels=list(predictor.meta.labels),
-        collapsed=len(examples) > 1 and len(set(predictions.tolist())) == 1,
+        collapsed=len(examples) > 1 and len(set(predictions.tolist())) == 1, predictions=predictions.tolist(),
     )
 
 
 # ---- writing the report -----------------------------------------------------------------------------
+
+def add_teacher_agreement(rows: Sequence[ReportRow]) -> None:
+    """Each model's agreement with the teacher row on the same measured examples: how
+    faithfully it stands in for the teacher, gold labels or not."""
+    teacher = next((r for r in rows if r.kind == "teacher"), None)
+    if teacher is None or not teacher.predictions:
+        return
+    for row in rows:
+        if row is not teacher and len(row.predictions) == len(teacher.predictions):
+            same = sum(a == b for a, b in zip(row.predictions, teacher.predictions))
+            row.teacher_agreement = same / len(teacher.predictions)
+
 
 def ratios(rows: Sequence[ReportRow]) -> list[dict[str, float | None]]:
     """Per row, teacher / row for size, latency and energy (None without a teacher row)."""
@@ -261,6 +275,10 @@ def render_markdown(rows: Sequence[ReportRow], title: str, machine: dict[str, An
             f"| {row.latency_ms:.2f} | {row.energy_kwh_per_1k:.3g} | {row.co2_g_per_1k:.3g} "
             f"| {_ratio(ratio['size'])} | {_ratio(ratio['latency'])} | {_ratio(ratio['energy'])} |"
         )
+    agreeing = [row for row in rows if row.teacher_agreement is not None]
+    if agreeing:
+        lines += ["", "Agreement with the teacher's predictions on the same examples: "
+                  + ", ".join(f"{row.name} {row.teacher_agreement:.2%}" for row in agreeing) + "."]
     collapsed = [row.name for row in rows if row.collapsed]
     if collapsed:
         lines += ["", f"**Collapsed** (one predicted class for every example, chance-level quality): "
@@ -294,7 +312,7 @@ def greening_lines(rows: Sequence[ReportRow], greening: dict[str, float]) -> lis
 def render_csv(rows: Sequence[ReportRow]) -> str:
     """One line per row: every field, the class names (``|``-joined), the ratios and the extra metrics."""
     extra = sorted({name for row in rows for name in row.metrics})
-    base = [k for k in asdict(rows[0]) if k not in ("metrics", "labels")]
+    base = [k for k in asdict(rows[0]) if k not in ("metrics", "labels", "predictions")]
     header = (base + ["labels"] + [f"{label}_ratio" for label, _ in RATIO_FIELDS]
               + [f"metric_{name}" for name in extra])
     buffer = io.StringIO()
@@ -517,6 +535,7 @@ def report_run(
             f"nothing to report: set report.teacher and/or report.students (no {DEFAULT_STUDENTS_GLOB} "
             f"under {run_dir})"
         )
+    add_teacher_agreement(rows)
     paths = {k: str(v) for k, v in build_report(rows, run_dir, title=f"Avatar report: {task.name}",
                                                   greening=greening, notes=notes).items()}
     if front is not None and objective_names is not None:

@@ -309,11 +309,14 @@ def _search(cfg: DictConfig, run_dir: Path, plan: SearchPlan) -> dict[str, Any]:
             executor.close()
             logger.log_table("students", [_student_row(s) for s in students])
             outputs["students"] = students
+            teacher_dir = plan.report.teacher or teacher.model_dir()
+            notes = [_placement(executor), *([] if teacher_dir else [logits_teacher_note(teacher.knowledge)])]
             outputs["report"] = report_run(
-                task, run_dir, plan.report, teacher_dir=plan.report.teacher or teacher.model_dir(),
+                task, run_dir, plan.report, teacher_dir=teacher_dir,
                 student_folders=[Path(s["student_dir"]) for s in students if s.get("student_dir")],
                 front=result.front, objective_names=objectives.names, students=students,
-                greening=_greening_cost(run_dir, students), notes=[_placement(executor)],
+                greening=_greening_cost(run_dir, students),
+                notes=notes,
             )
     finally:
         logger.finish()
@@ -327,6 +330,16 @@ def _placement(executor: Executor) -> str:
         "finished and with no Ray beside it; the surrogate's brief runs and the students trained on "
         f"{executor.describe()}."
     )
+
+
+def logits_teacher_note(knowledge: Knowledge) -> str:
+    """What the report can say of a teacher that is only its knowledge (the paper's logits files)."""
+    agreement = knowledge.gold_agreement()
+    with_gold = (f"; its labels agree with the gold labels on {agreement:.2%} of them, so a student's "
+                 "accuracy is close to its agreement with the teacher") if agreement is not None else ""
+    return (f"Teacher {knowledge.teacher}: its knowledge is a file of predictions ({len(knowledge):,} "
+            f"unlabeled examples the students learned from), with no model to measure, so the table has "
+            f"no teacher row, ratios, test agreement or payback{with_gold}.")
 
 
 def _students_estimate(top_k: int, trainer: dict[str, Any], workers: int = 1) -> str:

@@ -73,7 +73,7 @@ def test_a_collapsed_student_is_detected_logged_and_reported(cache, caplog: pyte
             cache_dir=cache, trainer={"max_steps": 20, "max_epochs": -1},
         )
     assert result.collapsed and result.metrics["val/majority_fraction"] == 1.0
-    assert "collapsed" in caplog.text
+    assert "collapsed" in caplog.text and "(final weights)" in caplog.text  # fit says its step
 
     from avatar.report import ReportRow
 
@@ -126,3 +126,12 @@ def test_default_recipe_learns_a_three_class_toy(tmp_path: Path) -> None:
     )
     assert result.metrics["test/accuracy"] >= 0.90, result.metrics
     assert not result.collapsed
+
+
+def test_a_logits_file_teacher_is_described_in_the_report_notes() -> None:
+    from avatar.stages import logits_teacher_note
+
+    knowledge = Knowledge("clone", "paper_codebert", "f", logits=[[2.0, 0.0], [0.0, 1.0]], gold=[0, 0])
+    note = logits_teacher_note(knowledge)
+    assert "no teacher row" in note and "2 unlabeled examples" in note
+    assert "agree with the gold labels on 50.00% of them" in note
