@@ -12,8 +12,9 @@ directory (``--out``):
 1. ``stage=teacher task=vuln``: fine-tune the teacher on the labeled half and write its
    knowledge (logits) over the unlabeled half (cached under ``AVATAR_CACHE``);
 2. ``stage=distill``: distil the ``compact`` reference candidate of ``bench/fidelity.py``
-   (2.91 MiB) on those logits for ``--minutes`` of wall clock (Lightning ``max_time``; the
-   learning-rate schedule spans it), with the task's temperature (vuln: 10);
+   (2.91 MiB; ``--set key=value`` changes a dimension) on those logits for ``--minutes``
+   of wall clock (Lightning ``max_time``; the learning-rate schedule spans it), with the
+   task's temperature (vuln: 10);
 3. ``stage=report``: the teacher and the student on the whole test split (2,732
    functions), side by side.
 
@@ -37,7 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.fidelity import CANDIDATES  # noqa: E402
+from bench.fidelity import CANDIDATES, candidate  # noqa: E402
 
 
 def train(stage: str, out: Path, overrides: list[str]) -> float:
@@ -55,6 +56,7 @@ def main() -> int:
     parser.add_argument("--teacher", default="scratch", help="teacher plugin (scratch or huggingface)")
     parser.add_argument("--teacher-epochs", type=int, default=4)
     parser.add_argument("--candidate", choices=sorted(CANDIDATES), default="compact")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="set a dimension")
     parser.add_argument("--val-every", type=int, default=200, help="validate every N steps")
     parser.add_argument("--out", type=Path, default=Path("outputs/devign"))
     args, extra = parser.parse_known_args()
@@ -65,10 +67,10 @@ def main() -> int:
               "logger=none", *extra]
     minutes = int(args.minutes)
     budget = f"00:{minutes // 60:02d}:{minutes % 60:02d}:{round((args.minutes - minutes) * 60):02d}"
-    candidate = json.dumps(CANDIDATES[args.candidate]).replace('"', "")
+    student = json.dumps(candidate(args).as_dict()).replace('"', "")
     seconds = {"teacher": train("teacher", out, common)}
     seconds["distill"] = train("distill", out, [
-        *common, f"candidate={candidate}", "trainer.max_epochs=-1", f"trainer.max_time={budget}",
+        *common, f"candidate={student}", "trainer.max_epochs=-1", f"trainer.max_time={budget}",
         f"trainer.val_check_interval={args.val_every}", "trainer.check_val_every_n_epoch=null",
         "distill.patience=1000",
     ])
@@ -82,7 +84,8 @@ def main() -> int:
         rows = list(csv.DictReader(handle))
     teacher = next(r for r in rows if r["kind"] == "teacher")
     print(f"\nDevign test split, {teacher['n_examples']} functions; teacher={args.teacher} "
-          f"({args.teacher_epochs} epochs), student {args.candidate!r} for {args.minutes:g} min")
+          f"({args.teacher_epochs} epochs), student {args.candidate!r} {' '.join(args.set)} "
+          f"for {args.minutes:g} min")
     print("| model | size MB | test accuracy | test F1 | latency ms | collapsed | gap (points) |")
     print("|---|---:|---:|---:|---:|---|---:|")
     for row in rows:
