@@ -53,6 +53,7 @@ from avatar.teacher import (
     Teacher,
     TeacherContext,
     cache_path,
+    collapse_warning,
     describe_knowledge,
     teacher_knowledge,
 )
@@ -166,9 +167,13 @@ class TeacherParts:
         knowledge, from_cache, path = teacher_knowledge(self.task, self.teacher, self.context)
         seconds = time.perf_counter() - started
         log.info(describe_knowledge(knowledge, from_cache, path, seconds))
+        warning = collapse_warning(knowledge)
+        if warning:
+            log.warning(warning)
         self.summary.update(
             task=self.task.name, teacher=knowledge.teacher, examples=len(knowledge), soft=knowledge.soft,
             from_cache=from_cache, cache_path=str(path), gold_agreement=knowledge.gold_agreement(),
+            collapsed=warning is not None,
             seconds=round(seconds, 3),
         )
         return knowledge

@@ -260,6 +260,20 @@ def _load_knowledge(path: Path, repair: bool) -> Knowledge | None:
         return None
 
 
+def collapse_warning(knowledge: Knowledge) -> str | None:
+    """A warning when the teacher gives every unlabeled example the same class: its students
+    can only learn that class (seen on Devign, where a scratch teacher's best epoch by
+    accuracy was the one that predicted the majority class everywhere)."""
+    counts = np.bincount(knowledge.labels())
+    if len(knowledge) < 2 or int(counts.max()) < len(knowledge):
+        return None
+    return (
+        f"collapsed teacher: it gives class {int(counts.argmax())} to all {len(knowledge):,} unlabeled "
+        f"{knowledge.task} examples, so its students can only learn that class; train it longer or "
+        "differently (teacher.trainer.max_epochs, teacher.lr), or use another teacher"
+    )
+
+
 def describe_knowledge(knowledge: Knowledge, from_cache: bool, path: Path, seconds: float) -> str:
     """One line for the log: size, kind, cache hit or not, agreement with gold."""
     kind = "soft labels (logits)" if knowledge.soft else "hard labels"

@@ -135,3 +135,12 @@ def test_a_logits_file_teacher_is_described_in_the_report_notes() -> None:
     note = logits_teacher_note(knowledge)
     assert "no teacher row" in note and "2 unlabeled examples" in note
     assert "agree with the gold labels on 50.00% of them" in note
+
+
+def test_a_teacher_that_gives_one_class_everywhere_is_called_collapsed() -> None:
+    from avatar.teacher import collapse_warning
+
+    constant = Knowledge("vuln", "scratch", "f", logits=[[2.0, 0.0], [1.0, 0.5], [3.0, -1.0]])
+    warning = collapse_warning(constant)
+    assert warning is not None and "gives class 0 to all 3 unlabeled vuln examples" in warning
+    assert collapse_warning(Knowledge("vuln", "scratch", "f", hard_labels=[0, 1, 0])) is None
