@@ -121,7 +121,7 @@ class SurrogateIndicator(EffectivenessIndicator):
         self,
         samples: int = 20,
         max_steps: int | None = None,
-        train_examples: int | None = 1000,
+        train_examples: int | None = 2000,
         eval_examples: int | None = 400,
         seed: int = 0,
         sample_pool: int = 4,
