@@ -176,10 +176,15 @@ def measure_model(model_dir: str | os.PathLike[str], task: Task, backend: str = 
 
 # ---- writing the report -----------------------------------------------------------------------------
 
+def teacher_row(rows: Sequence[ReportRow]) -> ReportRow | None:
+    """The teacher's row, the one every ratio and agreement is taken against (None without one)."""
+    return next((r for r in rows if r.kind == "teacher"), None)
+
+
 def add_teacher_agreement(rows: Sequence[ReportRow]) -> None:
     """Each model's agreement with the teacher row on the same measured examples: how
     faithfully it stands in for the teacher, gold labels or not."""
-    teacher = next((r for r in rows if r.kind == "teacher"), None)
+    teacher = teacher_row(rows)
     if teacher is None or not teacher.predictions:
         return
     for row in rows:
@@ -190,7 +195,7 @@ def add_teacher_agreement(rows: Sequence[ReportRow]) -> None:
 
 def ratios(rows: Sequence[ReportRow]) -> list[dict[str, float | None]]:
     """Per row, teacher / row for size, latency and energy (None without a teacher row)."""
-    teacher = next((r for r in rows if r.kind == "teacher"), None)
+    teacher = teacher_row(rows)
     out: list[dict[str, float | None]] = []
     for row in rows:
         entry: dict[str, float | None] = {}
@@ -297,7 +302,7 @@ def greening_lines(rows: Sequence[ReportRow], greening: dict[str, float]) -> lis
     spent = sum(greening.values())
     parts = ", ".join(f"{name.removesuffix('_kwh')} {value:.3g} kWh" for name, value in greening.items())
     lines = [f"- Greening cost (training energy, codecarbon): {spent:.3g} kWh ({parts})."]
-    teacher = next((r for r in rows if r.kind == "teacher"), None)
+    teacher = teacher_row(rows)
     students = [r for r in rows if r.kind == "student" and not r.collapsed]
     if teacher is None or not students or spent <= 0:
         return lines

@@ -351,9 +351,10 @@ def _students_estimate(top_k: int, trainer: dict[str, Any], workers: int = 1) ->
     """What the distillation stage will cost, said before it starts."""
     budget = trainer.get("max_time")
     if budget:
-        rounds = math.ceil(top_k / max(1, min(workers, top_k)))
-        at_once = f", {min(workers, top_k)} at a time: about {rounds} x that in all" if workers > 1 else ""
-        return f"{top_k} to distil, each for at most {budget} (trainer.max_time) plus its test{at_once}"
+        at_once = max(1, min(workers, top_k))
+        rounds = math.ceil(top_k / at_once)
+        rounds_note = f", {at_once} at a time: about {rounds} x that in all" if workers > 1 else ""
+        return f"{top_k} to distil, each for at most {budget} (trainer.max_time) plus its test{rounds_note}"
     steps, epochs = trainer.get("max_steps", -1), trainer.get("max_epochs")
     limit = f"{steps} steps" if steps and steps > 0 else f"{epochs} epochs over the unlabeled split"
     return f"{top_k} to distil, each for {limit} (set trainer.max_time to bound the wall time)"
