@@ -16,6 +16,11 @@ of validation examples given the most predicted class. At 1.0 the model has coll
 one class (chance accuracy; F1 0 or the positive rate's): ``collapsed`` turns true and a
 warning is logged, so no collapsed student passes silently.
 
+Checkpointing and early stopping watch ``val/selection`` (``SELECTION``): the headline metric,
+pushed below every non-collapsed score when the validation collapsed. On an imbalanced
+task a collapsed epoch can score the best accuracy (the majority class's share); kept as
+"best", it would hand on a model that knows one class (it happened to a Devign teacher).
+
 The learning rate warms up linearly over ``warmup_ratio`` of the training budget and then
 decays linearly to zero (``schedule="linear"``, the paper's recipe), or stays constant. The
 budget is whichever ends first: the Trainer's steps/epochs or its ``max_time``, so a
@@ -38,6 +43,20 @@ from avatar.errors import AvatarError
 from avatar.task import Task
 
 log = logging.getLogger("avatar")
+
+SELECTION = "val/selection"  # what checkpoints and early stopping watch (higher is better)
+COLLAPSE_PENALTY = 10.0  # headline metrics are scores in [-1, 1]: this puts collapse below them all
+
+
+def selection_score(headline: float, collapsed: bool) -> float:
+    """The checkpoint score: the headline metric, minus ``COLLAPSE_PENALTY`` when collapsed."""
+    return headline - COLLAPSE_PENALTY if collapsed else headline
+
+
+def headline_of(selection: float) -> tuple[float, bool]:
+    """``(headline, collapsed)`` back from a ``selection_score``."""
+    collapsed = selection < -COLLAPSE_PENALTY / 2
+    return (selection + COLLAPSE_PENALTY if collapsed else selection), collapsed
 
 Batch = dict[str, Tensor]
 Objective = Literal["hard", "soft"]
@@ -139,7 +158,8 @@ class ClassifierModule(L.LightningModule):
         self._predicted += torch.bincount(predicted.cpu(), minlength=self.num_labels)
 
     def on_validation_epoch_end(self) -> None:
-        self.log_dict(self.val_metrics.compute(), prog_bar=True)
+        computed = self.val_metrics.compute()
+        self.log_dict(computed, prog_bar=True)
         self.val_metrics.reset()
         # every rank's predictions (DDP); the identity in one process
         counts = self.trainer.strategy.reduce(self._predicted.to(self.device), reduce_op="sum").cpu()
@@ -149,6 +169,8 @@ class ClassifierModule(L.LightningModule):
         majority = float(counts.max()) / total
         self.log("val/majority_fraction", majority, sync_dist=True)  # the same on every rank
         self.collapsed = majority >= 1.0
+        headline = float(computed[f"val/{self.headline}"])
+        self.log(SELECTION, selection_score(headline, self.collapsed), sync_dist=True)
         if self.collapsed and not self.trainer.sanity_checking and self.trainer.is_global_zero:
             log.warning(
                 "collapsed: the model predicts class %d for all %d validation examples (%s)",

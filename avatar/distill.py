@@ -43,7 +43,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger
 from transformers import PreTrainedTokenizerFast
 
-from avatar.classifier import ClassifierModule, check_schedule
+from avatar.classifier import SELECTION, ClassifierModule, check_schedule
 from avatar.cost import MB, forward_flops
 from avatar.errors import AvatarError
 from avatar.executor import Executor, LocalExecutor
@@ -343,9 +343,10 @@ def _measured(fit: Any, settings: DistillSettings) -> float | None:
 def _checkpoints(
     task: Task, settings: DistillSettings, folder: Path
 ) -> tuple[ModelCheckpoint, ModelCheckpoint]:
-    """``best.ckpt`` on the headline metric; ``last.ckpt`` every N steps or minutes and at the end."""
+    """``best.ckpt`` on ``SELECTION`` (the headline metric; collapsed validations rank last);
+    ``last.ckpt`` every N steps or minutes and at the end."""
     best = ModelCheckpoint(
-        dirpath=folder, filename="best", monitor=f"val/{task.headline_metric}", mode="max", save_top_k=1,
+        dirpath=folder, filename="best", monitor=SELECTION, mode="max", save_top_k=1,
         auto_insert_metric_name=False, enable_version_counter=False, save_on_train_epoch_end=False,
     )
     every: dict[str, Any] = {}
@@ -375,7 +376,7 @@ def _full_run(
     checkpoints = out / "checkpoints"
     best, last = _checkpoints(task, settings, checkpoints)
     stopper = EarlyStopping(
-        monitor=f"val/{task.headline_metric}", mode="max", patience=settings.patience, check_finite=False,
+        monitor=SELECTION, mode="max", patience=settings.patience, check_finite=False,
         check_on_train_epoch_end=False,
     )
     throughput = Throughput()

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from avatar.classifier import ClassifierModule
+from avatar.classifier import SELECTION, ClassifierModule, headline_of
 from avatar.errors import AvatarError
 from avatar.graphcodebert import graph_inputs
 from avatar.task import Example
@@ -165,7 +165,8 @@ def fit_classifier(
 ) -> dict[str, float]:
     """Fine-tune in place; the module ends with the best validation checkpoint's weights.
 
-    Early stopping and checkpointing watch ``val/<headline metric>`` (higher is better).
+    Early stopping and checkpointing watch ``val/selection``: the headline metric, with
+    collapsed epochs ranked below every other (``avatar.classifier.selection_score``).
     ``checkpoint_dir`` (one per teacher identity) gets ``last.ckpt`` every
     ``checkpoint_every_minutes`` of training: a killed fine-tune resumes from there. The
     folder is deleted once the fit ends; the caller saves the model where it belongs.
@@ -174,7 +175,7 @@ def fit_classifier(
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
-    monitor = f"val/{module.headline}"
+    monitor = SELECTION
     run_dir.mkdir(parents=True, exist_ok=True)
     best_checkpoint = ModelCheckpoint(
         dirpath=checkpoint_dir, filename="best", monitor=monitor, mode="max", save_top_k=1,
@@ -211,7 +212,10 @@ def fit_classifier(
         state = torch.load(best_path, map_location="cpu", weights_only=False)  # our own file
         module.load_state_dict(state["state_dict"])
         if best_checkpoint.best_model_score is not None:
-            best[monitor] = float(best_checkpoint.best_model_score)
+            headline, collapsed = headline_of(float(best_checkpoint.best_model_score))
+            best[f"val/{module.headline}"] = headline
+            if collapsed:
+                log.warning("every validation of the fine-tune collapsed to one class; kept the best of them")
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     module.cpu()
     return best

@@ -73,6 +73,7 @@ def test_a_collapsed_student_is_detected_logged_and_reported(cache, caplog: pyte
             cache_dir=cache, trainer={"max_steps": 20, "max_epochs": -1},
         )
     assert result.collapsed and result.metrics["val/majority_fraction"] == 1.0
+    assert result.metrics["val/selection"] < -5  # what checkpoints watch: collapse ranks last
     assert "collapsed" in caplog.text and "(final weights)" in caplog.text  # fit says its step
 
     from avatar.report import ReportRow
@@ -80,6 +81,17 @@ def test_a_collapsed_student_is_detected_logged_and_reported(cache, caplog: pyte
     row = ReportRow("student 1", "student", 0.1, "accuracy", 0.5, 1.0, 1e-6, 1e-4, True, 10, collapsed=True)
     markdown = render_markdown([row], "t", {}, "estimated by codecarbon")
     assert "**Collapsed**" in markdown and "student 1" in markdown.split("**Collapsed**")[1]
+
+
+def test_a_collapsed_epoch_never_outranks_a_learning_one() -> None:
+    """On an imbalanced task one class everywhere can score the best accuracy; the checkpoint
+    score puts it below any epoch that predicts both classes, and decodes back."""
+    from avatar.classifier import headline_of, selection_score
+
+    collapsed, learning = selection_score(0.60, True), selection_score(0.52, False)
+    assert collapsed < learning and collapsed < selection_score(-1.0, False)  # MCC's floor too
+    assert headline_of(collapsed) == pytest.approx((0.60, True)) and headline_of(learning) == (0.52, False)
+    assert selection_score(0.55, True) < collapsed  # among collapsed ones the order stays
 
 
 def test_training_throughput_meter_measures_once(tmp_path: Path) -> None:
