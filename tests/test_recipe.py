@@ -156,3 +156,17 @@ def test_a_teacher_that_gives_one_class_everywhere_is_called_collapsed() -> None
     warning = collapse_warning(constant)
     assert warning is not None and "gives class 0 to all 3 unlabeled vuln examples" in warning
     assert collapse_warning(Knowledge("vuln", "scratch", "f", hard_labels=[0, 1, 0])) is None
+
+
+def test_bf16_on_a_cpu_without_bf16_instructions_warns(monkeypatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Emulated bf16 is about 4x slower than fp32 (bench/train_speed_bench.py): say so up front."""
+    from avatar import training
+
+    for native, expected in ((False, True), (True, False)):
+        monkeypatch.setattr(training, "cpu_has_bf16", lambda native=native: native)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="avatar"):
+            training.build_trainer({"precision": "bf16-mixed", "accelerator": "cpu", "max_steps": 1})
+            training.build_trainer({"precision": "32-true", "accelerator": "cpu", "max_steps": 1})
+        assert ("without bf16 instructions" in caplog.text) is expected
+        assert caplog.text.count("without bf16") <= 1  # fp32 never warns
