@@ -546,15 +546,28 @@ def distill_front(
     # one bar for all when several train at once; a single student shows Lightning's own
     bar = progress_bar("students", len(units)) if executor.workers > 1 else nullcontext(lambda *_: None)
     with bar as update:
-        shared = {"task": task, "knowledge": knowledge}
-        costs = [training_cost(unit.candidate, task.num_labels) for unit in units]
-        for number, result in executor.map(train_student, units, shared, costs):
+
+        def record(number: int, result: DistillResult) -> None:
             index = chosen[number]
             log.info("student of Pareto member %d finished in %s", index, result.student_dir)
             finished[number] = {
                 "front_index": index, "objectives": front[index]["objectives"], **result.to_dict()
             }
-            students = [finished[n] for n in sorted(finished)]
-            atomic_write_json(Path(run_dir) / "students.json", students)
+            atomic_write_json(Path(run_dir) / "students.json", [finished[n] for n in sorted(finished)])
             update(len(finished))
+
+        # Finished students are read here, in the driver: sent to an executor they would cost
+        # a Ray start, the task and knowledge shipped, and a worker's imports, to read a file.
+        todo = []
+        for number, unit in enumerate(units):
+            done = finished_result(unit.out_dir, run_signature(unit.candidate, unit.settings, unit.trainer))
+            if done is not None:
+                log.info("student %s already finished in %s", unit.candidate, unit.out_dir)
+                record(number, done)
+            else:
+                todo.append(number)
+        shared = {"task": task, "knowledge": knowledge}
+        costs = [training_cost(units[n].candidate, task.num_labels) for n in todo]
+        for position, result in executor.map(train_student, [units[n] for n in todo], shared, costs):
+            record(todo[position], result)
     return [finished[n] for n in sorted(finished)]

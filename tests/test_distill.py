@@ -318,3 +318,24 @@ def test_distill_stage(space, cache, tmp_path: Path) -> None:
     assert summary["student_dir"] == str(tmp_path / "students" / key / "student")
     assert (tmp_path / "students" / key / "student" / "model.safetensors").is_file()
     assert summary["global_step"] == 2 and "test/accuracy" in summary["metrics"]
+
+
+def test_finished_students_are_read_in_the_driver_not_sent_to_the_executor(space, candidate, cache,
+                                                                         tmp_path: Path) -> None:
+    """A rerun of a search whose students finished sends nothing to its executor (on Ray that
+    would be a start, the knowledge shipped and a worker's imports, to read a file)."""
+    from avatar.distill import distill_front
+    from avatar.executor import LocalExecutor
+
+    class Refuses(LocalExecutor):
+        def map(self, function, units, shared=None, costs=None):  # noqa: ANN001, ANN201
+            assert not units, f"{len(units)} finished students were sent to the executor"
+            return iter(())
+
+    task = DemoTask(limit=32)
+    front = [{"config": candidate.as_dict(), "objectives": {"size_mb": 0.1}}]
+    arguments = (task, space, front, 1, gold_knowledge(task, soft=True), DistillSettings(progress_bar=False),
+                 {"max_steps": 4, "max_epochs": -1, "limit_val_batches": 1}, tmp_path)
+    first = distill_front(*arguments, cache_dir=cache)
+    again = distill_front(*arguments, cache_dir=cache, executor=Refuses())
+    assert again == first and len(first) == 1
