@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 from hydra import compose, initialize_config_dir  # noqa: E402
 
 from avatar.objectives import MeterContext  # noqa: E402
-from avatar.plugins.indicators.surrogate import SurrogateIndicator, encode  # noqa: E402
+from avatar.plugins.indicators.surrogate import SurrogateIndicator, encode, mean_predictor_error  # noqa: E402
 from avatar.registry import INDICATORS  # noqa: E402
 from avatar.stages import (  # noqa: E402
     build_executor,
@@ -43,12 +43,6 @@ from avatar.stages import (  # noqa: E402
 )
 
 DEFAULTS = ["task=clone", "teacher=paper_codebert", "indicator=surrogate", "logger=none"]
-
-
-def mean_predictor_error(targets: np.ndarray) -> float:
-    """Leave-one-out MAE of predicting each run by the mean of the others."""
-    n = len(targets)
-    return float(np.mean([abs((targets.sum() - t) / (n - 1) - t) for t in targets]))
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from avatar.errors import AvatarError
-from avatar.plugins.indicators.surrogate import SurrogateIndicator, encode
+from avatar.plugins.indicators.surrogate import SurrogateIndicator, encode, mean_predictor_error
 from tests.helpers import load_space
 
 
@@ -32,6 +32,12 @@ def test_leave_one_out_error_of_a_linear_signal_is_small() -> None:
     features = rng.random((20, 4))
     targets = features @ np.array([0.3, -0.2, 0.1, 0.0]) + 0.5
     assert SurrogateIndicator.leave_one_out_error(features, targets) < 0.01
+    assert mean_predictor_error(targets) > 0.03  # the bar the surrogate is measured against
+
+
+def test_mean_predictor_error_is_the_error_of_the_other_runs_mean() -> None:
+    assert mean_predictor_error(np.array([0.0, 1.0, 2.0])) == pytest.approx((1.5 + 0.0 + 1.5) / 3)
+    assert mean_predictor_error(np.array([0.5])) == 0.0  # one run: nothing to compare
 
 
 def test_a_fixed_brief_run_learning_rate_leaves_it_out_of_the_fit() -> None:

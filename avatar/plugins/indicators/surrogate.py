@@ -112,6 +112,14 @@ def _read_runs(path: Path) -> dict[str, dict[str, Any]]:
     return {record["key"]: record for record in records}
 
 
+def mean_predictor_error(targets: np.ndarray) -> float:
+    """Leave-one-out MAE of predicting each run by the mean of the others: the bar to beat."""
+    n = len(targets)
+    if n < 2:
+        return 0.0
+    return float(np.mean([abs((targets.sum() - t) / (n - 1) - t) for t in targets]))
+
+
 @INDICATORS.register("surrogate")
 class SurrogateIndicator(EffectivenessIndicator):
     name = "surrogate"
@@ -235,6 +243,7 @@ class SurrogateIndicator(EffectivenessIndicator):
         targets = np.array([self._target(done[c.key()]) for c in candidates], dtype=float)
         self._fit(features, targets)
         loo = self.leave_one_out_error(features, targets)
+        baseline = mean_predictor_error(targets)
         atomic_write_json(
             folder / "surrogate.json",
             {
@@ -247,6 +256,7 @@ class SurrogateIndicator(EffectivenessIndicator):
                 "coef": self.coef,
                 "intercept": self.intercept,
                 "loo_mae": loo,
+                "mean_predictor_loo_mae": baseline,
                 "metric_mean": float(targets.mean()),
                 "metric_std": float(targets.std()),
                 "runs": [done[c.key()] for c in candidates],
@@ -256,8 +266,14 @@ class SurrogateIndicator(EffectivenessIndicator):
             summary = json.loads((folder / "surrogate.json").read_text())
             atomic_write_json(Path(context.run_dir) / "surrogate.json", summary)
         predicted = task.headline_metric if self.target == "headline" else "negated validation loss"
-        log.info("surrogate: %s from %d runs, leave-one-out MAE %.4f (mean %.4f, std %.4f)",
-                 predicted, len(candidates), loo, targets.mean(), targets.std())
+        log.info("surrogate: %s from %d runs, leave-one-out MAE %.4f; predicting the mean of the "
+                 "other runs: %.4f (mean %.4f, std %.4f)", predicted, len(candidates), loo, baseline,
+                 targets.mean(), targets.std())
+        if baseline > 0 and loo >= baseline:
+            log.warning("surrogate: it predicts its runs no better than their mean (leave-one-out MAE "
+                        "%.4f >= %.4f): the search's effectiveness objective carries little signal; more "
+                        "or longer brief runs (indicator.samples, indicator.train_examples) give it more",
+                        loo, baseline)
 
     def _target(self, run: dict[str, Any]) -> float:
         """What the surrogate learns: the headline metric (the paper's), or the negated
