@@ -164,13 +164,13 @@ class ClassifierModule(L.LightningModule):
         # every rank's predictions (DDP); the identity in one process
         counts = self.trainer.strategy.reduce(self._predicted.to(self.device), reduce_op="sum").cpu()
         total = int(counts.sum())
-        if total == 0:
-            return
-        majority = float(counts.max()) / total
-        self.log("val/majority_fraction", majority, sync_dist=True)  # the same on every rank
+        majority = float(counts.max()) / total if total else 0.0
         self.collapsed = majority >= 1.0
         headline = float(computed[f"val/{self.headline}"])
-        self.log(SELECTION, selection_score(headline, self.collapsed), sync_dist=True)
+        self.log(SELECTION, selection_score(headline, self.collapsed), sync_dist=True)  # always: monitored
+        if total == 0:
+            return
+        self.log("val/majority_fraction", majority, sync_dist=True)  # the same on every rank
         if self.collapsed and not self.trainer.sanity_checking and self.trainer.is_global_zero:
             log.warning(
                 "collapsed: the model predicts class %d for all %d validation examples (%s)",
