@@ -131,9 +131,9 @@ def cpu_has_bf16() -> bool | None:
 
 
 def _warn_slow_precision(merged: Mapping[str, Any]) -> None:
-    """bf16 on a CPU without bf16 instructions is emulated: measured 4x slower than fp32.
+    """bf16 on a CPU without bf16 instructions is emulated: measured 3.5-5x slower than fp32.
 
-    (``bench/train_speed_bench.py`` on an AMD EPYC without them: 4.3 vs 17.5 examples/s.)
+    (``bench/train_speed_bench.py`` on an AMD EPYC without them: 0.19x to 0.28x of fp32.)
     """
     precision = str(merged.get("precision") or "")
     on_cpu = merged.get("accelerator") == "cpu" or (
