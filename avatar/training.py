@@ -121,8 +121,12 @@ def check_trainer_options(options: Mapping[str, Any] | None, where: str = "train
     return {k: v for k, v in options.items() if not (v is None and defaults[k] is None)}
 
 
+@functools.cache
 def cpu_has_bf16() -> bool | None:
-    """Whether this CPU computes bf16 natively (``avx512_bf16`` or AMX); ``None`` off Linux."""
+    """Whether this CPU computes bf16 natively (``avx512_bf16`` or AMX); ``None`` off Linux.
+
+    Read once per process: every Trainer built asks (brief runs build dozens).
+    """
     try:
         flags = Path("/proc/cpuinfo").read_text(encoding="utf-8")
     except OSError:

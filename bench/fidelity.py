@@ -151,8 +151,13 @@ def _number(text: str) -> int | float | str:
     return text
 
 
+def paper_space() -> Space:
+    """The paper's 13-dimension space (``configs/space/avatar.yaml``): the candidates' home."""
+    return Space.from_config(yaml.safe_load((REPO / "configs/space/avatar.yaml").read_text())["dimensions"])
+
+
 def candidate(args: argparse.Namespace) -> Candidate:
-    space = Space.from_config(yaml.safe_load((REPO / "configs/space/avatar.yaml").read_text())["dimensions"])
+    space = paper_space()
     config = dict(CANDIDATES[args.candidate])
     for item in args.set:
         key, _, value = item.partition("=")

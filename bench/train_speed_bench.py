@@ -20,11 +20,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fidelity import CANDIDATES, REPO  # noqa: E402
+from fidelity import CANDIDATES, paper_space  # noqa: E402
 
 from avatar.objectives import MeterContext  # noqa: E402
 from avatar.registry import METERS  # noqa: E402
-from avatar.space import Space  # noqa: E402
 from avatar.training import cpu_has_bf16  # noqa: E402
 
 
@@ -35,9 +34,7 @@ def main() -> None:
     parser.add_argument("--candidates", nargs="*", default=sorted(CANDIDATES), choices=sorted(CANDIDATES))
     args = parser.parse_args()
 
-    import yaml
-
-    space = Space.from_config(yaml.safe_load((REPO / "configs/space/avatar.yaml").read_text())["dimensions"])
+    space = paper_space()
     has_bf16 = cpu_has_bf16()
     print(f"CPU bf16 instructions: {'yes' if has_bf16 else 'no' if has_bf16 is False else 'unknown'}")
     print("\n| candidate | seq | batch | threads | fp32 ex/s | bf16 ex/s | bf16 / fp32 |")
