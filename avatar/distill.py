@@ -53,13 +53,14 @@ from avatar.smt import candidate_vars
 from avatar.space import Candidate
 from avatar.student import (
     StudentDataModule,
+    agreement,
     build_model,
     build_tokenizer,
     default_cache_dir,
     label_names,
     parameter_bytes,
 )
-from avatar.student_folder import save_student
+from avatar.student_folder import HOLDOUT_AGREEMENT, save_student
 from avatar.task import Task
 from avatar.teacher import Knowledge, check_knowledge
 from avatar.training import (
@@ -97,6 +98,7 @@ class DistillSettings:
     eval_batch_size: int = 64
     num_workers: int = 0
     max_train_examples: int | None = None
+    holdout: int = 0  # unlabeled examples never trained on: the student's agreement with the teacher
     checkpoint_every_n_steps: int | None = None
     checkpoint_every_minutes: float | None = 5.0
     seed: int = 42
@@ -131,6 +133,8 @@ class DistillSettings:
         if self.temperature is not None and self.temperature <= 0:
             raise AvatarError(f"distill.temperature must be positive, got {self.temperature}")
         check_schedule(self.schedule, self.warmup_ratio, "distill")
+        if self.holdout < 0:
+            raise AvatarError(f"distill.holdout must be >= 0, got {self.holdout}")
         if self.patience < 0:
             raise AvatarError(f"distill.patience must be >= 0, got {self.patience}")
         minutes = self.checkpoint_every_minutes
@@ -285,6 +289,7 @@ def distill_candidate(
             num_workers=settings.num_workers,
             max_train_examples=settings.max_train_examples,
             seed=settings.seed,
+            holdout=settings.holdout,
         )
         labels = label_names(task)
         module = ClassifierModule(
@@ -410,6 +415,11 @@ def _full_run(
                                   **SINGLE_PROCESS)
         metrics = _scalars(evaluator.validate(module, datamodule=data, verbose=False)[0])
         metrics.update(_scalars(evaluator.test(module, datamodule=data, verbose=False)[0]))
+    held = data.holdout_split()
+    if held is not None:
+        metrics[HOLDOUT_AGREEMENT] = agreement(module.model, held, settings.eval_batch_size)
+        log.info("student %s agrees with the teacher on %.2f%% of %d held-out unlabeled examples",
+                 candidate, 100 * metrics[HOLDOUT_AGREEMENT], len(held))
     result = _result(candidate, task, module, metrics, throughput, seconds, fit.global_step, energy)
     result.resumed_from = resumed_from
     result.signature = signature

@@ -26,7 +26,7 @@ import json
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -38,7 +38,7 @@ from avatar.cost import MB
 from avatar.errors import AvatarError
 from avatar.executor import torch_threads
 from avatar.io import atomic_write_bytes, atomic_write_text
-from avatar.student_folder import onnx_file
+from avatar.student_folder import HOLDOUT_AGREEMENT, META_NAME, onnx_file
 from avatar.task import Task
 
 KINDS = ("teacher", "student", "onnx", "int8")
@@ -71,6 +71,7 @@ class ReportRow:
     collapsed: bool = False  # every measured example got the same predicted class
     labels: list[str] = field(default_factory=list)  # class names in label order, from the model's config
     teacher_agreement: float | None = None  # share of the measured examples where it predicts as the teacher
+    holdout_agreement: float | None = None  # the same on unlabeled examples held out of its training
     predictions: list[int] = field(default_factory=list, repr=False)  # per measured example (not written)
 
 
@@ -171,6 +172,41 @@ def measure_model(model_dir: str | os.PathLike[str], task: Task, backend: str = 
         backend=backend, split=split, threads=used_threads, gflops=model_gflops(model_dir),
         path=str(model_dir), metrics=metrics, labels=list(predictor.meta.labels),
         collapsed=len(examples) > 1 and len(set(predictions.tolist())) == 1, predictions=predictions.tolist(),
+    )
+
+
+def measure_architecture(architecture: Mapping[str, Any], task: Task, name: str, n_examples: int = 50,
+                         split: str = "test", threads: int | None = None) -> ReportRow:
+    """The cost row of a teacher known only by its architecture (the paper's logits files).
+
+    Its model is built with random weights (they cost what trained ones do, as the latency
+    and energy meters assume) and run at batch 1 on ``n_examples`` random sequences of its
+    maximum length: size, latency and energy are measured, quality is unknown (n/a), so the
+    ratios and the payback exist while agreement comes from ``distill.holdout``.
+    """
+    import torch
+
+    from avatar.cost import forward_flops
+    from avatar.green import inference_workload, random_sequences
+    from avatar.smt import candidate_vars
+    from avatar.space import Candidate
+    from avatar.student import parameter_bytes, random_weight_model
+
+    candidate = Candidate.from_dict(dict(architecture))
+    with torch_threads(threads):
+        used_threads = torch.get_num_threads()
+        with random_weight_model(candidate, task.num_labels, seed=0, threads=used_threads) as model:
+            inputs = random_sequences(model.config.vocab_size, int(candidate["max_sequence_length"]),
+                                      max(1, n_examples))
+            result = inference_workload(model, inputs, batch_size=1, warmup=1, name="report-teacher-cost")
+            size_mb = parameter_bytes(model) / MB
+    energy, co2 = result.per_1000()
+    return ReportRow(
+        name=f"{name} (cost: its architecture, random weights)", kind="teacher", size_mb=size_mb,
+        metric_name=task.headline_metric, metric=None, latency_ms=result.latency_ms,
+        energy_kwh_per_1k=energy, co2_g_per_1k=co2, estimated=result.measurement.estimated,
+        n_examples=result.n, split=split, threads=used_threads,
+        gflops=int(forward_flops(candidate_vars(candidate, task.num_labels))) / 1e9,
     )
 
 
@@ -284,6 +320,11 @@ def render_markdown(rows: Sequence[ReportRow], title: str, machine: dict[str, An
     if agreeing:
         lines += ["", "Agreement with the teacher's predictions on the same examples: "
                   + ", ".join(f"{row.name} {row.teacher_agreement:.2%}" for row in agreeing) + "."]
+    held = [row for row in rows if row.holdout_agreement is not None]
+    if held:
+        lines += ["", "Agreement with the teacher on unlabeled examples held out of every student's "
+                  "training (`distill.holdout`): "
+                  + ", ".join(f"{row.name} {row.holdout_agreement:.2%}" for row in held) + "."]
     collapsed = [row.name for row in rows if row.collapsed]
     if collapsed:
         lines += ["", f"**Collapsed** (one predicted class for every example, chance-level quality): "
@@ -464,6 +505,17 @@ def _quiet_root_logger() -> Iterator[None]:
         root.setLevel(level)
 
 
+def holdout_agreement(folder: str | os.PathLike[str]) -> float | None:
+    """The student's agreement with its teacher on the unlabeled examples held out of its
+    training (``distill.holdout``), as recorded in its ``avatar.json``; None when not measured."""
+    path = Path(folder) / META_NAME
+    try:
+        value = json.loads(path.read_text(encoding="utf-8")).get("metrics", {}).get(HOLDOUT_AGREEMENT)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return float(value) if isinstance(value, int | float) else None
+
+
 def student_rows(
     folder: str | os.PathLike[str], task: Task, n: int, split: str, export: bool, threads: int | None = None
 ) -> list[ReportRow]:
@@ -471,6 +523,7 @@ def student_rows(
     from avatar.export import export_all
 
     rows = [measure_model(folder, task, "torch", n, split, kind="student", threads=threads)]
+    rows[0].holdout_agreement = holdout_agreement(folder)
     if export:
         if not _is_exported(Path(folder)):
             with _quiet_root_logger():  # onnxruntime's quantiser logs every tensor at INFO
@@ -513,13 +566,16 @@ def report_run(
     students: Sequence[dict[str, Any]] | None = None,
     greening: dict[str, float] | None = None,
     notes: Sequence[str] = (),
+    teacher_architecture: Mapping[str, Any] | None = None,
+    teacher_name: str = "teacher",
 ) -> dict[str, str]:
     """The one report driver (``train.py stage=report`` and the end of a search).
 
     Measures the teacher (``teacher_dir``, when there is one) and each student side by
     side, writes ``report.md``/``.csv``/``.png``, and with a ``front`` also ``pareto.png``
     (distilled members starred). ``notes`` are extra lines under the conditions (where the
-    training ran, for example).
+    training ran, for example). Without a teacher folder, ``teacher_architecture`` (the
+    teacher plugin's) gives the teacher's cost row (``measure_architecture``).
     """
     run_dir = Path(run_dir)
     rows: list[ReportRow] = []
@@ -529,6 +585,10 @@ def report_run(
                               "(a fine-tuned teacher saved with its tokenizer)")
         rows.append(measure_model(teacher_dir, task, "torch", options.examples, options.split, kind="teacher",
                                   threads=options.threads))
+    elif teacher_architecture:
+        log.info("report: measuring the cost of %s's architecture (random weights)", teacher_name)
+        rows.append(measure_architecture(teacher_architecture, task, teacher_name, min(options.examples, 50),
+                                         options.split, options.threads))
     else:
         log.info("report: no teacher model to measure (a predictions-file teacher, or none given)")
     folders = student_dirs(options.students, run_dir) if student_folders is None else list(student_folders)

@@ -315,9 +315,12 @@ def _search(cfg: DictConfig, run_dir: Path, plan: SearchPlan) -> dict[str, Any]:
             logger.log_table("students", [_student_row(s) for s in students])
             outputs["students"] = students
             teacher_dir = plan.report.teacher or teacher.model_dir()
-            notes = [_placement(executor), *([] if teacher_dir else [logits_teacher_note(teacher.knowledge)])]
+            notes = [_placement(executor)]
+            if not teacher_dir:
+                notes.append(logits_teacher_note(teacher.teacher, teacher.knowledge))
             outputs["report"] = report_run(
                 task, run_dir, plan.report, teacher_dir=teacher_dir,
+                teacher_architecture=teacher.teacher.architecture, teacher_name=teacher.teacher.model_name,
                 student_folders=[Path(s["student_dir"]) for s in students if s.get("student_dir")],
                 front=result.front, objective_names=objectives.names, students=students,
                 greening=_greening_cost(run_dir, students),
@@ -337,14 +340,18 @@ def _placement(executor: Executor) -> str:
     )
 
 
-def logits_teacher_note(knowledge: Knowledge) -> str:
+def logits_teacher_note(teacher: Teacher, knowledge: Knowledge) -> str:
     """What the report can say of a teacher that is only its knowledge (the paper's logits files)."""
     agreement = knowledge.gold_agreement()
     with_gold = (f"; its labels agree with the gold labels on {agreement:.2%} of them, so a student's "
                  "accuracy is close to its agreement with the teacher") if agreement is not None else ""
-    return (f"Teacher {knowledge.teacher}: its knowledge is a file of predictions ({len(knowledge):,} "
-            f"unlabeled examples the students learned from), with no model to measure, so the table has "
-            f"no teacher row, ratios, test agreement or payback{with_gold}.")
+    head = (f"Teacher {teacher.model_name}: its knowledge is a file of predictions "
+            f"({len(knowledge):,} unlabeled examples)")
+    if teacher.architecture:
+        return (f"{head}; its row is its architecture with random weights, so size, latency, energy, the "
+                "ratios and the payback are measured and its accuracy is not; agreement is measured on "
+                f"unlabeled examples held out of training (distill.holdout){with_gold}.")
+    return f"{head}, with no model to measure, so the table has no teacher row, ratios or payback{with_gold}."
 
 
 def _students_estimate(top_k: int, trainer: dict[str, Any], workers: int = 1) -> str:
@@ -451,7 +458,11 @@ def distill_stage(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 def report_stage(cfg: DictConfig, run_dir: Path) -> dict[str, str]:
     """``train.py stage=report``: the teacher and students named by ``report``, side by side."""
     options = report_options(cfg)
-    return report_run(build_task(cfg), run_dir, options, teacher_dir=options.teacher)
+    task = build_task(cfg)
+    teacher = None if options.teacher else teacher_parts(cfg, task).teacher
+    return report_run(task, run_dir, options, teacher_dir=options.teacher,
+                      teacher_architecture=teacher.architecture if teacher else None,
+                      teacher_name=teacher.model_name if teacher else "teacher")
 
 
 STAGES = {"teacher": teacher_stage, "distill": distill_stage, "report": report_stage}

@@ -238,6 +238,7 @@ class StudentDataModule(L.LightningDataModule):
         num_workers: int = 0,
         max_train_examples: int | None = None,
         seed: int = 42,
+        holdout: int = 0,
     ) -> None:
         super().__init__()
         if soft and knowledge is not None and knowledge.logits is None:
@@ -252,6 +253,7 @@ class StudentDataModule(L.LightningDataModule):
         self.num_workers = int(num_workers)
         self.max_train_examples = max_train_examples
         self.seed = seed
+        self.holdout = int(holdout)
         self._splits: dict[str, EncodedSplit] = {}
 
     def split(self, name: Split) -> EncodedSplit:
@@ -269,11 +271,7 @@ class StudentDataModule(L.LightningDataModule):
             values = self.knowledge.logits if self.soft else self.knowledge.labels()
             # a copy: knowledge shipped through Ray's object store arrives read-only
             targets = torch.from_numpy(np.array(values, copy=True))
-            keep = np.arange(len(examples))
-            if self.max_train_examples is not None and self.max_train_examples < len(examples):
-                keep = np.sort(
-                    np.random.default_rng(self.seed).permutation(len(examples))[: self.max_train_examples]
-                )
+            keep = self._trained_rows(len(examples))
             texts = [_code(examples[i]) for i in keep]
             targets = targets[torch.from_numpy(keep)]
         else:
@@ -282,6 +280,33 @@ class StudentDataModule(L.LightningDataModule):
         if not texts:
             raise DataError(f"task {self.task.name!r}: split {name!r} is empty")
         return EncodedSplit(texts, targets, self.tokenizer, self.max_length)
+
+    def _order(self, count: int) -> np.ndarray:
+        """The seeded order of the unlabeled rows: the first ``holdout`` are held out."""
+        if self.holdout < 0 or self.holdout >= count:
+            raise AvatarError(f"distill.holdout must be in 0..{count - 1} (the unlabeled examples), "
+                              f"got {self.holdout}")
+        return np.random.default_rng(self.seed).permutation(count)
+
+    def _trained_rows(self, count: int) -> np.ndarray:
+        """Unlabeled rows trained on, in file order: all but the held out, at most ``max_train_examples``."""
+        if not self.holdout and (self.max_train_examples is None or self.max_train_examples >= count):
+            return np.arange(count)
+        rest = self._order(count)[self.holdout:]
+        if self.max_train_examples is not None:
+            rest = rest[: self.max_train_examples]
+        return np.sort(rest)
+
+    def holdout_split(self) -> EncodedSplit | None:
+        """The held-out unlabeled examples with the teacher's (hard) labels; None without a holdout."""
+        if not self.holdout:
+            return None
+        if self.knowledge is None:
+            raise AvatarError("a holdout needs teacher knowledge")
+        examples = self.task.read_split("unlabel_train")
+        held = np.sort(self._order(len(examples))[: self.holdout])
+        targets = torch.from_numpy(np.array(self.knowledge.labels()[held], copy=True))
+        return EncodedSplit([_code(examples[i]) for i in held], targets, self.tokenizer, self.max_length)
 
     def setup(self, stage: str) -> None:
         if stage == "fit":
@@ -308,3 +333,19 @@ class StudentDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.split("test"), train=False)
+
+
+@torch.inference_mode()
+def agreement(model: torch.nn.Module, split: EncodedSplit, batch_size: int = 64) -> float:
+    """Share of ``split``'s examples where ``model`` predicts its targets (the teacher's labels)."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    same = 0
+    for start in range(0, len(split), batch_size):
+        batch = split.collate(list(range(start, min(start + batch_size, len(split)))))
+        logits = model(input_ids=batch["input_ids"].to(device),
+                       attention_mask=batch["attention_mask"].to(device)).logits
+        same += int((logits.argmax(dim=-1).cpu() == batch["targets"]).sum())
+    model.train(was_training)
+    return same / len(split)

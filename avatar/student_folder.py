@@ -25,6 +25,8 @@ from avatar.io import atomic_directory, first_line, to_jsonable
 
 CONFIG_NAME = "config.json"
 META_NAME = "avatar.json"
+HOLDOUT_AGREEMENT = "holdout/teacher_agreement"
+"""Key in ``avatar.json``'s metrics: agreement with the teacher on the ``distill.holdout`` examples."""
 TOKENIZER_NAME = "tokenizer.json"
 ONNX_NAME = "model.onnx"
 QUANTIZED_NAME = "model_quantized.onnx"  # dynamic int8 weights (optimum's name)

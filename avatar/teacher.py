@@ -114,7 +114,15 @@ class Teacher(ABC):
     ``identity()`` names the plugin's own options; ``cache_identity(task, context)`` adds what
     the run contributes (a fine-tuning budget, the labeled data it learns from), so two
     runs share a cache entry exactly when they would produce the same knowledge.
+
+    ``architecture`` (candidate keys: ``num_hidden_layers``, ``hidden_size`` ...) and
+    ``model_name`` describe the model behind a teacher whose model is not at hand (a
+    predictions file): the report then measures that architecture's cost with random
+    weights, so the size, latency and energy ratios and the payback exist.
     """
+
+    architecture: dict[str, Any] | None = None
+    model_name: str = "teacher"
 
     @abstractmethod
     def identity(self) -> str:

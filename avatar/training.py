@@ -134,16 +134,23 @@ def cpu_has_bf16() -> bool | None:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+_WARNED_PRECISIONS: set[str] = set()
+"""Precisions already warned about in this process: a search builds a Trainer per brief run."""
+
+
 def _warn_slow_precision(merged: Mapping[str, Any]) -> None:
     """bf16 on a CPU without bf16 instructions is emulated: measured 3.5-5x slower than fp32.
 
     (``bench/train_speed_bench.py`` on an AMD EPYC without them: 0.19x to 0.28x of fp32.)
+    Said once per process and precision.
     """
     precision = str(merged.get("precision") or "")
     on_cpu = merged.get("accelerator") == "cpu" or (
         merged.get("accelerator", "auto") == "auto" and not torch.cuda.is_available()
     )
-    if precision.startswith("bf16") and on_cpu and cpu_has_bf16() is False:
+    emulated = precision.startswith("bf16") and on_cpu and precision not in _WARNED_PRECISIONS
+    if emulated and cpu_has_bf16() is False:
+        _WARNED_PRECISIONS.add(precision)
         log.warning("precision %s on a CPU without bf16 instructions (avx512_bf16, AMX) is emulated and "
                     "several times slower than 32-true; see bench/train_speed_bench.py", precision)
 

@@ -141,12 +141,78 @@ def test_default_recipe_learns_a_three_class_toy(tmp_path: Path) -> None:
 
 
 def test_a_logits_file_teacher_is_described_in_the_report_notes() -> None:
+    from avatar.plugins.teachers.predictions import PredictionsTeacher
     from avatar.stages import logits_teacher_note
 
     knowledge = Knowledge("clone", "paper_codebert", "f", logits=[[2.0, 0.0], [0.0, 1.0]], gold=[0, 0])
-    note = logits_teacher_note(knowledge)
-    assert "no teacher row" in note and "2 unlabeled examples" in note
+    bare = PredictionsTeacher(path="codebert.npy")
+    note = logits_teacher_note(bare, knowledge)
+    assert note.startswith("Teacher codebert:") and "no teacher row" in note
+    assert "2 unlabeled examples" in note
     assert "agree with the gold labels on 50.00% of them" in note
+    shaped = PredictionsTeacher(path="codebert.npy", model_name="CodeBERT", architecture={"hidden_size": 32})
+    note = logits_teacher_note(shaped, knowledge)
+    assert "random weights" in note and "distill.holdout" in note and "no teacher row" not in note
+
+
+def test_held_out_unlabeled_examples_are_never_trained_on_and_give_agreement(cache, tmp_path: Path) -> None:
+    """distill.holdout keeps seeded unlabeled rows out of training; each student's agreement
+    with the teacher on them lands in its result, its avatar.json and the report."""
+    from avatar.report import student_rows
+    from avatar.student import StudentDataModule, build_tokenizer
+    from avatar.student_folder import HOLDOUT_AGREEMENT
+
+    task = DemoTask(limit=40)
+    n = len(task.read_split("unlabel_train"))
+    labels = np.array([e.label for e in task.read_split("unlabel_train")])
+    knowledge = Knowledge("demo", "gold", task.fingerprint("unlabel_train"), hard_labels=labels)
+    candidate = Candidate.from_dict(TINY)
+    tokenizer = build_tokenizer(candidate, task, cache)
+
+    def module(holdout: int, cap: int | None = None) -> StudentDataModule:
+        return StudentDataModule(task, tokenizer, knowledge, 16, 128, soft=False, holdout=holdout,
+                                 max_train_examples=cap)
+
+    held_module = module(8)
+    held = held_module.holdout_split()
+    assert held is not None and len(held) == 8 and len(held_module.split("unlabel_train")) == n - 8
+    assert not set(held.texts) & set(held_module.split("unlabel_train").texts)
+    assert module(0).holdout_split() is None and len(module(0).split("unlabel_train")) == n
+    # no holdout: the capped subset is the one every earlier run drew
+    order = np.random.default_rng(42).permutation(n)
+    expected = [task.read_split("unlabel_train")[i].code for i in np.sort(order[:10])]
+    assert module(0, cap=10).split("unlabel_train").texts == expected
+
+    result = distill_candidate(candidate, task, knowledge, DistillSettings(holdout=8, progress_bar=False),
+                               tmp_path / "student", cache_dir=cache, trainer={"max_steps": 4})
+    agreement = result.metrics[HOLDOUT_AGREEMENT]
+    assert 0.0 <= agreement <= 1.0
+    rows = student_rows(result.student_dir, task, 8, "test", export=False)
+    assert rows[0].holdout_agreement == pytest.approx(agreement)
+    markdown = render_markdown(rows, "t", {}, "estimated by codecarbon")
+    assert "held out of every student's training" in markdown
+    with pytest.raises(Exception, match="distill.holdout must be in"):
+        module(n).split("unlabel_train")
+
+
+def test_a_teacher_known_by_its_architecture_gets_a_measured_cost_row_and_a_payback() -> None:
+    """The paper's teachers are logits files: their architecture, built with random weights,
+    gives the report a teacher row whose cost is measured and whose quality is n/a."""
+    from avatar.report import ReportRow, greening_lines, measure_architecture, ratios
+
+    task = TASKS.create("demo")
+    shape = {"vocab_size": 2000, "num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 2,
+             "intermediate_size": 128, "max_sequence_length": 128}
+    teacher = measure_architecture(shape, task, "wide teacher", n_examples=3, threads=1)
+    assert teacher.kind == "teacher" and teacher.metric is None and teacher.n_examples == 3
+    assert teacher.latency_ms > 0 and teacher.energy_kwh_per_1k > 0 and teacher.gflops > 0
+    assert teacher.size_mb > 0.5 and "random weights" in teacher.name
+    student = ReportRow("s", "student", teacher.size_mb / 10, "accuracy", 0.8, teacher.latency_ms / 5,
+                        teacher.energy_kwh_per_1k / 5, 1e-6, True, 3)
+    assert ratios([teacher, student])[1]["size"] == pytest.approx(10)
+    lines = greening_lines([teacher, student], {"students_kwh": 0.01})
+    assert any("pays back after about" in line for line in lines)
+    assert "| n/a |" in render_markdown([teacher, student], "t", {}, "estimated by codecarbon")
 
 
 def test_a_teacher_that_gives_one_class_everywhere_is_called_collapsed() -> None:
@@ -164,9 +230,11 @@ def test_bf16_on_a_cpu_without_bf16_instructions_warns(monkeypatch, caplog: pyte
 
     for native, expected in ((False, True), (True, False)):
         monkeypatch.setattr(training, "cpu_has_bf16", lambda native=native: native)
+        monkeypatch.setattr(training, "_WARNED_PRECISIONS", set())
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="avatar"):
             training.build_trainer({"precision": "bf16-mixed", "accelerator": "cpu", "max_steps": 1})
             training.build_trainer({"precision": "32-true", "accelerator": "cpu", "max_steps": 1})
+            training.build_trainer({"precision": "bf16-mixed", "accelerator": "cpu", "max_steps": 1})
         assert ("without bf16 instructions" in caplog.text) is expected
-        assert caplog.text.count("without bf16") <= 1  # fp32 never warns
+        assert caplog.text.count("without bf16") <= 1  # once per process; fp32 never warns

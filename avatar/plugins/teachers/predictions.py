@@ -27,7 +27,7 @@ import hashlib
 import os
 import zipfile
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -172,7 +172,8 @@ class PredictionsTeacher(Teacher):
     """Knowledge from a predictions file (``source=file``) or the task's shipped labels (``source=task``)."""
 
     def __init__(
-        self, path: str | None = None, kind: Kind = "auto", source: str = "file", root: str | None = None
+        self, path: str | None = None, kind: Kind = "auto", source: str = "file", root: str | None = None,
+        architecture: dict[str, Any] | None = None, model_name: str | None = None,
     ) -> None:
         if kind not in KINDS:
             raise AvatarError(f"teacher.kind must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -184,6 +185,8 @@ class PredictionsTeacher(Teacher):
         self.kind = kind
         self.source = source
         self.root = root
+        self.architecture = dict(architecture) if architecture else None  # the report's cost row
+        self.model_name = model_name or (Path(path).stem if path else "teacher")
 
     def _file(self) -> Path:
         return resolve_predictions_path(str(self.path), self.root)
