@@ -343,15 +343,17 @@ def _placement(executor: Executor) -> str:
 def logits_teacher_note(teacher: Teacher, knowledge: Knowledge) -> str:
     """What the report can say of a teacher that is only its knowledge (the paper's logits files)."""
     agreement = knowledge.gold_agreement()
-    with_gold = (f"; its labels agree with the gold labels on {agreement:.2%} of them, so a student's "
-                 "accuracy is close to its agreement with the teacher") if agreement is not None else ""
-    head = (f"Teacher {teacher.model_name}: its knowledge is a file of predictions "
-            f"({len(knowledge):,} unlabeled examples)")
+    with_gold = "" if agreement is None else (
+        f" Its labels agree with the gold labels on {agreement:.2%} of those examples, so a student's "
+        "accuracy is close to its agreement with the teacher.")
+    head = (f"Teacher {teacher.model_name}: its knowledge is a file of predictions on "
+            f"{len(knowledge):,} unlabeled examples")
     if teacher.architecture:
-        return (f"{head}; its row is its architecture with random weights, so size, latency, energy, the "
-                "ratios and the payback are measured and its accuracy is not; agreement is measured on "
-                f"unlabeled examples held out of training (distill.holdout){with_gold}.")
-    return f"{head}, with no model to measure, so the table has no teacher row, ratios or payback{with_gold}."
+        return (f"{head}. Its row is its architecture with random weights: its size, latency and energy, "
+                "so the ratios and the payback, are measured, its accuracy is not; the students' agreement "
+                "with it is measured on unlabeled examples held out of their training "
+                f"(distill.holdout).{with_gold}")
+    return f"{head}, with no model to measure: no teacher row, ratios or payback.{with_gold}"
 
 
 def _students_estimate(top_k: int, trainer: dict[str, Any], workers: int = 1) -> str:
