@@ -7,9 +7,9 @@ fine-tuned teachers (``--teachers codebert graphcodebert``: their logits in
 (``--epochs``, the paper's 10 on a GPU) or steps (``--max-steps``, for ablations at equal
 examples). Prints one table row per run: test accuracy and F1 on the whole test file
 (4,000 pairs), agreement with the teacher on held-out unlabeled pairs the student never
-trained on, training examples/s, wall time and peak memory; writes a learning curve
-(validation accuracy against examples seen) to ``<out>/learning_curve.png`` and every
-run's numbers to ``<out>/fidelity.jsonl``.
+trained on (``distill.holdout``), training examples/s, wall time and peak memory; writes
+a learning curve (validation accuracy against examples seen) to
+``<out>/learning_curve.png`` and every run's numbers to ``<out>/fidelity.jsonl``.
 
 Reference candidates (``--candidate``), points of the paper's space of at most 3 MB:
 
@@ -54,9 +54,9 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 from avatar.distill import DistillSettings, distill_candidate  # noqa: E402
-from avatar.predict import Predictor  # noqa: E402
 from avatar.registry import TASKS  # noqa: E402
 from avatar.space import Candidate, Space  # noqa: E402
+from avatar.student_folder import HOLDOUT_AGREEMENT  # noqa: E402
 from avatar.task import Example, Split, Task  # noqa: E402
 from avatar.teacher import Knowledge  # noqa: E402
 
@@ -111,29 +111,22 @@ CANDIDATES: dict[str, dict[str, object]] = {
 }
 
 
-class HoldoutTask(Task):
-    """The clone task minus ``holdout`` seeded unlabeled pairs (kept for teacher agreement).
+class SampledValidTask(Task):
+    """The clone task with a seeded sample of ``valid_examples`` validation pairs (the
+    learning curve's points); the other splits stay whole."""
 
-    Valid is a seeded sample of ``valid_examples`` pairs (the learning curve's points);
-    test stays whole.
-    """
-
-    def __init__(self, base: Task, holdout: np.ndarray, valid_examples: int | None, seed: int) -> None:
+    def __init__(self, base: Task, valid_examples: int | None, seed: int) -> None:
         super().__init__(data_dir=base.data_dir, limit=None, seed=seed)
         self.base = base
         for name in ("name", "num_labels", "is_pair", "language", "headline_metric", "temperature"):
             setattr(self, name, getattr(base, name))
-        self.holdout = holdout
         self.valid_examples = valid_examples
         self._cache: dict[str, list[Example]] = {}
 
     def read_split(self, split: Split) -> list[Example]:
         if split not in self._cache:
             examples = self.base.read_split(split)
-            if split == "unlabel_train":
-                drop = set(self.holdout.tolist())
-                examples = [e for i, e in enumerate(examples) if i not in drop]
-            elif split == "valid" and self.valid_examples and self.valid_examples < len(examples):
+            if split == "valid" and self.valid_examples and self.valid_examples < len(examples):
                 order = np.random.default_rng(self.seed).permutation(len(examples))
                 keep = np.sort(order[: self.valid_examples])
                 examples = [examples[i] for i in keep]
@@ -183,24 +176,14 @@ def learning_curve(out: Path, batch_size: int) -> list[tuple[int, float]]:
     return sorted(set(points))
 
 
-def agreement(student_dir: Path, examples: list[Example], teacher_labels: np.ndarray) -> float:
-    predictor = Predictor.load(student_dir)
-    logits = predictor.logits([e.code for e in examples], batch_size=64)
-    return float((logits.argmax(axis=1) == teacher_labels).mean())
-
-
 def run(teacher: str, args: argparse.Namespace, out: Path) -> dict:
     logits_dir = Path(os.environ["AVATAR_DATA"]) / "bigclonebench" / "teacher_logits"
     path = logits_dir / f"{teacher}_unlabel_train.npy"
     if not path.is_file():
         raise SystemExit(f"{path} not found: set AVATAR_DATA to the real data root")
     base = TASKS.create("clone", data_dir=None)
-    logits = np.load(path)
-    rng = np.random.default_rng(args.seed)
-    holdout = np.sort(rng.permutation(len(logits))[: args.agreement_examples])
-    task = HoldoutTask(base, holdout, args.valid_examples, args.seed)
-    keep = np.setdiff1d(np.arange(len(logits)), holdout)
-    knowledge = Knowledge("clone", teacher, task.fingerprint("unlabel_train"), logits=logits[keep])
+    task = SampledValidTask(base, args.valid_examples, args.seed)
+    knowledge = Knowledge("clone", teacher, task.fingerprint("unlabel_train"), logits=np.load(path))
     cand = candidate(args)
     trainer: dict[str, object] = {
         "max_epochs": args.epochs or -1,
@@ -218,6 +201,7 @@ def run(teacher: str, args: argparse.Namespace, out: Path) -> dict:
         patience=args.patience,
         progress_bar=False,
         seed=args.seed,
+        holdout=args.agreement_examples,  # never trained on: the agreement with the teacher
     )
     label = f"{teacher}-{args.name or args.candidate}"
     started = time.perf_counter()
@@ -225,8 +209,6 @@ def run(teacher: str, args: argparse.Namespace, out: Path) -> dict:
         cand, task, knowledge, settings, out / label, trainer=trainer, cache_dir=args.cache
     )
     wall = time.perf_counter() - started
-    held = [base.read_split("unlabel_train")[i] for i in holdout]
-    agree = agreement(result.student_dir, held, logits[holdout].argmax(axis=1))
     m = result.metrics
     row = {
         "run": label,
@@ -235,7 +217,7 @@ def run(teacher: str, args: argparse.Namespace, out: Path) -> dict:
         "size_mb": result.size_mb,
         "accuracy": m["test/accuracy"],
         "f1": m["test/f1"],
-        "agreement": agree,
+        "agreement": m[HOLDOUT_AGREEMENT],
         "val_accuracy": m.get("val/accuracy"),
         "collapsed": result.collapsed,
         "steps": result.global_step,
