@@ -458,13 +458,18 @@ def distill_stage(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
 
 def report_stage(cfg: DictConfig, run_dir: Path) -> dict[str, str]:
-    """``train.py stage=report``: the teacher and students named by ``report``, side by side."""
+    """``train.py stage=report``: the teacher and students named by ``report``, side by side.
+
+    Without ``report.teacher``, a teacher that has no model folder of its own (a predictions
+    file) and names its architecture gets the cost row the search's report gives it.
+    """
     options = report_options(cfg)
     task = build_task(cfg)
-    teacher = None if options.teacher else teacher_parts(cfg, task).teacher
+    teacher = None if options.teacher or cfg.get("teacher") is None else teacher_parts(cfg, task).teacher
+    shape_only = teacher is not None and not hasattr(teacher, "model_dir")
     return report_run(task, run_dir, options, teacher_dir=options.teacher,
-                      teacher_architecture=teacher.architecture if teacher else None,
-                      teacher_name=teacher.model_name if teacher else "teacher")
+                      teacher_architecture=teacher.architecture if shape_only else None,
+                      teacher_name=teacher.model_name if shape_only else "teacher")
 
 
 STAGES = {"teacher": teacher_stage, "distill": distill_stage, "report": report_stage}
