@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger
 from transformers import PreTrainedTokenizerFast
@@ -47,7 +46,7 @@ from avatar.classifier import SELECTION, ClassifierModule, check_schedule
 from avatar.cost import MB, forward_flops
 from avatar.errors import AvatarError
 from avatar.executor import Executor, LocalExecutor
-from avatar.io import atomic_write_json, to_jsonable
+from avatar.io import UnreadableCheckpoint, atomic_write_json, load_checkpoint, to_jsonable
 from avatar.progress import progress_bar
 from avatar.smt import candidate_vars
 from avatar.space import Candidate
@@ -204,8 +203,28 @@ def _scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
 
 
 def _load_weights(module: ClassifierModule, path: str) -> None:
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)  # our own file
-    module.load_state_dict(checkpoint["state_dict"])
+    module.load_state_dict(load_checkpoint(path)["state_dict"])
+
+
+def usable_checkpoint(path: Path) -> Path | None:
+    """``path`` if it holds a checkpoint the restricted unpickler reads, else None.
+
+    A damaged or foreign ``last.ckpt`` (a torn write, a file planted in a shared run
+    directory) is set aside as ``last.ckpt.unreadable-<n>`` with one warning, and the
+    student restarts: one line and a way out instead of the same traceback on every rerun.
+    """
+    if not path.is_file():
+        return None
+    try:
+        load_checkpoint(path)
+    except UnreadableCheckpoint as error:
+        taken = sum(1 for _ in path.parent.glob(f"{path.name}.unreadable-*"))
+        aside = path.with_name(f"{path.name}.unreadable-{taken}")
+        path.rename(aside)
+        log.warning("%s is not a checkpoint Avatar wrote, or damaged (%s); set aside as %s, "
+                    "this student starts again", path, error.reason, aside.name)
+        return None
+    return path
 
 
 def run_signature(candidate: Candidate, settings: DistillSettings, trainer: Mapping[str, Any]) -> str:
@@ -328,7 +347,7 @@ def _fast_run(
     )
     started = time.perf_counter()
     with explain_out_of_memory(data.batch_size, "distilling a student"):
-        energy = _measured(lambda: fit.fit(module, datamodule=data), settings)
+        energy = _measured(lambda: fit.fit(module, datamodule=data, weights_only=True), settings)
     seconds = time.perf_counter() - started
     evaluator = build_trainer({**options, "max_steps": -1}, enable_progress_bar=False)
     metrics = _scalars(evaluator.validate(module, datamodule=data, verbose=False)[0])
@@ -392,13 +411,15 @@ def _full_run(
         options, root_dir=out, logger=logger, checkpointing=True,
         callbacks=[best, last, stopper, throughput, *callbacks], **extra,
     )
-    resume = checkpoints / LAST_CKPT
-    resumed_from = resume if resume.is_file() else None
+    resumed_from = usable_checkpoint(checkpoints / LAST_CKPT)
     if resumed_from is not None:
         log.info("resuming %s from %s", candidate, resumed_from)
     started = time.perf_counter()
     with explain_out_of_memory(data.batch_size, "distilling a student"):
-        energy = _measured(lambda: fit.fit(module, datamodule=data, ckpt_path=resumed_from), settings)
+        # weights_only: torch's restricted unpickler, so a planted checkpoint cannot run code
+        energy = _measured(
+            lambda: fit.fit(module, datamodule=data, ckpt_path=resumed_from, weights_only=True), settings
+        )
     seconds = time.perf_counter() - started
     leave_unless_rank_zero(fit)  # DDP: the other ranks end here; rank 0 evaluates and saves once
 

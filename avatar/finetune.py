@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader
 from avatar.classifier import SELECTION, ClassifierModule, headline_of
 from avatar.errors import AvatarError
 from avatar.graphcodebert import graph_inputs
+from avatar.io import load_checkpoint
 from avatar.task import Example
 from avatar.text import normalize_code
 from avatar.training import SINGLE_PROCESS, build_trainer, leave_unless_rank_zero, quiet_lightning
@@ -202,6 +203,7 @@ def fit_classifier(
             train_dataloaders=_loader(train, batch_size, pad_id, shuffle=True, seed=seed),
             val_dataloaders=_loader(valid, batch_size, pad_id, shuffle=False, seed=seed) if valid else None,
             ckpt_path=resume if resume.is_file() else None,
+            weights_only=True,  # a planted checkpoint must not run code
         )
     leave_unless_rank_zero(fit)
     best: dict[str, float] = {}
@@ -209,8 +211,7 @@ def fit_classifier(
         str(checkpoint_dir / "best.ckpt") if (checkpoint_dir / "best.ckpt").is_file() else ""
     )
     if best_path:
-        state = torch.load(best_path, map_location="cpu", weights_only=False)  # our own file
-        module.load_state_dict(state["state_dict"])
+        module.load_state_dict(load_checkpoint(best_path)["state_dict"])
         if best_checkpoint.best_model_score is not None:
             headline, collapsed = headline_of(float(best_checkpoint.best_model_score))
             best[f"val/{module.headline}"] = headline

@@ -21,6 +21,7 @@ import uuid
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{target.suffix}")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        _remove_orphans(target)
         yield tmp
         os.replace(tmp, target)
     except OSError as error:  # a full or read-only disk: one line naming the target, not the temp file
@@ -57,6 +59,27 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _remove_orphans(target: Path) -> None:
+    """Delete temporary files of ``target`` left by a process that no longer runs (kill -9).
+
+    Their names carry the writer's pid; a live writer's file is left alone.
+    """
+    for orphan in target.parent.glob(f".{glob_escape(target.name)}.*.tmp{target.suffix}"):
+        pid = orphan.name[len(target.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            orphan.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -266,3 +289,35 @@ def iter_jsonl(path: str | os.PathLike[str], tolerate_torn_tail: bool = False) -
 
 def read_jsonl(path: str | os.PathLike[str], tolerate_torn_tail: bool = False) -> list[dict[str, Any]]:
     return list(iter_jsonl(path, tolerate_torn_tail))
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A Lightning checkpoint read with ``torch.load(weights_only=True)``: never code from a file.
+
+    Why: run directories and caches may sit on shared file systems, and a pickle runs
+    whatever it names when loaded. Tensors, numbers, strings and containers are all a
+    checkpoint of ours holds, so the restricted unpickler reads every one of them; a file
+    that needs more was not written by Avatar and is refused with one line.
+    """
+    import pickle
+
+    import torch
+
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError) as error:
+        raise UnreadableCheckpoint(path, first_line(error)) from None
+    if not isinstance(loaded, dict):
+        raise UnreadableCheckpoint(path, f"a {type(loaded).__name__}, not a dict")
+    return loaded
+
+
+class UnreadableCheckpoint(DataError):
+    """A checkpoint that is damaged, or holds more than tensors and plain data (never unpickled)."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(
+            f"{path}: not a checkpoint Avatar wrote, or damaged ({reason}); move it aside and run again"
+        )

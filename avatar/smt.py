@@ -359,6 +359,33 @@ class Pruner:
             chosen.append(best)
         return chosen
 
+    def latin_hypercube(self, k: int, rng: random.Random) -> list[list[int]]:
+        """``k`` distinct feasible genomes from a seeded Latin hypercube over the space, each
+        repaired to its nearest feasible point.
+
+        Why: each dimension's range is cut into ``k`` strata and every stratum is used once,
+        so even a dozen samples spread over every dimension (MORPH measured up to 12 points
+        of BigCloneBench accuracy from sampling the surrogate's runs this way). Repair moves
+        only the choices that break a constraint, so the spread survives on the others.
+        """
+        chosen: list[list[int]] = []
+        seen: set[tuple[int, ...]] = set()
+        for _ in range(20):  # a repaired point may repeat another: draw a new hypercube for the rest
+            missing = k - len(chosen)
+            if missing <= 0:
+                break
+            strata = [rng.sample(range(missing), missing) for _ in self.space.dimensions]
+            for row in range(missing):
+                genome = [
+                    min(len(dim) - 1, int((strata[d][row] + rng.random()) / missing * len(dim)))
+                    for d, dim in enumerate(self.space.dimensions)
+                ]
+                repaired = self.repair(genome, rng)
+                if tuple(repaired) not in seen:
+                    seen.add(tuple(repaired))
+                    chosen.append(repaired)
+        return chosen[:k]
+
     def repair(self, genome: Sequence[int], rng: random.Random) -> list[int]:
         """A feasible genome near ``genome``: keep every choice z3 allows and move the
         others as little as possible.

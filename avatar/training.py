@@ -25,7 +25,8 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from avatar.errors import AvatarError, is_out_of_memory, out_of_memory_hint
 
@@ -179,7 +180,28 @@ def build_trainer(
     if root_dir is not None:
         merged["default_root_dir"] = str(root_dir)
     _warn_slow_precision(merged)
+    if checkpointing:
+        callbacks = [*callbacks, CheckpointOnTerminate()]
     return L.Trainer(**merged, callbacks=list(callbacks), logger=logger, enable_checkpointing=checkpointing)
+
+
+class CheckpointOnTerminate(Callback):
+    """On SIGTERM, ``last.ckpt`` at the batch boundary where Lightning stops.
+
+    Why: a preempted job (SLURM, ``docker stop``) would otherwise lose everything since the
+    last periodic checkpoint. Lightning raises ``SIGTERMException`` only between batches,
+    so the state saved here is consistent; the rerun resumes from it.
+    """
+
+    def on_exception(self, trainer: L.Trainer, module: L.LightningModule, exception: BaseException) -> None:
+        if not isinstance(exception, SIGTERMException):
+            return
+        for callback in trainer.checkpoint_callbacks:
+            if isinstance(callback, ModelCheckpoint) and callback.save_last and callback.dirpath:
+                path = Path(callback.dirpath) / f"{callback.CHECKPOINT_NAME_LAST}{callback.FILE_EXTENSION}"
+                trainer.save_checkpoint(path)
+                log.warning("SIGTERM: saved %s at step %d", path, trainer.global_step)
+                return
 
 
 SINGLE_PROCESS = {"devices": 1, "num_nodes": 1, "strategy": "auto"}

@@ -211,20 +211,20 @@ def test_full_run_resumes_and_saves_a_loadable_student(candidate, cache, tmp_pat
     first = run(2)
     last = out / "checkpoints" / "last.ckpt"
     assert first.global_step == 2 and first.resumed_from is None
-    assert torch.load(last, weights_only=False)["global_step"] == 2
+    assert torch.load(last, weights_only=True)["global_step"] == 2
     assert (out / "checkpoints" / "best.ckpt").is_file()
 
     second = run(4)
     assert second.resumed_from == last and second.global_step == 4
     assert second.train_examples == 2 * 16  # only the two new steps ran
-    assert torch.load(last, weights_only=False)["global_step"] == 4
+    assert torch.load(last, weights_only=True)["global_step"] == 4
     assert json.loads((out / "result.json").read_text())["global_step"] == 4
     _check_student(second, candidate, task, cache)
     assert not [p for p in out.iterdir() if p.name.startswith(".student")]  # no temp folders left
     # the same command again: the finished student is returned, not trained one more epoch
     third = run(4)
     assert third.global_step == 4 and third.student_dir == second.student_dir
-    assert torch.load(last, weights_only=False)["global_step"] == 4
+    assert torch.load(last, weights_only=True)["global_step"] == 4
 
 
 def test_pair_task_student(space, cache, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from avatar.cli import EXIT_INTERRUPTED, EXIT_USER_ERROR, INTERRUPTED, report_errors
+from avatar.cli import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USER_ERROR, INTERRUPTED, RESUME, report_errors
 from tests.conftest import REPO
 
 
@@ -42,6 +42,54 @@ def test_ctrl_c_inside_lightning_fit_exits_130(capsys: pytest.CaptureFixture[str
     assert stop.value.code == EXIT_INTERRUPTED
     assert capsys.readouterr().err.strip().splitlines()[-1] == INTERRUPTED
     assert signal.getsignal(signal.SIGINT) is before  # Lightning left SIGINT ignored; restored
+
+
+def test_sigterm_inside_lightning_fit_saves_last_ckpt_and_exits_143(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Lightning ends a SIGTERM with SystemExit(None), exit 0; the user sees 143, the hint, a checkpoint."""
+    import lightning as L
+    import torch
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from avatar.training import build_trainer
+
+    class Tiny(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = torch.nn.Linear(2, 1)
+
+        def training_step(self, batch: list[torch.Tensor], index: int) -> torch.Tensor:
+            if index == 2:
+                os.kill(os.getpid(), signal.SIGTERM)  # preempted, mid-epoch
+            return self.layer(batch[0]).pow(2).mean()
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(16, 2)), batch_size=2)
+    last = ModelCheckpoint(dirpath=tmp_path / "checkpoints", save_top_k=0, save_last=True)
+    trainer = build_trainer({"max_epochs": 1, "accelerator": "cpu", "enable_progress_bar": False},
+                            callbacks=[last], checkpointing=True)
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as stop:
+        report_errors(lambda: trainer.fit(Tiny(), data))
+    assert stop.value.code == EXIT_TERMINATED
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"terminated (SIGTERM): {RESUME}"
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 3
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_sigterm_outside_lightning_exits_143(capsys: pytest.CaptureFixture[str]) -> None:
+    def work() -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises before this ends
+        raise AssertionError("SIGTERM did not stop the work")
+
+    with pytest.raises(SystemExit) as stop:
+        report_errors(work)
+    assert stop.value.code == EXIT_TERMINATED
+    assert "terminated (SIGTERM)" in capsys.readouterr().err
 
 
 @pytest.mark.slow  # a real train.py cold start and fine-tune (minutes on a loaded 2-core machine)

@@ -54,7 +54,7 @@ def test_kill_9_during_a_student_then_the_same_command_resumes(tmp_path: Path) -
     first.send_signal(signal.SIGKILL)
     first.wait()
     assert last is not None, "no checkpoint appeared before the deadline"
-    killed_at = torch.load(last, weights_only=False)["global_step"]
+    killed_at = torch.load(last, weights_only=True)["global_step"]
     assert 10 <= killed_at < 120
 
     again = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
