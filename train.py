@@ -8,7 +8,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from avatar.cli import report_errors
+from avatar.cli.errors import report_errors
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
@@ -23,7 +23,7 @@ if __name__ == "__main__":
     import sys
     from pathlib import Path
 
-    from avatar.preflight import preflight
+    from avatar.cli.preflight import preflight
 
     preflight(sys.argv[1:], Path(__file__).resolve().parent / "configs")
     main()

@@ -10,7 +10,7 @@ config. Reading the whole pipeline top to bottom:
    computed at most once per command and only when something needs it;
 3. objectives (``indicator``, ``meters``), prepared with a ``MeterContext`` that carries the
    knowledge (the surrogate's brief runs read it there, with their own budget);
-4. NSGA-II (``avatar.search``) -> ``pareto.json``;
+4. NSGA-II (``avatar.search.evolve``) -> ``pareto.json``;
 5. distillation of ``distill.top_k`` members (``distill`` + the students' ``trainer``);
 6. the report (``report``): teacher and students measured side by side.
 
@@ -25,8 +25,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import math
-import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,21 +32,26 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from avatar.contract import check_task
-from avatar.distill import DistillSettings, distill_candidate, distill_front, student_key
-from avatar.errors import AvatarError
-from avatar.executor import EXECUTORS, Executor
-from avatar.io import atomic_write_json, plain
-from avatar.objectives import MeterContext, Objectives
-from avatar.progress import progress_bar
-from avatar.registry import CONSTRAINTS, INDICATORS, TASKS, TEACHERS
-from avatar.report import ReportOptions, report_run
-from avatar.runlock import locked_run
-from avatar.search import SearchSettings, checkpoint_run_id, run_nsga2, write_pareto
-from avatar.smt import Pruner
-from avatar.space import Candidate, Space
-from avatar.task import Task
-from avatar.teacher import (
+from avatar.core.errors import AvatarError
+from avatar.core.io import atomic_write_json, plain
+from avatar.core.progress import progress_bar
+from avatar.core.registry import CONSTRAINTS, INDICATORS, TEACHERS
+from avatar.distill.front import distill_front, students_estimate
+from avatar.distill.settings import DistillSettings, student_key
+from avatar.distill.train import distill_candidate
+from avatar.learn.training import check_trainer_options
+from avatar.report.notes import greening_cost, logits_teacher_note, placement_note
+from avatar.report.stage import ReportOptions, report_run
+from avatar.run.executor import EXECUTORS, Executor
+from avatar.run.runlock import locked_run
+from avatar.run.tracking import create_logger
+from avatar.search.evolve import SearchSettings, checkpoint_run_id, run_nsga2, write_pareto
+from avatar.search.objectives import MeterContext, Objectives
+from avatar.search.smt import Pruner
+from avatar.search.space import Candidate, Space
+from avatar.task.base import Task
+from avatar.task.build import build_task as build_named_task
+from avatar.teach.teacher import (
     Knowledge,
     Teacher,
     TeacherContext,
@@ -57,8 +60,6 @@ from avatar.teacher import (
     describe_knowledge,
     teacher_knowledge,
 )
-from avatar.tracking import create_logger
-from avatar.training import check_trainer_options
 
 log = logging.getLogger("avatar")
 
@@ -70,22 +71,12 @@ HARDWARE_KEYS = ("accelerator", "devices", "strategy", "num_nodes", "precision")
 
 
 def build_task(cfg: DictConfig, read_data: bool = True) -> Task:
-    """The task plugin named by ``task.name``, checked against the task contract.
-
-    ``task.data_dir`` defaults to ``paths.data``. ``avatar.contract.check_task`` reads
-    every split once here, so a broken task fails in one line before any teacher work;
-    ``read_data=False`` checks only its attributes (a run that never reads the data).
-    """
+    """The task plugin named by ``task.name``; ``task.data_dir`` defaults to ``paths.data``."""
     options = dict(plain(cfg.task))
     name = options.pop("name")
     if options.get("data_dir") is None:
         options["data_dir"] = cfg.paths.get("data")
-    try:
-        task = TASKS.create(name, **options)
-    except TypeError as error:
-        raise AvatarError(f"task {name!r}: bad options {options}: {error}") from None
-    check_task(task, registered_name=name, read_data=read_data)
-    return task
+    return build_named_task(name, options, read_data=read_data)
 
 
 def build_space(cfg: DictConfig) -> Space:
@@ -306,7 +297,7 @@ def _search(cfg: DictConfig, run_dir: Path, plan: SearchPlan) -> dict[str, Any]:
 
         outputs: dict[str, Any] = {}
         if plan.top_k > 0 and teacher is not None:
-            log.info("students: %s", _students_estimate(plan.top_k, plan.students_trainer, executor.workers))
+            log.info("students: %s", students_estimate(plan.top_k, plan.students_trainer, executor.workers))
             students = distill_front(
                 task, space, result.front, plan.top_k, teacher.knowledge, plan.distill, plan.students_trainer,
                 run_dir, cache_dir=cache_dir(cfg), executor=executor,
@@ -315,7 +306,7 @@ def _search(cfg: DictConfig, run_dir: Path, plan: SearchPlan) -> dict[str, Any]:
             logger.log_table("students", [_student_row(s) for s in students])
             outputs["students"] = students
             teacher_dir = plan.report.teacher or teacher.model_dir()
-            notes = [_placement(executor)]
+            notes = [placement_note(executor)]
             if not teacher_dir:
                 notes.append(logits_teacher_note(teacher.teacher, teacher.knowledge))
             outputs["report"] = report_run(
@@ -323,7 +314,7 @@ def _search(cfg: DictConfig, run_dir: Path, plan: SearchPlan) -> dict[str, Any]:
                 teacher_architecture=teacher.teacher.architecture, teacher_name=teacher.teacher.model_name,
                 student_folders=[Path(s["student_dir"]) for s in students if s.get("student_dir")],
                 front=result.front, objective_names=objectives.names, students=students,
-                greening=_greening_cost(run_dir, students),
+                greening=greening_cost(run_dir, students),
                 notes=notes,
             )
     finally:
@@ -331,42 +322,10 @@ def _search(cfg: DictConfig, run_dir: Path, plan: SearchPlan) -> dict[str, Any]:
     return {"pareto": str(pareto_path), "front": result.front, **summary, **outputs}
 
 
-def _placement(executor: Executor) -> str:
-    """Where the report's numbers come from, and where the training ran."""
-    return (
-        f"Measured in the driver process on {socket.gethostname()}, after every training run had "
-        "finished and with no Ray beside it; the surrogate's brief runs and the students trained on "
-        f"{executor.describe()}."
-    )
 
 
-def logits_teacher_note(teacher: Teacher, knowledge: Knowledge) -> str:
-    """What the report can say of a teacher that is only its knowledge (the paper's logits files)."""
-    agreement = knowledge.gold_agreement()
-    with_gold = "" if agreement is None else (
-        f" Its labels agree with the gold labels on {agreement:.2%} of those examples, so a student's "
-        "accuracy is close to its agreement with the teacher.")
-    head = (f"Teacher {teacher.model_name}: its knowledge is a file of predictions on "
-            f"{len(knowledge):,} unlabeled examples")
-    if teacher.architecture:
-        return (f"{head}. Its row is its architecture with random weights: its size, latency and energy, "
-                "so the ratios and the payback, are measured, its accuracy is not; the students' agreement "
-                "with it is measured on unlabeled examples held out of their training "
-                f"(distill.holdout).{with_gold}")
-    return f"{head}, with no model to measure: no teacher row, ratios or payback.{with_gold}"
 
 
-def _students_estimate(top_k: int, trainer: dict[str, Any], workers: int = 1) -> str:
-    """What the distillation stage will cost, said before it starts."""
-    budget = trainer.get("max_time")
-    if budget:
-        at_once = max(1, min(workers, top_k))
-        rounds = math.ceil(top_k / at_once)
-        rounds_note = f", {at_once} at a time: about {rounds} x that in all" if workers > 1 else ""
-        return f"{top_k} to distil, each for at most {budget} (trainer.max_time) plus its test{rounds_note}"
-    steps, epochs = trainer.get("max_steps", -1), trainer.get("max_epochs")
-    limit = f"{steps} steps" if steps and steps > 0 else f"{epochs} epochs over the unlabeled split"
-    return f"{top_k} to distil, each for {limit} (set trainer.max_time to bound the wall time)"
 
 
 def reads_data(cfg: DictConfig) -> bool:
@@ -394,14 +353,6 @@ def _student_row(student: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _greening_cost(run_dir: Path, students: list[dict[str, Any]]) -> dict[str, float]:
-    """Energy the greening itself used: the surrogate's brief runs and the students' training."""
-    cost = {"students_kwh": sum(float(s.get("train_energy_kwh") or 0.0) for s in students)}
-    surrogate = run_dir / "surrogate.json"
-    if surrogate.is_file():
-        runs = json.loads(surrogate.read_text(encoding="utf-8")).get("runs", [])
-        cost["surrogate_kwh"] = sum(float(r.get("energy_kwh") or 0.0) for r in runs)
-    return cost
 
 
 # ----------------------------------------------------------------------------- train.py

@@ -1,6 +1,6 @@
 """Benchmark: a saved student against its ONNX and int8 exports on a task's test set.
 
-Exports the student (``avatar.export.export_all``), predicts the test split with the
+Exports the student (``avatar.report.export.export_all``), predicts the test split with the
 torch, ONNX and int8 backends, and prints a table: file size, headline metric, label
 agreement with the torch student, max |logit difference|, and batch-1 latency.
 Run: ``.venv/bin/python bench/export_bench.py <student dir> --task clone --examples 1000``.
@@ -18,10 +18,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from avatar.export import export_all  # noqa: E402
-from avatar.predict import Predictor  # noqa: E402
-from avatar.registry import TASKS  # noqa: E402
-from avatar.report import model_size_mb, score  # noqa: E402
+from avatar.core.registry import TASKS  # noqa: E402
+from avatar.report.export import export_all  # noqa: E402
+from avatar.report.measure import model_size_mb, score  # noqa: E402
+from avatar.report.predict import Predictor  # noqa: E402
 
 
 def main() -> None:

@@ -53,12 +53,13 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from avatar.distill import DistillSettings, distill_candidate  # noqa: E402
-from avatar.registry import TASKS  # noqa: E402
-from avatar.space import Candidate, Space  # noqa: E402
-from avatar.student_folder import HOLDOUT_AGREEMENT  # noqa: E402
-from avatar.task import Example, Split, Task  # noqa: E402
-from avatar.teacher import Knowledge  # noqa: E402
+from avatar.core.registry import TASKS  # noqa: E402
+from avatar.distill.folder import HOLDOUT_AGREEMENT  # noqa: E402
+from avatar.distill.settings import DistillSettings  # noqa: E402
+from avatar.distill.train import distill_candidate  # noqa: E402
+from avatar.search.space import Candidate, Space  # noqa: E402
+from avatar.task.base import Example, Split, Task  # noqa: E402
+from avatar.teach.teacher import Knowledge  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,7 @@ Both models get random weights (cost does not depend on the weight values): a
 roberta-base-sized teacher (``RobertaConfig(num_labels=2, max_position_embeddings=514,
 type_vocab_size=1)``: 125M parameters, the shape of CodeBERT and GraphCodeBERT) and a fixed
 student of the paper's 3 MB budget (vocab 1000, hidden 96, 5 layers, 4 heads, intermediate
-384, absolute positions, sequences up to 512; 2.72 MiB by ``avatar.cost``). Each runs N
+384, absolute positions, sequences up to 512; 2.72 MiB by ``avatar.search.cost``). Each runs N
 random sequences at batch 1 at sequence lengths 256 and 512; latency is the median per
 inference, energy and CO2 are measured by codecarbon over the N inferences and extrapolated
 linearly to 1,000. The last column holds the paper's reported
@@ -37,9 +37,9 @@ def _models():  # noqa: ANN202 - (teacher, student, student size MiB)
     import torch
     from transformers import RobertaConfig, RobertaForSequenceClassification
 
-    from avatar.cost import MB, size_bytes
-    from avatar.smt import candidate_vars
-    from avatar.space import Candidate, model_config
+    from avatar.search.cost import MB, size_bytes
+    from avatar.search.space import Candidate, model_config
+    from avatar.search.variables import candidate_vars
 
     candidate = Candidate.from_dict(STUDENT)
     student_mb = int(size_bytes(candidate_vars(candidate, 2))) / MB
@@ -55,7 +55,7 @@ def _models():  # noqa: ANN202 - (teacher, student, student size MiB)
 
 
 def _size_mb(model) -> float:  # noqa: ANN001
-    from avatar.cost import MB
+    from avatar.search.cost import MB
 
     return sum(p.numel() for p in model.parameters()) * 4 / MB
 
@@ -71,14 +71,14 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from avatar import green
+    from avatar.run import green
 
     torch.set_num_threads(args.threads)
     began = time.perf_counter()
     load_before = os.getloadavg()[0]
     teacher, student, student_formula_mb = _models()
     sizes = {"teacher": _size_mb(teacher), "student": _size_mb(student)}
-    assert abs(sizes["student"] - student_formula_mb) < 1e-9, "avatar.cost disagrees with the built model"
+    assert abs(sizes["student"] - student_formula_mb) < 1e-9, "search.cost disagrees with the built model"
     green.get_tracker()  # the one-off start (about 1.4 s) stays out of every measurement
     results: dict[tuple[int, str], green.InferenceMeasurement] = {}
     for length in args.lengths:

@@ -38,10 +38,10 @@ sys.path.insert(0, str(BENCH))
 import numpy as np  # noqa: E402
 from fidelity import SampledValidTask, paper_space, peak_rss_mb  # noqa: E402
 
-from avatar.registry import CONSTRAINTS, TASKS  # noqa: E402
-from avatar.smt import Pruner  # noqa: E402
-from avatar.space import Candidate  # noqa: E402
-from avatar.student import default_cache_dir  # noqa: E402
+from avatar.core.registry import CONSTRAINTS, TASKS  # noqa: E402
+from avatar.distill.student import default_cache_dir  # noqa: E402
+from avatar.search.smt import Pruner  # noqa: E402
+from avatar.search.space import Candidate  # noqa: E402
 
 RESULTS = BENCH / "results" / "indicator_ground_truth.jsonl"
 
@@ -84,8 +84,9 @@ def distil(index: int, candidate: dict, teacher: str, args: dict, key: str) -> d
     """One candidate at the students' budget (a Ray task when ``--workers`` > 1)."""
     import torch
 
-    from avatar.distill import DistillSettings, distill_candidate
-    from avatar.teacher import Knowledge
+    from avatar.distill.settings import DistillSettings
+    from avatar.distill.train import distill_candidate
+    from avatar.teach.teacher import Knowledge
 
     torch.set_num_threads(args["threads"])
     base = TASKS.create("clone", data_dir=None)

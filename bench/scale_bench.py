@@ -34,11 +34,11 @@ sys.path.insert(0, str(REPO))
 
 from hydra import compose, initialize_config_dir  # noqa: E402
 
-from avatar.executor import Executor, LocalExecutor, RayExecutor  # noqa: E402
-from avatar.objectives import MeterContext  # noqa: E402
-from avatar.registry import INDICATORS  # noqa: E402
+from avatar.core.registry import INDICATORS  # noqa: E402
+from avatar.distill.student import build_tokenizer  # noqa: E402
+from avatar.run.executor import Executor, LocalExecutor, RayExecutor  # noqa: E402
+from avatar.search.objectives import MeterContext  # noqa: E402
 from avatar.stages import build_pruner, build_space, build_task, cache_dir, hardware, teacher_parts  # noqa: E402
-from avatar.student import build_tokenizer  # noqa: E402
 
 DEFAULTS = ["task=clone", "teacher=paper_codebert", "space=laptop", "indicator=surrogate", "logger=none"]
 

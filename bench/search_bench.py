@@ -18,11 +18,11 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from avatar.objectives import MeterContext, Objectives  # noqa: E402
-from avatar.registry import CONSTRAINTS, load_plugins  # noqa: E402
-from avatar.search import SearchSettings, run_nsga2  # noqa: E402
-from avatar.smt import Pruner  # noqa: E402
-from avatar.space import Space  # noqa: E402
+from avatar.core.registry import CONSTRAINTS, load_plugins  # noqa: E402
+from avatar.search.evolve import SearchSettings, run_nsga2  # noqa: E402
+from avatar.search.objectives import MeterContext, Objectives  # noqa: E402
+from avatar.search.smt import Pruner  # noqa: E402
+from avatar.search.space import Space  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -29,9 +29,9 @@ sys.path.insert(0, str(REPO))
 
 from hydra import compose, initialize_config_dir  # noqa: E402
 
-from avatar.objectives import MeterContext  # noqa: E402
+from avatar.core.registry import INDICATORS  # noqa: E402
 from avatar.plugins.indicators.surrogate import SurrogateIndicator, encode, mean_predictor_error  # noqa: E402
-from avatar.registry import INDICATORS  # noqa: E402
+from avatar.search.objectives import MeterContext  # noqa: E402
 from avatar.stages import (  # noqa: E402
     build_executor,
     build_pruner,

@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fidelity import CANDIDATES, paper_space  # noqa: E402
 
-from avatar.objectives import MeterContext  # noqa: E402
-from avatar.registry import METERS  # noqa: E402
-from avatar.training import cpu_has_bf16  # noqa: E402
+from avatar.core.registry import METERS  # noqa: E402
+from avatar.learn.training import cpu_has_bf16  # noqa: E402
+from avatar.search.objectives import MeterContext  # noqa: E402
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from avatar.space import Space
+from avatar.search.space import Space
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -2,7 +2,7 @@
 
 The import graph is built with ``ast`` from every module under ``avatar/`` and counts
 imports inside functions too (a lazy import is still a dependency). Plugin discovery goes
-through the ``avatar.plugins`` entry-point group, so ``avatar.registry`` imports no plugin.
+through the ``avatar.plugins`` entry-point group, so ``avatar.core.registry`` imports no plugin.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def test_only_the_entry_points_import_the_configuration_layer() -> None:
 
 
 def test_the_registry_imports_no_plugin() -> None:
-    assert not {m for m in import_graph()["avatar.registry"] if m.startswith("avatar.plugins")}
+    assert not {m for m in import_graph()["avatar.core.registry"] if m.startswith("avatar.plugins")}
 
 
 def test_no_plugin_reads_a_composed_config() -> None:
@@ -103,3 +103,45 @@ def test_no_plugin_reads_a_composed_config() -> None:
         modules |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
         assert "cfg" not in names, path
         assert not {m for m in modules if m.split(".")[0] in ("omegaconf", "hydra")}, path
+
+
+# The stage packages, lowest first: a package imports only from packages before it.
+LAYERS = ["core", "task", "code", "learn", "run", "teach", "search", "distill", "report", "cli"]
+TOP = {"avatar", "avatar.__main__", CONFIG_LAYER}  # above every stage (and the plugins: any layer)
+MAX_LINES = 450
+
+
+def layer(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in LAYERS else None
+
+
+def test_a_stage_package_imports_only_from_lower_stages() -> None:
+    offenders = []
+    for name, imports in import_graph().items():
+        own = layer(name)
+        if own is None:
+            continue
+        for target in imports:
+            other = layer(target)
+            if target.startswith("avatar.plugins") or target in TOP - {"avatar"}:
+                offenders.append(f"{name} -> {target}")
+            elif other is not None and LAYERS.index(other) > LAYERS.index(own):
+                offenders.append(f"{name} -> {target}")
+    assert offenders == [], "imports up the stages: " + ", ".join(sorted(offenders))
+
+
+def test_every_module_lives_in_a_stage_package() -> None:
+    loose = sorted(
+        module_name(p) for p in PACKAGE.glob("*.py") if module_name(p) not in TOP
+    )
+    assert loose == [], f"modules outside the stage packages: {loose}"
+
+
+def test_no_module_is_longer_than_450_lines() -> None:
+    long = {
+        str(path.relative_to(REPO)): count
+        for path in PACKAGE.rglob("*.py")
+        if (count := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert long == {}, f"split these modules: {long}"

@@ -7,6 +7,7 @@ is checked once per entry point in ``test_cli_search.py`` and below.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import json
@@ -24,12 +25,12 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
-from avatar.errors import AvatarError
-from avatar.objectives import Objectives
-from avatar.registry import CONSTRAINTS, TASKS, TEACHERS
-from avatar.search import SearchSettings
-from avatar.smt import Pruner
-from avatar.space import Space
+from avatar.core.errors import AvatarError
+from avatar.core.registry import CONSTRAINTS, TASKS, TEACHERS
+from avatar.search.evolve import SearchSettings
+from avatar.search.objectives import Objectives
+from avatar.search.smt import Pruner
+from avatar.search.space import Space
 from tests.conftest import REPO
 from tests.helpers import load_space
 
@@ -102,7 +103,7 @@ def teacher_hub_id_offline(tmp: Path) -> None:
 
 
 def predictions_of_wrong_length(tmp: Path) -> None:
-    from avatar.teacher import TeacherContext
+    from avatar.teach.teacher import TeacherContext
 
     path = tmp / "logits.npy"
     np.save(path, np.zeros((7, 2), dtype=np.float32))
@@ -112,14 +113,14 @@ def predictions_of_wrong_length(tmp: Path) -> None:
 
 
 def unknown_logger(tmp: Path) -> None:
-    from avatar.tracking import create_logger
+    from avatar.run.tracking import create_logger
 
     create_logger({"name": "tensorboard"}, str(tmp), {})
 
 
 def unreadable_checkpoint(tmp: Path) -> None:
-    from avatar.objectives import MeterContext
-    from avatar.search import run_nsga2
+    from avatar.search.evolve import run_nsga2
+    from avatar.search.objectives import MeterContext
 
     (tmp / "search_checkpoint.json").write_text('{"generation": 3, "popul')
     space = load_space("tiny")
@@ -148,7 +149,7 @@ def unknown_indicator_from_config(tmp: Path) -> None:
 def out_of_memory_batch(tmp: Path) -> None:
     import torch
 
-    from avatar.training import explain_out_of_memory
+    from avatar.learn.training import explain_out_of_memory
 
     with explain_out_of_memory(64, "distilling a student"):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
@@ -210,7 +211,7 @@ def non_utf8_clone_functions(tmp: Path) -> None:
 
 
 def _predictions_teacher(tmp: Path, name: str):  # noqa: ANN202 - (teacher, task, context)
-    from avatar.teacher import TeacherContext
+    from avatar.teach.teacher import TeacherContext
 
     task = TASKS.create("demo", size=12)
     return TEACHERS.create("predictions", path=str(tmp / name)), task, TeacherContext(tmp, tmp, {})
@@ -237,7 +238,7 @@ def truncated_predictions_npy(tmp: Path) -> None:
 
 
 def truncated_knowledge_file(tmp: Path) -> None:
-    from avatar.teacher import Knowledge
+    from avatar.teach.teacher import Knowledge
 
     Knowledge("demo", "t", "", logits=np.zeros((12, 2))).save(tmp / "teacher.npz")
     (tmp / "teacher.npz").write_bytes((tmp / "teacher.npz").read_bytes()[:200])
@@ -257,21 +258,21 @@ def _stdin(data: bytes) -> Iterator[None]:
 
 
 def binary_stdin_to_predict(tmp: Path) -> None:
-    from avatar.predict import read_inputs
+    from avatar.report.predict import read_inputs
 
     with _stdin(b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x03\x00>\x00"):
         read_inputs("-", pair=False)
 
 
 def empty_stdin_to_predict(tmp: Path) -> None:
-    from avatar.predict import read_inputs
+    from avatar.report.predict import read_inputs
 
     with _stdin(b"  \n\t\n"):
         read_inputs("-", pair=False)
 
 
 def empty_function_in_jsonl(tmp: Path) -> None:
-    from avatar.predict import read_inputs
+    from avatar.report.predict import read_inputs
 
     (tmp / "in.jsonl").write_text(json.dumps({"func": "int f(){}"}) + "\n" + json.dumps({"func": " "}) + "\n")
     read_inputs(str(tmp / "in.jsonl"), pair=False)
@@ -281,7 +282,7 @@ def _tiny_student(tmp: Path) -> Path:
     """A saved, untrained 1-layer student with a Word tokenizer: enough to load, in a second."""
     from transformers import RobertaConfig, RobertaForSequenceClassification
 
-    from avatar.tokenizer import train_tokenizer
+    from avatar.distill.tokenizer import train_tokenizer
 
     folder = tmp / "student"
     tokenizer = train_tokenizer("Word", 40, ["int main(void) { return 0; }", "void f(char *s) { gets(s); }"],
@@ -300,13 +301,13 @@ def _cut(path: Path, keep: float) -> None:
 
 
 def empty_snippet_to_predictor(tmp: Path) -> None:
-    from avatar.predict import Predictor
+    from avatar.report.predict import Predictor
 
     Predictor.load(_tiny_student(tmp)).predict(["int f(){}", "\n  "])
 
 
 def truncated_weights_in_predict(tmp: Path) -> None:
-    from avatar.predict import Predictor
+    from avatar.report.predict import Predictor
 
     student = _tiny_student(tmp)
     _cut(student / "model.safetensors", 0.5)
@@ -314,7 +315,7 @@ def truncated_weights_in_predict(tmp: Path) -> None:
 
 
 def truncated_weights_in_export(tmp: Path) -> None:
-    from avatar.export import export_onnx
+    from avatar.report.export import export_onnx
 
     student = _tiny_student(tmp)
     _cut(student / "model.safetensors", 0.9)
@@ -322,7 +323,7 @@ def truncated_weights_in_export(tmp: Path) -> None:
 
 
 def unreadable_student_tokenizer(tmp: Path) -> None:
-    from avatar.predict import Predictor
+    from avatar.report.predict import Predictor
 
     student = _tiny_student(tmp)
     _cut(student / "tokenizer.json", 0.5)
@@ -330,7 +331,7 @@ def unreadable_student_tokenizer(tmp: Path) -> None:
 
 
 def damaged_onnx_model(tmp: Path) -> None:
-    from avatar.predict import Predictor
+    from avatar.report.predict import Predictor
 
     student = _tiny_student(tmp)
     (student / "model.onnx").write_bytes(b"\x08\x07\x12\x04half")
@@ -338,7 +339,7 @@ def damaged_onnx_model(tmp: Path) -> None:
 
 
 def permission_denied_output(tmp: Path) -> None:
-    from avatar.io import atomic_write_json
+    from avatar.core.io import atomic_write_json
 
     if not Path("/sys/kernel").is_dir():
         pytest.skip("no sysfs here: nowhere that refuses a new file even to root")
@@ -359,7 +360,7 @@ def _file_size_limit(limit: int) -> Iterator[None]:
 
 
 def full_disk_while_writing(tmp: Path) -> None:
-    from avatar.io import atomic_write_bytes
+    from avatar.core.io import atomic_write_bytes
 
     (tmp / "out").mkdir()
     try:
@@ -370,7 +371,7 @@ def full_disk_while_writing(tmp: Path) -> None:
 
 
 def full_disk_while_saving_a_folder(tmp: Path) -> None:
-    from avatar.io import atomic_directory
+    from avatar.core.io import atomic_directory
 
     (tmp / "out").mkdir()
     try:
@@ -398,7 +399,7 @@ def trainer_limit_not_a_number(tmp: Path) -> None:
 
 
 def run_dir_in_use(tmp: Path) -> None:
-    from avatar.runlock import run_lock
+    from avatar.run.runlock import run_lock
     from avatar.stages import train
 
     with run_lock(tmp):
@@ -495,7 +496,8 @@ def test_unwritable_output_dir_is_one_line_before_hydra(tmp_path: Path) -> None:
 def test_predict_cli_refuses_binary_and_empty_stdin(
     data: bytes, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from avatar.predict import main as predict_main
+    from avatar.cli.main import run_command
+    predict_main = functools.partial(run_command, 'predict')
 
     student = _tiny_student(tmp_path)
     with _stdin(data):

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avatar.io import append_jsonl, cache_lock, read_jsonl
-from avatar.registry import TASKS, TEACHERS
-from avatar.teacher import TeacherContext, teacher_knowledge
-from avatar.tokenizer import TOKENIZER_FORMAT, cached_tokenizer
+from avatar.core.io import append_jsonl, cache_lock, read_jsonl
+from avatar.core.registry import TASKS, TEACHERS
+from avatar.distill.tokenizer import TOKENIZER_FORMAT, cached_tokenizer
+from avatar.teach.teacher import TeacherContext, teacher_knowledge
 
 CORPUS = ["int main(void) { return 0; }", "static int add(int a, int b) { return a + b; }"] * 5
 
@@ -74,7 +74,7 @@ def test_unreadable_tokenizer_is_reported_deleted_and_retrained(
 TRAIN_SLOWLY = """
 import sys, time
 from pathlib import Path
-from avatar.tokenizer import cached_tokenizer
+from avatar.distill.tokenizer import cached_tokenizer
 
 def provider():
     Path(sys.argv[2]).write_text("started")

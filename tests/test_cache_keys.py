@@ -19,14 +19,14 @@ import numpy as np
 import pytest
 import torch
 
-from avatar.objectives import MeterContext
+from avatar.distill.student import tokenizer_key
 from avatar.plugins.indicators.surrogate import SurrogateIndicator
 from avatar.plugins.teachers.huggingface import HuggingFaceTeacher
 from avatar.plugins.teachers.scratch import ScratchTeacher
-from avatar.space import Candidate
-from avatar.student import tokenizer_key
-from avatar.task import Example, Split, Task
-from avatar.teacher import Knowledge, TeacherContext, cache_path, teacher_knowledge
+from avatar.search.objectives import MeterContext
+from avatar.search.space import Candidate
+from avatar.task.base import Example, Split, Task
+from avatar.teach.teacher import Knowledge, TeacherContext, cache_path, teacher_knowledge
 from tests.helpers import codelang_records, load_space
 
 torch.set_num_threads(1)
@@ -77,9 +77,9 @@ CANDIDATE = Candidate.from_dict(TINY)
 
 # Each cache's key (a str or a path) for a task; its format constant (module, name).
 KEYS: dict[str, tuple[Callable[[Task, Path], Any], tuple[str, str]]] = {
-    "tokenizer": (lambda task, tmp: tokenizer_key(task), ("avatar.student", "TOKENIZER_FORMAT")),
+    "tokenizer": (lambda task, tmp: tokenizer_key(task), ("avatar.distill.student", "TOKENIZER_FORMAT")),
     "knowledge": (lambda task, tmp: cache_path(tmp, task, ScratchTeacher(**SMALL_TEACHER), _context(tmp)),
-                  ("avatar.teacher", "KNOWLEDGE_FORMAT")),
+                  ("avatar.teach.teacher", "KNOWLEDGE_FORMAT")),
     "fine-tuned teacher": (lambda task, tmp: HuggingFaceTeacher("org/model").model_dir(task, _context(tmp)),
                            ("avatar.plugins.teachers.huggingface", "MODEL_FORMAT")),
     "scratch initial weights": (
@@ -90,7 +90,7 @@ KEYS: dict[str, tuple[Callable[[Task, Path], Any], tuple[str, str]]] = {
                        ("avatar.plugins.indicators.surrogate", "SURROGATE_FORMAT")),
     "meter measurements": (
         lambda task, tmp: MeterContext(SPACE, task.num_labels).cache_key(CANDIDATE, runs=3),
-        ("avatar.objectives", "MEASUREMENT_FORMAT"),
+        ("avatar.search.objectives", "MEASUREMENT_FORMAT"),
     ),
 }
 # A random-weight model's latency or energy reads neither the data nor the class names
@@ -139,7 +139,8 @@ def test_own_inputs_change_the_key(tmp_path: Path) -> None:
 
 def test_changing_num_labels_after_a_run_never_reuses_the_old_entry(tmp_path: Path) -> None:
     """Same data, same teacher and cache: 2 labels, then 3. Every cache gets a new entry."""
-    from avatar.distill import DistillSettings, distill_candidate
+    from avatar.distill.settings import DistillSettings
+    from avatar.distill.train import distill_candidate
     from avatar.plugins.meters.latency import LatencyMeter
 
     context = _context(tmp_path)

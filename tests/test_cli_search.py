@@ -11,8 +11,8 @@ import pytest
 import torch
 from transformers import RobertaConfig, RobertaForSequenceClassification
 
-from avatar.cli import main as cli_main
-from avatar.cost import MB
+from avatar.cli.main import main as cli_main
+from avatar.search.cost import MB
 from tests.conftest import REPO
 
 

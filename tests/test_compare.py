@@ -7,14 +7,17 @@ numbers by hand. The end-to-end test on a real two-seed multirun is in test_cli_
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
 import pytest
 
-from avatar.compare import compare, find_runs
-from avatar.compare import main as compare_main
-from avatar.errors import AvatarError
+from avatar.cli.main import run_command
+from avatar.core.errors import AvatarError
+from avatar.report.compare import compare, find_runs
+
+compare_main = functools.partial(run_command, "compare")
 
 OBJECTIVES = {"effectiveness": "max", "size_mb": "min"}
 

@@ -6,14 +6,18 @@ must name the task, the split, the first offending example and what was expected
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 from hydra import compose, initialize_config_dir
 
-from avatar.contract import check_task
-from avatar.contract import main as check_task_main
-from avatar.errors import AvatarError
-from avatar.task import Example, Split, Task, label_names
+from avatar.cli.main import run_command
+from avatar.core.errors import AvatarError
+from avatar.task.base import Example, Split, Task, label_names
+from avatar.task.contract import check_task
 from tests.conftest import REPO
+
+check_task_main = functools.partial(run_command, "check-task")
 
 SNIPPETS = {
     0: "def add(a, b):\n    return a + b\n",

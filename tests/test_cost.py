@@ -9,11 +9,12 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 from transformers import RobertaConfig, RobertaForSequenceClassification
 
-from avatar.cost import MB, forward_flops, parameter_count
-from avatar.objectives import MeterContext
-from avatar.registry import CONSTRAINTS, METERS
-from avatar.smt import Pruner, candidate_vars
-from avatar.space import model_config
+from avatar.core.registry import CONSTRAINTS, METERS
+from avatar.search.cost import MB, forward_flops, parameter_count
+from avatar.search.objectives import MeterContext
+from avatar.search.smt import Pruner
+from avatar.search.space import model_config
+from avatar.search.variables import candidate_vars
 from tests.helpers import load_space
 
 

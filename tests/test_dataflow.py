@@ -16,9 +16,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pytest
 import torch
 
-from avatar.dataflow import DataFlowEdge, code_tokens, extract_dataflow
-from avatar.errors import AvatarError
-from avatar.graphcodebert import graph_embeddings, graph_guided_forward, graph_inputs
+from avatar.code.dataflow import DataFlowEdge, extract_dataflow
+from avatar.code.graphcodebert import graph_embeddings, graph_guided_forward, graph_inputs
+from avatar.code.parsing import code_tokens
+from avatar.core.errors import AvatarError
 
 
 def labels(code: str, language: str) -> list[str]:

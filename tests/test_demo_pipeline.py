@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from transformers import AutoModelForSequenceClassification
 
-from avatar.cost import MB
+from avatar.search.cost import MB
 from tests.conftest import REPO
 
 OUTPUTS = [

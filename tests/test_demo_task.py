@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from avatar.core.registry import TASKS
 from avatar.plugins.tasks.demo import DemoTask
-from avatar.registry import TASKS
-from avatar.task import SPLITS, Example
+from avatar.task.base import SPLITS, Example
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "avatar-task-example"
@@ -124,13 +124,13 @@ def fresh_process(example_site: Path, tmp_path_factory: pytest.TempPathFactory) 
     target = example_site
     script = (
         "from avatar.plugins.tasks.demo import DemoTask\n"
-        "from avatar.registry import TASKS\n"
+        "from avatar.core.registry import TASKS\n"
         "print(DemoTask(seed=3).fingerprint('test'))\n"
         "t = TASKS.create('snippet_kind')\n"
         "splits = ('label_train', 'unlabel_train', 'valid', 'test')\n"
         "sizes = [len(t.read_split(s)) for s in splits]\n"
         "print(t.language, *sizes, sum(e.label for e in t.read_split('test')))\n"
-        "from avatar.contract import check_task\n"
+        "from avatar.task.contract import check_task\n"
         "print(*check_task(t, 'snippet_kind').label_names)\n"
     )
     paths = os.pathsep.join([str(target), str(ROOT)])

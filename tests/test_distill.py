@@ -12,18 +12,19 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from omegaconf import OmegaConf
 
-from avatar.classifier import soft_loss
-from avatar.cost import size_bytes
-from avatar.distill import DistillSettings, distill_candidate, student_key
-from avatar.errors import AvatarError
+from avatar.core.errors import AvatarError
+from avatar.distill.settings import DistillSettings, student_key
+from avatar.distill.student import StudentDataModule, build_model, build_tokenizer, parameter_bytes
+from avatar.distill.train import distill_candidate
+from avatar.learn.classifier import soft_loss
 from avatar.plugins.tasks.demo import DemoTask
-from avatar.predict import Predictor
-from avatar.smt import candidate_vars
-from avatar.space import Candidate
+from avatar.report.predict import Predictor
+from avatar.search.cost import size_bytes
+from avatar.search.space import Candidate
+from avatar.search.variables import candidate_vars
 from avatar.stages import distill_stage, resolve_candidate
-from avatar.student import StudentDataModule, build_model, build_tokenizer, parameter_bytes
-from avatar.task import Example, Split, Task
-from avatar.teacher import Knowledge
+from avatar.task.base import Example, Split, Task
+from avatar.teach.teacher import Knowledge
 from tests.conftest import require_data
 from tests.helpers import load_space
 
@@ -324,8 +325,8 @@ def test_finished_students_are_read_in_the_driver_not_sent_to_the_executor(space
                                                                          tmp_path: Path) -> None:
     """A rerun of a search whose students finished sends nothing to its executor (on Ray that
     would be a start, the knowledge shipped and a worker's imports, to read a file)."""
-    from avatar.distill import distill_front
-    from avatar.executor import LocalExecutor
+    from avatar.distill.front import distill_front
+    from avatar.run.executor import LocalExecutor
 
     class Refuses(LocalExecutor):
         def map(self, function, units, shared=None, costs=None):  # noqa: ANN001, ANN201

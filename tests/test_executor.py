@@ -13,8 +13,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from avatar import stages
-from avatar.errors import AvatarError
-from avatar.executor import EXECUTORS, LocalExecutor, RayExecutor, build_executor
+from avatar.core.errors import AvatarError
+from avatar.run.executor import EXECUTORS, LocalExecutor, RayExecutor, build_executor
 
 REPO = Path(__file__).resolve().parents[1]
 ray = pytest.importorskip("ray")

@@ -7,6 +7,7 @@ then exported once per position embedding type and shared by the tests of the mo
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -22,12 +23,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from avatar.export import export_all, export_onnx  # noqa: E402
-from avatar.export import main as export_main  # noqa: E402
-from avatar.predict import Predictor, read_student_meta  # noqa: E402
-from avatar.predict import main as predict_main  # noqa: E402
-from avatar.student_folder import ONNX_NAME, QUANTIZED_NAME  # noqa: E402
-from avatar.text import normalize_code  # noqa: E402
+from avatar.cli.main import run_command  # noqa: E402
+from avatar.core.text import normalize_code  # noqa: E402
+from avatar.distill.folder import ONNX_NAME, QUANTIZED_NAME  # noqa: E402
+from avatar.report.export import export_all, export_onnx  # noqa: E402
+from avatar.report.predict import Predictor, read_student_meta  # noqa: E402
+
+export_main = functools.partial(run_command, "export")
+predict_main = functools.partial(run_command, "predict")
 
 POSITION_TYPES = ["absolute", "relative_key", "relative_key_query"]
 REPO = Path(__file__).resolve().parents[1]
@@ -308,9 +311,9 @@ def test_predict_cli_stdin_and_code_file(one_student: Path, tmp_path: Path,
 
 
 def test_predict_cli_as_module(one_student: Path) -> None:
-    """``python -m avatar.predict`` on stdin, in a fresh process (ONNX: no torch import)."""
+    """``avatar predict`` on stdin, in a fresh process (ONNX: no torch import)."""
     text = "".join(json.dumps({"func": c}) + "\n" for c in eval_snippets(4))
-    command = [sys.executable, "-m", "avatar.predict", str(one_student), "-", "--backend", "onnx"]
+    command = [sys.executable, "-m", "avatar.report.predict", str(one_student), "-", "--backend", "onnx"]
     done = subprocess.run(command, input=text, capture_output=True, text=True, cwd=REPO, timeout=60)
     assert done.returncode == 0, done.stderr
     assert len(_json_lines(done.stdout)) == 4
@@ -334,7 +337,7 @@ def test_predict_cli_errors(one_student: Path, tmp_path: Path, capsys: pytest.Ca
     shutil.copytree(one_student, unexported, ignore=shutil.ignore_patterns("*.onnx"))
     assert predict_main([str(unexported), str(data), "--backend", "onnx"]) == 2
     line = _error_line(capsys)
-    assert "model.onnx" in line and "python -m avatar.export" in line
+    assert "model.onnx" in line and "avatar export" in line
     assert predict_main([str(unexported), str(data), "--backend", "int8"]) == 2
     assert "model_quantized.onnx" in _error_line(capsys)
 

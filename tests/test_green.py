@@ -19,19 +19,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest  # noqa: E402
 
-from avatar import green  # noqa: E402
-from avatar.export import export_all  # noqa: E402
-from avatar.objectives import MeterContext  # noqa: E402
-from avatar.registry import METERS, TASKS  # noqa: E402
-from avatar.report import (  # noqa: E402
-    ReportRow,
-    build_report,
-    measure_model,
-    parameter_count,
-)
-from avatar.space import Candidate  # noqa: E402
+from avatar.core.registry import METERS, TASKS  # noqa: E402
+from avatar.distill.folder import ONNX_NAME, QUANTIZED_NAME  # noqa: E402
+from avatar.report.export import export_all  # noqa: E402
+from avatar.report.measure import measure_model, parameter_count  # noqa: E402
+from avatar.report.render import build_report  # noqa: E402
+from avatar.report.rows import ReportRow  # noqa: E402
+from avatar.run import green  # noqa: E402
+from avatar.search.objectives import MeterContext  # noqa: E402
+from avatar.search.space import Candidate  # noqa: E402
 from avatar.stages import report_stage  # noqa: E402
-from avatar.student_folder import ONNX_NAME, QUANTIZED_NAME  # noqa: E402
 from tests.helpers import load_space  # noqa: E402
 from tests.test_export import build_student  # noqa: E402
 

@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from avatar.cli import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USER_ERROR, INTERRUPTED, RESUME, report_errors
+from avatar.cli.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    EXIT_USER_ERROR,
+    INTERRUPTED,
+    RESUME,
+    report_errors,
+)
 from tests.conftest import REPO
 
 
@@ -52,7 +59,7 @@ def test_sigterm_inside_lightning_fit_saves_last_ckpt_and_exits_143(
     import torch
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    from avatar.training import build_trainer
+    from avatar.learn.training import build_trainer
 
     class Tiny(L.LightningModule):
         def __init__(self) -> None:

@@ -5,19 +5,24 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
 import pytest
 import torch
 
-from avatar.distill import DistillSettings, distill_candidate
+from avatar.cli.main import run_command
+from avatar.distill.settings import DistillSettings
+from avatar.distill.train import distill_candidate
 from avatar.plugins.teachers.scratch import ScratchTeacher
-from avatar.predict import main as predict_main
-from avatar.report import build_report, measure_model
-from avatar.task import Example, Split, Task
-from avatar.teacher import TeacherContext, teacher_knowledge
+from avatar.report.measure import measure_model
+from avatar.report.render import build_report
+from avatar.task.base import Example, Split, Task
+from avatar.teach.teacher import TeacherContext, teacher_knowledge
 from tests.helpers import CODELANG_LABELS, codelang_records, load_space
+
+predict_main = functools.partial(run_command, "predict")
 
 torch.set_num_threads(1)
 

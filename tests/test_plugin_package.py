@@ -10,6 +10,7 @@ must end in exactly the line the page shows, exit code 2, no traceback.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -119,14 +120,14 @@ from pathlib import Path
 
 import yaml
 
-from avatar.cli import main
-from avatar.contract import check_task
-from avatar.errors import AvatarError
-from avatar.objectives import MeterContext
-from avatar.registry import METERS, TASKS, TEACHERS
-from avatar.student import build_model
-from avatar.task import Example
-from avatar.teacher import TeacherContext, teacher_knowledge
+from avatar.cli.errors import main
+from avatar.task.contract import check_task
+from avatar.core.errors import AvatarError
+from avatar.search.objectives import MeterContext
+from avatar.core.registry import METERS, TASKS, TEACHERS
+from avatar.distill.student import build_model
+from avatar.task.base import Example
+from avatar.teach.teacher import TeacherContext, teacher_knowledge
 from tests.helpers import load_space
 
 out = {}
@@ -256,7 +257,8 @@ def test_each_mistake_ends_in_the_documented_line(
 @pytest.mark.slow
 def test_search_distils_a_named_student_with_the_docs_package(site: Path, tmp_path: Path) -> None:
     """The page's task, teacher and meter in one search: a student whose classes carry the names."""
-    from avatar.predict import main as predict_main
+    from avatar.cli.main import run_command
+    predict_main = functools.partial(run_command, 'predict')
 
     run_dir = tmp_path / "run"
     done = subprocess.run(
@@ -283,7 +285,7 @@ def test_search_distils_a_named_student_with_the_docs_package(site: Path, tmp_pa
 
 
 def _choices(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
-    from avatar.preflight import check_config_choices
+    from avatar.cli.preflight import check_config_choices
 
     with pytest.raises(SystemExit) as exit_info:
         check_config_choices(list(argv), REPO / "configs")
@@ -303,7 +305,7 @@ def test_an_unknown_option_of_any_group_is_one_line(capsys: pytest.CaptureFixtur
 
 
 def test_known_options_and_other_overrides_pass(capsys: pytest.CaptureFixture[str]) -> None:
-    from avatar.preflight import check_config_choices
+    from avatar.cli.preflight import check_config_choices
 
     argv = ["--multirun", "task=demo,vuln", "teacher=scratch", "+experiment=demo", "task.name=x",
             "search.seed=1,2", "hydra.run.dir=/tmp/x", "task=choice(demo,vuln)", "indicator=null"]

@@ -11,13 +11,14 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from avatar.distill import DistillSettings, distill_candidate, temperature_for
-from avatar.objectives import MeterContext
+from avatar.core.registry import METERS, TASKS
+from avatar.distill.settings import DistillSettings, temperature_for
+from avatar.distill.train import distill_candidate
 from avatar.plugins.tasks.demo import DemoTask
-from avatar.registry import METERS, TASKS
-from avatar.report import render_markdown
-from avatar.space import Candidate
-from avatar.teacher import Knowledge
+from avatar.report.render import render_markdown
+from avatar.search.objectives import MeterContext
+from avatar.search.space import Candidate
+from avatar.teach.teacher import Knowledge
 from tests.helpers import load_space
 from tests.test_distill import TINY
 
@@ -76,7 +77,7 @@ def test_a_collapsed_student_is_detected_logged_and_reported(cache, caplog: pyte
     assert result.metrics["val/selection"] < -5  # what checkpoints watch: collapse ranks last
     assert "collapsed" in caplog.text and "(final weights)" in caplog.text  # fit says its step
 
-    from avatar.report import ReportRow
+    from avatar.report.rows import ReportRow
 
     row = ReportRow("student 1", "student", 0.1, "accuracy", 0.5, 1.0, 1e-6, 1e-4, True, 10, collapsed=True)
     markdown = render_markdown([row], "t", {}, "estimated by codecarbon")
@@ -86,7 +87,7 @@ def test_a_collapsed_student_is_detected_logged_and_reported(cache, caplog: pyte
 def test_a_collapsed_epoch_never_outranks_a_learning_one() -> None:
     """On an imbalanced task one class everywhere can score the best accuracy; the checkpoint
     score puts it below any epoch that predicts both classes, and decodes back."""
-    from avatar.classifier import headline_of, selection_score
+    from avatar.learn.classifier import headline_of, selection_score
 
     collapsed, learning = selection_score(0.60, True), selection_score(0.52, False)
     assert collapsed < learning and collapsed < selection_score(-1.0, False)  # MCC's floor too
@@ -111,7 +112,7 @@ def test_default_recipe_learns_a_three_class_toy(tmp_path: Path) -> None:
     """Issue 12's toy (which language is a snippet in?): a small student (2 layers, hidden
     64), the default recipe and a small budget (10 epochs of 300 snippets, 190 steps)
     reach >= 0.90 test accuracy."""
-    from avatar.task import Example, Task
+    from avatar.task.base import Example, Task
     from tests.helpers import CODELANG_LABELS, codelang_records
 
     records = codelang_records({"label_train": 10, "unlabel_train": 100, "valid": 20, "test": 30}, seed=1)
@@ -142,7 +143,7 @@ def test_default_recipe_learns_a_three_class_toy(tmp_path: Path) -> None:
 
 def test_a_logits_file_teacher_is_described_in_the_report_notes() -> None:
     from avatar.plugins.teachers.predictions import PredictionsTeacher
-    from avatar.stages import logits_teacher_note
+    from avatar.report.notes import logits_teacher_note
 
     knowledge = Knowledge("clone", "paper_codebert", "f", logits=[[2.0, 0.0], [0.0, 1.0]], gold=[0, 0])
     bare = PredictionsTeacher(path="codebert.npy")
@@ -158,9 +159,9 @@ def test_a_logits_file_teacher_is_described_in_the_report_notes() -> None:
 def test_held_out_unlabeled_examples_are_never_trained_on_and_give_agreement(cache, tmp_path: Path) -> None:
     """distill.holdout keeps seeded unlabeled rows out of training; each student's agreement
     with the teacher on them lands in its result, its avatar.json and the report."""
-    from avatar.report import student_rows
-    from avatar.student import StudentDataModule, build_tokenizer
-    from avatar.student_folder import HOLDOUT_AGREEMENT
+    from avatar.distill.folder import HOLDOUT_AGREEMENT
+    from avatar.distill.student import StudentDataModule, build_tokenizer
+    from avatar.report.stage import student_rows
 
     task = DemoTask(limit=40)
     n = len(task.read_split("unlabel_train"))
@@ -198,7 +199,9 @@ def test_held_out_unlabeled_examples_are_never_trained_on_and_give_agreement(cac
 def test_a_teacher_known_by_its_architecture_gets_a_measured_cost_row_and_a_payback() -> None:
     """The paper's teachers are logits files: their architecture, built with random weights,
     gives the report a teacher row whose cost is measured and whose quality is n/a."""
-    from avatar.report import ReportRow, greening_lines, measure_architecture, ratios
+    from avatar.report.measure import measure_architecture
+    from avatar.report.render import greening_lines
+    from avatar.report.rows import ReportRow, ratios
 
     task = TASKS.create("demo")
     shape = {"vocab_size": 2000, "num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 2,
@@ -216,7 +219,7 @@ def test_a_teacher_known_by_its_architecture_gets_a_measured_cost_row_and_a_payb
 
 
 def test_a_teacher_that_gives_one_class_everywhere_is_called_collapsed() -> None:
-    from avatar.teacher import collapse_warning
+    from avatar.teach.teacher import collapse_warning
 
     constant = Knowledge("vuln", "scratch", "f", logits=[[2.0, 0.0], [1.0, 0.5], [3.0, -1.0]])
     warning = collapse_warning(constant)
@@ -226,7 +229,7 @@ def test_a_teacher_that_gives_one_class_everywhere_is_called_collapsed() -> None
 
 def test_bf16_on_a_cpu_without_bf16_instructions_warns(monkeypatch, caplog: pytest.LogCaptureFixture) -> None:
     """Emulated bf16 is about 4x slower than fp32 (bench/train_speed_bench.py): say so up front."""
-    from avatar import training
+    from avatar.learn import training
 
     for native, expected in ((False, True), (True, False)):
         monkeypatch.setattr(training, "cpu_has_bf16", lambda native=native: native)

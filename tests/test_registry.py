@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from avatar.errors import AvatarError
-from avatar.registry import CONSTRAINTS, INDICATORS, METERS, TASKS, Registry, UnknownPluginError
-from avatar.space import Dimension, Space
+from avatar.core.errors import AvatarError
+from avatar.core.registry import CONSTRAINTS, INDICATORS, METERS, TASKS, Registry, UnknownPluginError
+from avatar.search.space import Dimension, Space
 
 
 def test_unknown_name_lists_known_names() -> None:

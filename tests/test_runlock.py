@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from avatar.errors import AvatarError
-from avatar.runlock import LOCK_NAME, run_lock
+from avatar.core.errors import AvatarError
+from avatar.run.runlock import LOCK_NAME, run_lock
 from tests.conftest import REPO
 
 HOLD = """
 import sys, time
-from avatar.runlock import run_lock
+from avatar.run.runlock import run_lock
 with run_lock(sys.argv[1]):
     print("held", flush=True)
     time.sleep(60)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from avatar.io import read_jsonl
-from avatar.objectives import MeterContext, Objectives
-from avatar.registry import CONSTRAINTS
-from avatar.search import SearchSettings, run_nsga2
-from avatar.smt import Pruner
+from avatar.core.io import read_jsonl
+from avatar.core.registry import CONSTRAINTS
+from avatar.search.evolve import SearchSettings, run_nsga2
+from avatar.search.objectives import MeterContext, Objectives
+from avatar.search.smt import Pruner
 from tests.helpers import load_space
 
 

@@ -18,10 +18,11 @@ import numpy as np
 import pytest
 import torch
 
-from avatar.distill import DistillSettings, distill_candidate
-from avatar.io import UnreadableCheckpoint, load_checkpoint
+from avatar.core.io import UnreadableCheckpoint, load_checkpoint
+from avatar.distill.settings import DistillSettings
+from avatar.distill.train import distill_candidate
 from avatar.plugins.tasks.demo import DemoTask
-from avatar.teacher import Knowledge
+from avatar.teach.teacher import Knowledge
 from tests.conftest import REPO
 from tests.helpers import load_space
 from tests.test_distill import TINY, gold_knowledge
@@ -103,7 +104,7 @@ def test_no_module_unpickles_files() -> None:
 
 def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path: Path) -> None:
     """kill -9 mid-export leaves ``.model.onnx.<pid>.<id>.tmp.onnx``; the rerun's write sweeps it."""
-    from avatar.io import atomic_write_text
+    from avatar.core.io import atomic_write_text
 
     dead = tmp_path / ".model.onnx.999999999.abcd1234.tmp.onnx"  # no such pid
     alive = tmp_path / f".model.onnx.{os.getpid()}.abcd1234.tmp.onnx"

@@ -7,10 +7,11 @@ import random
 
 import pytest
 
-from avatar.errors import AvatarError
-from avatar.registry import CONSTRAINTS
-from avatar.smt import Pruner, candidate_vars
-from avatar.space import Dimension, Space
+from avatar.core.errors import AvatarError
+from avatar.core.registry import CONSTRAINTS
+from avatar.search.smt import Pruner
+from avatar.search.space import Dimension, Space
+from avatar.search.variables import candidate_vars
 from tests.helpers import load_space
 
 

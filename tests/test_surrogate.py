@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avatar.errors import AvatarError
+from avatar.core.errors import AvatarError
 from avatar.plugins.indicators.surrogate import SurrogateIndicator, encode, mean_predictor_error
 from tests.helpers import load_space
 

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 import avatar.plugins.tasks  # noqa: F401  (registers vuln and clone until avatar.plugins imports it)
-from avatar.data_root import require_file, resolve_data_root, resolve_task_dir
-from avatar.errors import AvatarError, DataError
+from avatar.core.errors import AvatarError, DataError
+from avatar.core.registry import TASKS
 from avatar.plugins.tasks.clone import CloneTask
 from avatar.plugins.tasks.vuln import VulnTask, stratified_halves
-from avatar.registry import TASKS
-from avatar.task import SPLITS, Example
+from avatar.task.base import SPLITS, Example
+from avatar.task.folder import require_file, resolve_data_root, resolve_task_dir
 
 # ---------------------------------------------------------------- real data fixtures
 

@@ -21,14 +21,14 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from avatar.errors import AvatarError, DataError
+from avatar.core.errors import AvatarError, DataError
+from avatar.core.registry import TEACHERS
 from avatar.plugins.tasks.clone import CloneTask
 from avatar.plugins.tasks.vuln import VulnTask
 from avatar.plugins.teachers.huggingface import MARKER, HuggingFaceTeacher, load_pretrained
 from avatar.plugins.teachers.predictions import PredictionsTeacher
-from avatar.registry import TEACHERS
 from avatar.stages import build_teacher, teacher_stage
-from avatar.teacher import Knowledge, TeacherContext, teacher_knowledge
+from avatar.teach.teacher import Knowledge, TeacherContext, teacher_knowledge
 from tests.conftest import REPO, require_data
 
 torch.set_num_threads(1)
@@ -43,7 +43,7 @@ def tiny_teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A saved 1-layer RoBERTa classifier and its BPE tokenizer (trained on 200 Devign functions)."""
     from transformers import RobertaConfig, RobertaForSequenceClassification
 
-    from avatar.tokenizer import train_tokenizer
+    from avatar.distill.tokenizer import train_tokenizer
 
     devign = require_data("devign")
     tokenizer = train_tokenizer("BPE", 500, VulnTask(str(devign), limit=200).texts("valid"), max_length=128)
@@ -154,8 +154,8 @@ def test_packed_graph_batches_equal_graph_inputs(tiny_teacher: Path) -> None:
     """Features are stored cut and bit-packed; a collated batch must be exactly ``graph_inputs``."""
     from transformers import AutoTokenizer
 
-    from avatar.finetune import Collator, encode_examples
-    from avatar.graphcodebert import graph_inputs
+    from avatar.code.graphcodebert import graph_inputs
+    from avatar.teach.finetune import Collator, encode_examples
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_teacher)
     examples = VulnTask(str(require_data("devign")), limit=3).read_split("valid")

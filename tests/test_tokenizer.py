@@ -16,9 +16,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from transformers import PreTrainedTokenizerFast  # noqa: E402
 
-from avatar import tokenizer as tokmod  # noqa: E402
-from avatar.errors import AvatarError, DataError  # noqa: E402
-from avatar.tokenizer import (  # noqa: E402
+from avatar.core.errors import AvatarError, DataError  # noqa: E402
+from avatar.distill import tokenizer as tokmod  # noqa: E402
+from avatar.distill.tokenizer import (  # noqa: E402
     TOKENIZER_KINDS,
     cached_tokenizer,
     load_reference_tokenizer,
@@ -201,7 +201,7 @@ def test_fast_word_split_matches_the_pre_tokenizer(funcs: list[str]) -> None:
 TRAIN_EVERY_KIND = """
 import json, sys
 from itertools import islice
-from avatar.tokenizer import TOKENIZER_KINDS, cached_tokenizer
+from avatar.distill.tokenizer import TOKENIZER_KINDS, cached_tokenizer
 with open(sys.argv[1], encoding="utf-8") as handle:
     funcs = [json.loads(line)["func"] for line in islice(handle, 300)]
 for kind in TOKENIZER_KINDS:

@@ -2,8 +2,9 @@
 
 from typing import Any
 
-from avatar.registry import CONSTRAINTS
-from avatar.smt import Constraint, Vars
+from avatar.core.registry import CONSTRAINTS
+from avatar.search.smt import Constraint
+from avatar.search.variables import Vars
 
 
 @CONSTRAINTS.register("heads")

@@ -2,9 +2,10 @@
 
 from typing import Any
 
-from avatar.cost import MB, size_bytes
-from avatar.registry import CONSTRAINTS
-from avatar.smt import Constraint, Vars
+from avatar.core.registry import CONSTRAINTS
+from avatar.search.cost import MB, size_bytes
+from avatar.search.smt import Constraint
+from avatar.search.variables import Vars
 
 
 @CONSTRAINTS.register("size")

@@ -4,11 +4,11 @@ A cheap stand-in for the paper's surrogate when no student can be trained yet: i
 needs no teacher and no data, only the configuration.
 """
 
-from avatar.cost import forward_flops
-from avatar.objectives import EffectivenessIndicator, MeterContext
-from avatar.registry import INDICATORS
-from avatar.smt import candidate_vars
-from avatar.space import Candidate
+from avatar.core.registry import INDICATORS
+from avatar.search.cost import forward_flops
+from avatar.search.objectives import EffectivenessIndicator, MeterContext
+from avatar.search.space import Candidate
+from avatar.search.variables import candidate_vars
 
 
 @INDICATORS.register("flops")

@@ -30,17 +30,19 @@ from typing import Any
 
 import numpy as np
 
-from avatar.distill import DistillSettings, distill_candidate, training_cost
-from avatar.errors import AvatarError, DataError
-from avatar.executor import LocalExecutor
-from avatar.io import append_jsonl, atomic_write_json, cache_lock, discard_corrupt, read_jsonl
-from avatar.objectives import EffectivenessIndicator, MeterContext
-from avatar.progress import progress_bar
-from avatar.registry import INDICATORS
-from avatar.space import Candidate, Space
-from avatar.student import build_tokenizer
-from avatar.task import Task, label_signature
-from avatar.teacher import Knowledge
+from avatar.core.errors import AvatarError, DataError
+from avatar.core.io import append_jsonl, atomic_write_json, cache_lock, discard_corrupt, read_jsonl
+from avatar.core.progress import progress_bar
+from avatar.core.registry import INDICATORS
+from avatar.distill.front import training_cost
+from avatar.distill.settings import DistillSettings
+from avatar.distill.student import build_tokenizer
+from avatar.distill.train import distill_candidate
+from avatar.run.executor import LocalExecutor
+from avatar.search.objectives import EffectivenessIndicator, MeterContext
+from avatar.search.space import Candidate, Space
+from avatar.task.base import Task, label_signature
+from avatar.teach.teacher import Knowledge
 
 log = logging.getLogger("avatar")
 

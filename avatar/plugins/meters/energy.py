@@ -8,17 +8,17 @@ inferences, so the number does not depend on how many examples were measured.
 ``energy_kwh`` and ``co2_g`` come from the same measurement: both meters share one cache
 (in memory, and ``<run_dir>/energy_cache.json`` to survive a resume), so asking for both
 runs the workload once. Where codecarbon finds no power sensor the numbers are estimates
-that track wall time (see ``avatar.green``); the cache records which.
+that track wall time (see ``avatar.run.green``); the cache records which.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from avatar.objectives import MeasuredMeter, MeterContext, RunDirCache
-from avatar.registry import METERS
-from avatar.space import Candidate
-from avatar.student import random_weight_model
+from avatar.core.registry import METERS
+from avatar.distill.student import random_weight_model
+from avatar.search.objectives import MeasuredMeter, MeterContext, RunDirCache
+from avatar.search.space import Candidate
 
 CACHE_NAME = "energy_cache.json"
 
@@ -44,7 +44,7 @@ class _EnergyMeter(MeasuredMeter):
         return float(self.measured(candidate, context)[self.field])
 
     def _measure(self, candidate: Candidate, context: MeterContext) -> dict[str, Any]:
-        from avatar.green import inference_workload, random_sequences
+        from avatar.run.green import inference_workload, random_sequences
 
         with random_weight_model(candidate, context.num_labels, self.seed, self.threads) as model:
             length = int(candidate["max_sequence_length"])

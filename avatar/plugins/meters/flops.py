@@ -1,10 +1,10 @@
 """Forward GFLOPs at batch 1 over the candidate's sequence length (analytic)."""
 
-from avatar.cost import forward_flops
-from avatar.objectives import Meter, MeterContext
-from avatar.registry import METERS
-from avatar.smt import candidate_vars
-from avatar.space import Candidate
+from avatar.core.registry import METERS
+from avatar.search.cost import forward_flops
+from avatar.search.objectives import Meter, MeterContext
+from avatar.search.space import Candidate
+from avatar.search.variables import candidate_vars
 
 
 @METERS.register("gflops")

@@ -12,10 +12,10 @@ from __future__ import annotations
 import statistics
 import time
 
-from avatar.objectives import MeasuredMeter, MeterContext, RunDirCache
-from avatar.registry import METERS
-from avatar.space import Candidate
-from avatar.student import random_weight_model
+from avatar.core.registry import METERS
+from avatar.distill.student import random_weight_model
+from avatar.search.objectives import MeasuredMeter, MeterContext, RunDirCache
+from avatar.search.space import Candidate
 
 
 def time_forward(model: object, input_ids: object, runs: int, warmup: int) -> float:

@@ -1,10 +1,10 @@
 """Exact model size in MiB of fp32 parameters, from the parameter-count formula."""
 
-from avatar.cost import MB, size_bytes
-from avatar.objectives import Meter, MeterContext
-from avatar.registry import METERS
-from avatar.smt import candidate_vars
-from avatar.space import Candidate
+from avatar.core.registry import METERS
+from avatar.search.cost import MB, size_bytes
+from avatar.search.objectives import Meter, MeterContext
+from avatar.search.space import Candidate
+from avatar.search.variables import candidate_vars
 
 
 @METERS.register("size_mb")

@@ -18,10 +18,10 @@ from __future__ import annotations
 import statistics
 import time
 
-from avatar.objectives import MeasuredMeter, MeterContext, RunDirCache
-from avatar.registry import METERS
-from avatar.space import Candidate
-from avatar.student import random_weight_model
+from avatar.core.registry import METERS
+from avatar.distill.student import random_weight_model
+from avatar.search.objectives import MeasuredMeter, MeterContext, RunDirCache
+from avatar.search.space import Candidate
 
 
 @METERS.register("train_examples_per_s")
@@ -43,7 +43,7 @@ class TrainingThroughputMeter(MeasuredMeter):
     def _measure(self, candidate: Candidate, context: MeterContext) -> float:
         import torch
 
-        from avatar.classifier import soft_loss
+        from avatar.learn.classifier import soft_loss
 
         batch, length = int(candidate["batch_size"]), int(candidate["max_sequence_length"])
         with random_weight_model(candidate, context.num_labels, self.seed, self.threads) as model:

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from avatar.data_root import FolderTask, record_location, require_file
-from avatar.errors import DataError
-from avatar.io import iter_jsonl, read_lines
-from avatar.registry import TASKS
-from avatar.task import Example, Split
+from avatar.core.errors import DataError
+from avatar.core.io import iter_jsonl, read_lines
+from avatar.core.registry import TASKS
+from avatar.task.base import Example, Split
+from avatar.task.folder import FolderTask, record_location, require_file
 
 HINT = (
     "get BigCloneBench as CodeXGLUE Clone-detection-BigCloneBench (data.jsonl) with Avatar's sampled pair "

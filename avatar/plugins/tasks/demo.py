@@ -27,8 +27,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from avatar.registry import TASKS
-from avatar.task import Example, Split, Task
+from avatar.core.registry import TASKS
+from avatar.task.base import Example, Split, Task
 
 # Splits skip functions an earlier split produced; the evaluation splits go first.
 _GENERATION_ORDER: tuple[Split, ...] = ("test", "valid", "label_train", "unlabel_train")

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from avatar.data_root import FolderTask, record_location, require_file
-from avatar.errors import DataError
-from avatar.io import iter_jsonl
-from avatar.registry import TASKS
-from avatar.task import Example, Split
+from avatar.core.errors import DataError
+from avatar.core.io import iter_jsonl
+from avatar.core.registry import TASKS
+from avatar.task.base import Example, Split
+from avatar.task.folder import FolderTask, record_location, require_file
 
 HINT = (
     "get Devign as CodeXGLUE Defect-detection jsonl (train.jsonl[.gz], valid.jsonl, test.jsonl) from "

@@ -5,12 +5,12 @@ local folder written by ``save_pretrained``). The fine-tuned model and its token
 saved under ``<cache>/teachers/<task>-<key>/`` (``key`` hashes everything that shapes the
 model: the plugin's options, the trainer's budget, the labeled and validation data), so a
 second run with the same identity skips fine-tuning and only predicts; the knowledge itself
-is cached one level up by ``avatar.teacher``.
+is cached one level up by ``avatar.teach.teacher``.
 
 Inputs: code is whitespace-normalised as in CodeXGLUE; a pair task (clone detection) is one
 sequence pair ``tokenizer(code1, code2)`` with longest-first truncation to ``max_length``
 (default: 512 for single snippets, 400 for pairs, or the task's ``teacher_max_length``).
-``data_flow=true`` builds GraphCodeBERT's inputs (``avatar.dataflow``) for single-snippet
+``data_flow=true`` builds GraphCodeBERT's inputs (``avatar.code.dataflow``) for single-snippet
 tasks: ``data_flow_length`` (default ``max_length // 5``) node slots, the rest code. For pair
 tasks GraphCodeBERT encodes each function separately with its own graph and classifies the
 two [CLS] vectors together, which a plain ``AutoModelForSequenceClassification`` cannot
@@ -28,11 +28,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from avatar.errors import AvatarError, DataError
-from avatar.io import atomic_directory, atomic_write_json
-from avatar.registry import TEACHERS
-from avatar.task import Example, Task, label_names, label_signature
-from avatar.teacher import Knowledge, Teacher, TeacherContext, gold_labels, stable_key
+from avatar.core.errors import AvatarError, DataError
+from avatar.core.io import atomic_directory, atomic_write_json
+from avatar.core.registry import TEACHERS
+from avatar.task.base import Example, Task, label_names, label_signature
+from avatar.teach.teacher import Knowledge, Teacher, TeacherContext, gold_labels, stable_key
 
 log = logging.getLogger("avatar")
 
@@ -209,7 +209,7 @@ class HuggingFaceTeacher(Teacher):
     def _encode(
         self, tokenizer: Any, task: Task, split: str, labelled: bool, flow: bool
     ) -> list[dict[str, Any]]:
-        from avatar.finetune import encode_examples
+        from avatar.teach.finetune import encode_examples
 
         examples = task.read_split(split)  # type: ignore[arg-type]
         max_length = self.resolved_max_length(task)
@@ -235,8 +235,8 @@ class HuggingFaceTeacher(Teacher):
     def produce(self, task: Task, context: TeacherContext) -> Knowledge:
         import lightning as L
 
-        from avatar.classifier import ClassifierModule
-        from avatar.finetune import fit_classifier, predict_logits
+        from avatar.learn.classifier import ClassifierModule
+        from avatar.teach.finetune import fit_classifier, predict_logits
 
         flow = self.uses_data_flow(task)
         identity = self.cache_identity(task, context)

@@ -31,12 +31,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from avatar.data_root import resolve_data_root
-from avatar.errors import AvatarError, DataError
-from avatar.io import iter_jsonl, read_lines
-from avatar.registry import TEACHERS
-from avatar.task import Task
-from avatar.teacher import Knowledge, Teacher, TeacherContext, gold_labels
+from avatar.core.errors import AvatarError, DataError
+from avatar.core.io import iter_jsonl, read_lines
+from avatar.core.registry import TEACHERS
+from avatar.task.base import Task
+from avatar.task.folder import resolve_data_root
+from avatar.teach.teacher import Knowledge, Teacher, TeacherContext, gold_labels
 
 Kind = Literal["auto", "logits", "labels"]
 KINDS: tuple[str, ...] = ("auto", "logits", "labels")

@@ -12,11 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from avatar.io import atomic_directory
+from avatar.core.io import atomic_directory
+from avatar.core.registry import TEACHERS
 from avatar.plugins.teachers.huggingface import HuggingFaceTeacher
-from avatar.registry import TEACHERS
-from avatar.task import Task, label_names, label_signature
-from avatar.teacher import Knowledge, TeacherContext, stable_key
+from avatar.task.base import Task, label_names, label_signature
+from avatar.teach.teacher import Knowledge, TeacherContext, stable_key
 
 SCRATCH = "scratch"
 INIT_FORMAT = 2  # version of the initial folders: bump when ``_initialise`` changes what it saves
@@ -81,7 +81,7 @@ class ScratchTeacher(HuggingFaceTeacher):
         import torch
         from transformers import RobertaConfig, RobertaForSequenceClassification
 
-        from avatar.tokenizer import train_tokenizer
+        from avatar.distill.tokenizer import train_tokenizer
 
         max_length = self.resolved_max_length(task)
         texts = task.texts("label_train")

@@ -14,10 +14,10 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-from avatar.errors import DataError
-from avatar.io import iter_jsonl
-from avatar.registry import TASKS
-from avatar.task import SPLITS, Example, Split, Task
+from avatar.core.errors import DataError
+from avatar.core.io import iter_jsonl
+from avatar.core.registry import TASKS
+from avatar.task.base import SPLITS, Example, Split, Task
 
 DATA_FILE = "snippets.jsonl"
 

@@ -1,0 +1,1 @@
+"""Code as structure: tree-sitter parsing, GraphCodeBERT's data flow, metamorphic transforms."""

@@ -1,0 +1,113 @@
+"""Plugin registries: one place where every extension point is named.
+
+Why a registry: users pick teachers, tasks, constraints, meters and effectiveness
+indicators by name from the command line (``task=vuln``). A decorator registers a
+plugin; ``create``/``get``/``build`` look it up and an unknown name fails with one line
+that lists the known names.
+
+Discovery: every plugin package, Avatar's own built-ins included, joins through the
+``avatar.plugins`` entry-point group (ours: ``builtin = "avatar.plugins"`` in
+pyproject.toml). Each entry point names a module (or callable) that is imported, and
+importing it runs its ``@REGISTRY.register`` decorators. So this module, the lowest of
+the package, imports no plugin itself (as timm's registry never imports the models).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from importlib import metadata
+from typing import Any, Generic, TypeVar
+
+from avatar.core.errors import AvatarError
+
+T = TypeVar("T")
+
+ENTRY_POINT_GROUP = "avatar.plugins"
+
+
+class UnknownPluginError(AvatarError, KeyError):
+    """Raised when a plugin name is not registered."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class Registry(Generic[T]):
+    """A named collection of plugins of one kind (tasks, teachers, ...)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, T] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        """Decorator: ``@TASKS.register("vuln")`` over a class or factory function."""
+
+        def decorator(obj: T) -> T:
+            existing = self._items.get(name)
+            if existing is not None and existing is not obj:
+                qualname = getattr(existing, "__qualname__", repr(existing))
+                raise ValueError(f"{self.kind} plugin {name!r} is already registered by {qualname}")
+            self._items[name] = obj
+            return obj
+
+        return decorator
+
+    def get(self, name: str) -> T:
+        """The plugin registered under ``name``; one clear line if there is none."""
+        load_plugins()
+        if name not in self._items:
+            known = ", ".join(sorted(self._items)) or "(none: is avatar installed? pip install -e .)"
+            raise UnknownPluginError(f"unknown {self.kind} {name!r}; known {self.kind}s: {known}")
+        return self._items[name]
+
+    def create(self, name: str, **kwargs: Any) -> Any:
+        """Build the plugin: call the registered class or factory with ``kwargs``."""
+        factory = self.get(name)
+        return factory(**kwargs)  # type: ignore[operator]
+
+    def build(self, spec: Mapping[str, Any] | str) -> Any:
+        """``{name: size, max_mb: 3}`` or ``"size"`` -> the plugin; bad options are one line."""
+        if isinstance(spec, str):
+            return self.create(spec)
+        options = dict(spec)
+        name = options.pop("name", None)
+        if not name:
+            raise AvatarError(f"{self.kind} entry without a name: {dict(spec)}")
+        try:
+            return self.create(name, **options)
+        except (TypeError, ValueError) as error:  # wrong keyword, or a value the plugin refuses
+            raise AvatarError(f"{self.kind} {name!r}: bad options {options}: {error}") from None
+
+    def names(self) -> list[str]:
+        load_plugins()
+        return sorted(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        load_plugins()
+        return name in self._items
+
+
+TASKS: Registry[Any] = Registry("task")
+TEACHERS: Registry[Any] = Registry("teacher")
+CONSTRAINTS: Registry[Any] = Registry("constraint")
+METERS: Registry[Any] = Registry("meter")
+INDICATORS: Registry[Any] = Registry("indicator")
+
+_loaded = False
+
+
+def load_plugins() -> None:
+    """Import every ``avatar.plugins`` entry point (the built-ins are one), once."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = entry_point.load()
+        except Exception as error:  # a broken third-party plugin must not hide the rest
+            raise AvatarError(
+                f"plugin entry point {entry_point.name!r} ({entry_point.value}) failed to load: {error}"
+            ) from error
+        if callable(loaded) and not isinstance(loaded, type):
+            loaded()

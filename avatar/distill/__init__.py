@@ -1,0 +1,1 @@
+"""Stage 6, distillation: a candidate becomes a student (tokenizer, model, training, folder)."""

@@ -1,0 +1,161 @@
+"""Distilling the chosen members of a Pareto front: which ones, in which order, on which executor."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import socket
+from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from transformers import PreTrainedTokenizerFast
+
+from avatar.core.errors import AvatarError
+from avatar.core.io import atomic_write_json
+from avatar.core.progress import progress_bar
+from avatar.distill.settings import (
+    DistillResult,
+    DistillSettings,
+    finished_result,
+    run_signature,
+    student_key,
+)
+from avatar.distill.student import (
+    build_tokenizer,
+    default_cache_dir,
+)
+from avatar.distill.train import distill_candidate
+from avatar.run.executor import Executor, LocalExecutor
+from avatar.search.cost import forward_flops
+from avatar.search.space import Candidate
+from avatar.search.variables import candidate_vars
+from avatar.task.base import Task
+from avatar.teach.teacher import Knowledge
+
+log = logging.getLogger("avatar")
+
+
+
+
+def spread(front: Sequence[Any], k: int) -> list[int]:
+    """``k`` indices spread evenly along the front (both ends included)."""
+    if k >= len(front):
+        return list(range(len(front)))
+    if k == 1:
+        return [len(front) // 2]
+    return sorted({round(i * (len(front) - 1) / (k - 1)) for i in range(k)})
+
+
+def training_cost(candidate: Candidate, num_labels: int) -> float:
+    """A training's relative cost on a fixed budget of examples, so an executor starts the longest
+    first: the forward FLOPs of one example (the backward pass is about twice the forward)."""
+    return float(forward_flops(candidate_vars(candidate, num_labels)))
+
+
+@dataclass(frozen=True)
+class StudentRun:
+    """One final student, self-contained: what a worker needs besides the task and knowledge."""
+
+    candidate: Candidate
+    settings: DistillSettings
+    trainer: dict[str, Any]
+    out_dir: Path
+    tokenizer: PreTrainedTokenizerFast  # built by the driver, so workers write no cache
+
+
+def train_student(unit: StudentRun, task: Task, knowledge: Knowledge) -> DistillResult:
+    """Distil ``unit`` into its folder (resuming or returning a finished one), on any worker.
+
+    The student's folder is written where it trains (checkpoints make it resumable), so on
+    a cluster the run directory must be on a file system every worker sees.
+    """
+    if not unit.out_dir.parent.parent.is_dir():
+        raise AvatarError(
+            f"run directory {unit.out_dir.parent.parent} is not visible on this worker "
+            f"({socket.gethostname()}): put the run directory on a file system the whole cluster "
+            "shares (docs/scale.md)"
+        )
+    return distill_candidate(
+        unit.candidate, task, knowledge, unit.settings, unit.out_dir, trainer=unit.trainer,
+        tokenizer=unit.tokenizer,
+    )
+
+
+def distill_front(
+    task: Task,
+    space: Any,
+    front: list[dict[str, Any]],
+    top_k: int,
+    knowledge: Knowledge,
+    settings: DistillSettings,
+    trainer: Mapping[str, Any],
+    run_dir: Path,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    executor: Executor | None = None,
+) -> list[dict[str, Any]]:
+    """Distil ``top_k`` Pareto members spread across the front into ``run_dir/students/``.
+
+    Each student trains in its own folder, on ``executor`` (default: one after another in
+    this process); a rerun resumes each from its last checkpoint and returns finished ones
+    as they are. ``students.json`` (front order) is rewritten by this process as each finishes.
+    """
+    executor = executor or LocalExecutor()
+    if executor.workers > 1:  # several progress bars would interleave: the driver's count stands for them
+        settings = dataclasses.replace(settings, progress_bar=False)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    chosen = spread(front, top_k)
+    units = []
+    for index in chosen:
+        candidate = space.validate(front[index]["config"])
+        out_dir = Path(run_dir) / "students" / student_key(candidate)
+        tokenizer = build_tokenizer(candidate, task, cache)
+        units.append(StudentRun(candidate, settings, dict(trainer), out_dir, tokenizer))
+    log.info("distilling %d Pareto members %s on %s", len(units), chosen, executor.describe())
+    finished: dict[int, dict[str, Any]] = {}
+    # one bar for all when several train at once; a single student shows Lightning's own
+    bar = progress_bar("students", len(units)) if executor.workers > 1 else nullcontext(lambda *_: None)
+    with bar as update:
+
+        def record(number: int, result: DistillResult) -> None:
+            index = chosen[number]
+            log.info("student of Pareto member %d finished in %s", index, result.student_dir)
+            finished[number] = {
+                "front_index": index, "objectives": front[index]["objectives"], **result.to_dict()
+            }
+            atomic_write_json(Path(run_dir) / "students.json", [finished[n] for n in sorted(finished)])
+            update(len(finished))
+
+        # Finished students are read here, in the driver: sent to an executor they would cost
+        # a Ray start, the task and knowledge shipped, and a worker's imports, to read a file.
+        todo = []
+        for number, unit in enumerate(units):
+            done = finished_result(unit.out_dir, run_signature(unit.candidate, unit.settings, unit.trainer))
+            if done is not None:
+                log.info("student %s already finished in %s", unit.candidate, unit.out_dir)
+                record(number, done)
+            else:
+                todo.append(number)
+        shared = {"task": task, "knowledge": knowledge}
+        costs = [training_cost(units[n].candidate, task.num_labels) for n in todo]
+        for position, result in executor.map(train_student, [units[n] for n in todo], shared, costs):
+            record(todo[position], result)
+    return [finished[n] for n in sorted(finished)]
+
+
+def students_estimate(top_k: int, trainer: dict[str, Any], workers: int = 1) -> str:
+    """What the distillation stage will cost, said before it starts."""
+    budget = trainer.get("max_time")
+    if budget:
+        at_once = max(1, min(workers, top_k))
+        rounds = math.ceil(top_k / at_once)
+        rounds_note = f", {at_once} at a time: about {rounds} x that in all" if workers > 1 else ""
+        return f"{top_k} to distil, each for at most {budget} (trainer.max_time) plus its test{rounds_note}"
+    steps, epochs = trainer.get("max_steps", -1), trainer.get("max_epochs")
+    limit = f"{steps} steps" if steps and steps > 0 else f"{epochs} epochs over the unlabeled split"
+    return f"{top_k} to distil, each for {limit} (set trainer.max_time to bound the wall time)"

@@ -1,0 +1,162 @@
+"""What a student's training depends on: the distillation settings, its result, its signature.
+
+``run_signature`` names everything a finished student's result depends on (the
+candidate, the method, the budget), so a rerun with the same signature returns the
+finished student instead of training it again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from avatar.core.errors import AvatarError
+from avatar.core.io import to_jsonable
+from avatar.learn.classifier import check_schedule
+from avatar.search.space import Candidate
+from avatar.task.base import Task
+
+log = logging.getLogger("avatar")
+
+LOSSES = ("auto", "soft", "hard")
+LAST_CKPT = "last.ckpt"
+RESULT_NAME = "result.json"
+
+
+@dataclass
+class DistillSettings:
+    """How to train one student (``configs/distill``): the method, not the Lightning budget.
+
+    The budget and hardware (``max_steps``, ``max_time``, ``accelerator`` ...) are Lightning
+    Trainer options passed beside these settings (``configs/trainer``). ``fast=True`` is the
+    surrogate's brief run: no checkpoints, no logger, no progress bar, no test and no saved
+    student; validation runs once, on the last weights.
+    """
+
+    loss: str = "auto"
+    temperature: float | None = None  # None: the task's own (Task.temperature)
+    schedule: str = "linear"
+    warmup_ratio: float = 0.1
+    patience: int = 3
+    weight_decay: float = 0.0
+    eval_batch_size: int = 64
+    num_workers: int = 0
+    max_train_examples: int | None = None
+    holdout: int = 0  # unlabeled examples never trained on: the student's agreement with the teacher
+    checkpoint_every_n_steps: int | None = None
+    checkpoint_every_minutes: float | None = 5.0
+    seed: int = 42
+    measure_energy: bool = True  # codecarbon around training: what the greening itself costs
+    fast: bool = False
+    progress_bar: bool | None = None  # None: on unless fast
+
+    @classmethod
+    def from_config(cls, distill: Mapping[str, Any] | None = None, ignore: Sequence[str] = ("top_k",),
+                    **overrides: Any) -> DistillSettings:
+        """Settings from the ``distill`` config group (a plain mapping).
+
+        An unknown key is an error (a typo would otherwise be silently ignored); ``ignore``
+        lists the keys other stages read (``top_k``).
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in (distill or {}).items():
+            if key in ignore:
+                continue
+            if key not in names:
+                raise AvatarError(f"unknown distill option {key!r}; known: {', '.join(sorted(names))}")
+            values[key] = value
+        values.update(overrides)
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        if self.loss not in LOSSES:
+            raise AvatarError(f"distill.loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.temperature is not None and self.temperature <= 0:
+            raise AvatarError(f"distill.temperature must be positive, got {self.temperature}")
+        check_schedule(self.schedule, self.warmup_ratio, "distill")
+        if self.holdout < 0:
+            raise AvatarError(f"distill.holdout must be >= 0, got {self.holdout}")
+        if self.patience < 0:
+            raise AvatarError(f"distill.patience must be >= 0, got {self.patience}")
+        minutes = self.checkpoint_every_minutes
+        if minutes is not None and minutes <= 0:
+            raise AvatarError(f"distill.checkpoint_every_minutes must be positive or null, got {minutes}")
+
+
+@dataclass
+class DistillResult:
+    """What one distillation produced. ``metrics`` holds ``val/*`` (and ``test/*`` unless fast)."""
+
+    candidate: Candidate
+    headline_metric: str
+    headline: float  # val/<headline_metric> of the returned weights
+    metrics: dict[str, float]
+    train_examples: int  # examples seen by the training steps of this call
+    train_seconds: float  # wall time of fit (data, training, validation)
+    train_examples_per_second: float  # training steps only (forward, backward, optimiser)
+    global_step: int
+    size_mb: float
+    soft: bool
+    collapsed: bool = False  # the last validation predicted one class for every example
+    train_energy_kwh: float | None = None  # codecarbon, for this call's training (estimated without sensors)
+    signature: str = ""  # the settings and budget it finished under (see run_signature)
+    student_dir: Path | None = None
+    resumed_from: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["candidate"] = self.candidate.as_dict()
+        return to_jsonable(data)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DistillResult:
+        values = {f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data}
+        values["candidate"] = Candidate.from_dict(data["candidate"])
+        for name in ("student_dir", "resumed_from"):
+            values[name] = Path(values[name]) if values.get(name) else None
+        return cls(**values)
+
+
+def student_key(candidate: Candidate) -> str:
+    """A short stable folder name for a candidate (``students/<key>/``)."""
+    return hashlib.sha256(candidate.key().encode()).hexdigest()[:12]
+
+
+def temperature_for(settings: DistillSettings, task: Task) -> float:
+    """``distill.temperature`` when set, else the task's own (``Task.temperature``)."""
+    if settings.temperature is not None:
+        return float(settings.temperature)
+    return float(getattr(task, "temperature", 2.0) or 2.0)
+
+
+def run_signature(candidate: Candidate, settings: DistillSettings, trainer: Mapping[str, Any]) -> str:
+    """What a finished student's result depends on: the candidate, the method and the budget.
+
+    A rerun with the same signature returns the finished student; a larger budget resumes
+    from ``last.ckpt`` instead (progress bars and energy metering do not count).
+    """
+    ignored = ("progress_bar", "measure_energy")
+    method = {k: v for k, v in dataclasses.asdict(settings).items() if k not in ignored}
+    text = json.dumps([candidate.key(), method, dict(trainer)], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def finished_result(out_dir: Path, signature: str) -> DistillResult | None:
+    """The result of a student that already finished in ``out_dir`` under ``signature``, else None."""
+    path = out_dir / RESULT_NAME
+    if not path.is_file() or not (out_dir / "student" / "config.json").is_file():
+        return None
+    try:
+        result = DistillResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return result if result.signature == signature else None

@@ -1,0 +1,1 @@
+"""Built-in distillation losses beyond ``kl`` and ``hard`` (``avatar.learn.losses``)."""

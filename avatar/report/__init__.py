@@ -1,0 +1,1 @@
+"""Stage 7 and after: measuring, reporting, exporting and using students."""

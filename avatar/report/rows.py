@@ -1,0 +1,78 @@
+"""A report's rows: one model measured on one machine, and the comparisons between rows.
+
+Sizes are MiB (2**20 bytes), as ``avatar.search.cost`` and the paper compute them: fp32
+parameters x 4 bytes for PyTorch rows, the file size for ONNX rows. The ratios divide the
+teacher's number by each row's: "12x" means the row is 12 times smaller, faster or more
+frugal than the teacher.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+KINDS = ("teacher", "student", "onnx", "int8")
+RATIO_FIELDS = (("size", "size_mb"), ("latency", "latency_ms"), ("energy", "energy_kwh_per_1k"))
+DEFAULT_STUDENTS_GLOB = "students/*/student"
+
+log = logging.getLogger("avatar")
+
+log = logging.getLogger("avatar")
+
+
+@dataclass
+class ReportRow:
+    """One model measured on one machine (see the module docstring for the units)."""
+
+    name: str
+    kind: str
+    size_mb: float
+    metric_name: str
+    metric: float | None
+    latency_ms: float
+    energy_kwh_per_1k: float
+    co2_g_per_1k: float
+    estimated: bool
+    n_examples: int
+    backend: str = "torch"
+    split: str = "test"
+    threads: int = 0  # PyTorch intra-op threads during the measurement (0: unknown)
+    gflops: float | None = None  # forward pass at batch 1 over the model's full sequence length
+    path: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+    collapsed: bool = False  # every measured example got the same predicted class
+    labels: list[str] = field(default_factory=list)  # class names in label order, from the model's config
+    teacher_agreement: float | None = None  # share of the measured examples where it predicts as the teacher
+    holdout_agreement: float | None = None  # the same on unlabeled examples held out of its training
+    predictions: list[int] = field(default_factory=list, repr=False)  # per measured example (not written)
+
+
+def teacher_row(rows: Sequence[ReportRow]) -> ReportRow | None:
+    """The teacher's row, the one every ratio and agreement is taken against (None without one)."""
+    return next((r for r in rows if r.kind == "teacher"), None)
+
+
+def add_teacher_agreement(rows: Sequence[ReportRow]) -> None:
+    """Each model's agreement with the teacher row on the same measured examples: how
+    faithfully it stands in for the teacher, gold labels or not."""
+    teacher = teacher_row(rows)
+    if teacher is None or not teacher.predictions:
+        return
+    for row in rows:
+        if row is not teacher and len(row.predictions) == len(teacher.predictions):
+            same = sum(a == b for a, b in zip(row.predictions, teacher.predictions))
+            row.teacher_agreement = same / len(teacher.predictions)
+
+
+def ratios(rows: Sequence[ReportRow]) -> list[dict[str, float | None]]:
+    """Per row, teacher / row for size, latency and energy (None without a teacher row)."""
+    teacher = teacher_row(rows)
+    out: list[dict[str, float | None]] = []
+    for row in rows:
+        entry: dict[str, float | None] = {}
+        for label, attribute in RATIO_FIELDS:
+            mine = getattr(row, attribute)
+            entry[label] = (getattr(teacher, attribute) / mine) if teacher is not None and mine > 0 else None
+        out.append(entry)
+    return out

@@ -1,0 +1,65 @@
+"""Exact cost formulas of a student: parameter count and forward FLOPs.
+
+Written once over an abstract ``Vars`` (see ``avatar.search.smt``) so the same formula is a z3
+term for pruning, a numpy array for counting the feasible grid, and a Python number for
+one candidate. The formulas mirror ``transformers`` 4.57 ``RobertaForSequenceClassification``
+module by module; tests compare them with real models.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+RELATIVE_TYPES = ("relative_key", "relative_key_query")
+BYTES_PER_PARAMETER = 4  # fp32
+MB = 2**20  # sizes are MiB of fp32 parameters, as the paper's size script computes them
+
+
+def parameter_count(x: Any) -> Any:
+    """Trainable parameters of the student (embeddings, position table and head included)."""
+    hidden = x.value("hidden_size")
+    layers = x.value("num_hidden_layers")
+    vocab = x.value("vocab_size")
+    inter = x.value("intermediate_size")
+    heads = x.value("num_attention_heads")
+    positions = x.value("max_sequence_length") + 2
+    labels = x.num_labels
+
+    # word + position + token type (1 row) + LayerNorm
+    embeddings = vocab * hidden + positions * hidden + hidden + 2 * hidden
+    # q, k, v, attention output (weights + biases), two LayerNorms, FFN in and out
+    layer = 4 * hidden * hidden + 2 * hidden * inter + 9 * hidden + inter
+    # relative position types add a distance table of head size per layer
+    is_relative = x.any([x.is_("position_embedding_type", t) for t in RELATIVE_TYPES])
+    distance_table = x.where(is_relative, (2 * positions - 1) * x.div(hidden, heads), 0)
+    # RobertaClassificationHead: dense H->H, out_proj H->labels
+    head = hidden * hidden + hidden + hidden * labels + labels
+    return embeddings + layers * (layer + distance_table) + head
+
+
+def size_bytes(x: Any) -> Any:
+    return BYTES_PER_PARAMETER * parameter_count(x)
+
+
+def forward_flops(x: Any) -> Any:
+    """FLOPs of one forward pass at batch 1 over the full sequence (2 per multiply-add).
+
+    Counts what ``torch.utils.flop_counter`` counts on the eager-attention model: the
+    linear layers, the two attention matmuls, the relative-position einsums (one for
+    ``relative_key``, two for ``relative_key_query``) and the head on the first token.
+    """
+    hidden = x.value("hidden_size")
+    layers = x.value("num_hidden_layers")
+    inter = x.value("intermediate_size")
+    seq = x.value("max_sequence_length")
+    labels = x.num_labels
+
+    linear = 2 * seq * (4 * hidden * hidden + 2 * hidden * inter)
+    attention = 4 * seq * seq * hidden
+    relative = x.where(
+        x.is_("position_embedding_type", "relative_key"),
+        2 * seq * seq * hidden,
+        x.where(x.is_("position_embedding_type", "relative_key_query"), 4 * seq * seq * hidden, 0),
+    )
+    head = 2 * hidden * hidden + 2 * hidden * labels
+    return layers * (linear + attention + relative) + head

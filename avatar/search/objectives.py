@@ -1,0 +1,195 @@
+"""Objectives: meters and the effectiveness indicator turn a candidate into numbers.
+
+A ``Meter`` is a plugin that measures one number with a direction (``min`` or ``max``):
+cheap meters compute from the configuration (size, FLOPs), measuring meters build the
+model and time it (latency, energy), caching per candidate. An ``EffectivenessIndicator``
+predicts how good a student of that configuration would be; it is the objective that
+the paper optimises against the costs. ``Objectives`` puts them in one fixed order that
+the search, the logs and ``pareto.json`` share.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from avatar.core.errors import AvatarError
+from avatar.core.io import atomic_write_json
+from avatar.run.executor import Executor
+from avatar.search.smt import Pruner
+from avatar.search.space import Candidate, Space, model_config
+from avatar.task.base import Task
+from avatar.teach.teacher import Knowledge
+
+Direction = Literal["min", "max"]
+EFFECTIVENESS = "effectiveness"
+MEASUREMENT_FORMAT = 2
+"""Version of the measurements kept by ``RunDirCache``: bump it when a meter measures differently."""
+
+
+@dataclass
+class MeterContext:
+    """What meters and indicators may need beyond the candidate: objects, never a config.
+
+    ``knowledge`` is a provider: calling it returns the teacher's knowledge, computed once
+    per command by the configuration layer and only when a plugin asks (``indicator=flops``
+    with no students needs no teacher). ``trainer`` holds the machine's Lightning options
+    (accelerator, devices ...) for plugins that train (the surrogate's brief runs);
+    ``executor`` is where such plugins run their independent units (``avatar.run.executor``;
+    ``None``: in this process).
+    """
+
+    space: Space
+    num_labels: int
+    run_dir: str | None = None
+    task: Task | None = None
+    pruner: Pruner | None = None
+    cache_dir: Path | None = None
+    trainer: dict[str, Any] = field(default_factory=dict)
+    knowledge: Callable[[], Knowledge] | None = None
+    executor: Executor | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def model_config(self, candidate: Candidate) -> dict[str, Any]:
+        return model_config(candidate, self.num_labels)
+
+    def teacher_knowledge(self) -> Knowledge:
+        if self.knowledge is None:
+            raise AvatarError("this objective needs the teacher's knowledge, and no teacher was configured")
+        return self.knowledge()
+    def cache_key(self, candidate: Candidate, **settings: Any) -> str:
+        """A ``RunDirCache`` key: the candidate (architecture and tokenizer), the number of
+        labels (the classifier head is part of the measured model), the meter's ``settings``
+        and ``MEASUREMENT_FORMAT``."""
+        options = "|".join(f"{name}={settings[name]}" for name in sorted(settings))
+        return f"{candidate.key()}|num_labels={self.num_labels}|{options}|format={MEASUREMENT_FORMAT}"
+
+
+class RunDirCache:
+    """Measurements kept per run directory: in memory, and in ``<run_dir>/<file_name>``.
+
+    Measuring meters cost seconds per candidate: a resumed search must not measure a
+    candidate again, and meters that read one workload (energy and CO2) share its entry.
+    Keys must name every setting that changes the measurement: ``MeterContext.cache_key``
+    builds them.
+    """
+
+    def __init__(self, file_name: str) -> None:
+        self.file_name = file_name
+        self.memory: dict[tuple[str, str], Any] = {}
+        self.loaded: set[str] = set()
+
+    def get(self, run_dir: str | None, key: str, compute: Callable[[], Any]) -> Any:
+        folder = run_dir or ""
+        path = Path(folder) / self.file_name if folder else None
+        if path is not None and folder not in self.loaded:
+            self.loaded.add(folder)
+            if path.exists():
+                for stored_key, value in json.loads(path.read_text()).items():
+                    self.memory.setdefault((folder, stored_key), value)
+        if (folder, key) not in self.memory:
+            self.memory[(folder, key)] = compute()
+            if path is not None:
+                atomic_write_json(path, {k: v for (d, k), v in self.memory.items() if d == folder})
+        return self.memory[(folder, key)]
+
+    def clear(self) -> None:
+        self.memory.clear()
+        self.loaded.clear()
+
+
+class Meter(ABC):
+    """One objective measured on a candidate. Register with ``@METERS.register(name)``."""
+
+    name: str = ""
+    direction: Direction = "min"
+
+    @abstractmethod
+    def measure(self, candidate: Candidate, context: MeterContext) -> float: ...
+
+
+class MeasuredMeter(Meter):
+    """A meter that builds the candidate's model and measures it on this machine.
+
+    Measured at most once per (candidate, settings) and run directory: the value is kept
+    in ``cache`` (a subclass's ``RunDirCache``), keyed by the candidate and every public
+    attribute of the meter (its settings). Subclasses implement ``_measure``.
+    """
+
+    cache: RunDirCache
+
+    def settings(self) -> dict[str, Any]:
+        """What changes the measurement besides the candidate: the meter's public attributes."""
+        return {k: v for k, v in sorted(vars(self).items()) if not k.startswith("_")}
+
+    def measured(self, candidate: Candidate, context: MeterContext) -> Any:
+        key = context.cache_key(candidate, **self.settings())
+        return self.cache.get(context.run_dir, key, lambda: self._measure(candidate, context))
+
+    def measure(self, candidate: Candidate, context: MeterContext) -> float:
+        return float(self.measured(candidate, context))
+
+    @abstractmethod
+    def _measure(self, candidate: Candidate, context: MeterContext) -> Any: ...
+
+
+class EffectivenessIndicator(ABC):
+    """Predicts a student's effectiveness (higher is better) from its configuration."""
+
+    name: str = ""
+    # Whether ``prepare`` reads the teacher's knowledge (``context.teacher_knowledge()``) and so
+    # the task's data (the surrogate distils students); a search with an indicator that does
+    # not, and no students to distil, needs no teacher and never reads the data.
+    needs_knowledge: bool = False
+
+    def prepare(self, context: MeterContext) -> None:  # noqa: B027  (optional hook)
+        """Expensive set-up (the surrogate distils and fits here); called once per search."""
+
+    @abstractmethod
+    def predict(self, candidate: Candidate, context: MeterContext) -> float: ...
+
+
+class Objectives:
+    """The effectiveness indicator (first) and the meters, in a fixed order."""
+
+    def __init__(self, indicator: EffectivenessIndicator | None, meters: Sequence[Meter]) -> None:
+        names = [m.name for m in meters]
+        if len(set(names)) != len(names):
+            raise AvatarError(f"a meter is listed twice: {names}")
+        if not meters and indicator is None:
+            raise AvatarError("no objectives: configure an indicator or at least one meter")
+        self.indicator = indicator
+        self.meters = list(meters)
+
+    @classmethod
+    def from_config(cls, indicator: Any, meters: Sequence[Any]) -> Objectives:
+        """From plain specs: ``"flops"`` or ``{name: surrogate, samples: 20}``, and a list of meter specs."""
+        from avatar.core.registry import INDICATORS, METERS
+
+        return cls(INDICATORS.build(indicator) if indicator else None, [METERS.build(m) for m in meters])
+
+    @property
+    def names(self) -> list[str]:
+        head = [EFFECTIVENESS] if self.indicator is not None else []
+        return head + [m.name for m in self.meters]
+
+    @property
+    def directions(self) -> list[Direction]:
+        head: list[Direction] = ["max"] if self.indicator is not None else []
+        return head + [m.direction for m in self.meters]
+
+    def prepare(self, context: MeterContext) -> None:
+        if self.indicator is not None:
+            self.indicator.prepare(context)
+
+    def evaluate(self, candidate: Candidate, context: MeterContext) -> dict[str, float]:
+        values: dict[str, float] = {}
+        if self.indicator is not None:
+            values[EFFECTIVENESS] = float(self.indicator.predict(candidate, context))
+        for meter in self.meters:
+            values[meter.name] = float(meter.measure(candidate, context))
+        return values

@@ -1,0 +1,1 @@
+"""Task data: the task contract (splits, labels, pairs) and folder-based tasks."""

@@ -1,0 +1,1 @@
+"""Stage 1, the teacher's knowledge: plugins' base class, fine-tuning, the knowledge cache."""
