@@ -35,14 +35,14 @@ from omegaconf import DictConfig
 from avatar.core.errors import AvatarError
 from avatar.core.io import atomic_write_json, plain
 from avatar.core.progress import progress_bar
-from avatar.core.registry import CONSTRAINTS, INDICATORS, TEACHERS
+from avatar.core.registry import CONSTRAINTS, EXECUTORS, INDICATORS, TEACHERS
 from avatar.distill.front import distill_front, students_estimate
 from avatar.distill.settings import DistillSettings, student_key
 from avatar.distill.train import distill_candidate
 from avatar.learn.training import check_trainer_options
 from avatar.report.notes import greening_cost, logits_teacher_note, placement_note
 from avatar.report.stage import ReportOptions, report_run
-from avatar.run.executor import EXECUTORS, Executor
+from avatar.run.executor import Executor
 from avatar.run.runlock import locked_run
 from avatar.run.tracking import create_logger
 from avatar.search.evolve import SearchSettings, checkpoint_run_id, run_nsga2, write_pareto
@@ -175,11 +175,8 @@ class TeacherParts:
 
     def model_dir(self) -> Path | None:
         """The fine-tuned teacher's folder when the plugin has one on disk (for the report)."""
-        locate = getattr(self.teacher, "model_dir", None)
-        if locate is None:
-            return None
-        folder = Path(locate(self.task, self.context))
-        return folder if folder.is_dir() else None
+        folder = self.teacher.model_dir(self.task, self.context)
+        return folder if folder is not None and Path(folder).is_dir() else None
 
 
 def teacher_parts(cfg: DictConfig, task: Task, run_dir: Path | None = None) -> TeacherParts:
@@ -337,7 +334,7 @@ def reads_data(cfg: DictConfig) -> bool:
     name = indicator.get("name") if isinstance(indicator, dict) else indicator
     if not name or name not in INDICATORS:
         return False  # no indicator; or an unknown one, which fails in one line when it is built
-    return bool(getattr(INDICATORS.get(name), "needs_knowledge", False))
+    return bool(INDICATORS.get(name).needs_knowledge)
 
 
 def _student_row(student: dict[str, Any]) -> dict[str, Any]:
@@ -416,8 +413,9 @@ def report_stage(cfg: DictConfig, run_dir: Path) -> dict[str, str]:
     """
     options = report_options(cfg)
     task = build_task(cfg)
-    teacher = None if options.teacher or cfg.get("teacher") is None else teacher_parts(cfg, task).teacher
-    shape_only = teacher is not None and not hasattr(teacher, "model_dir")
+    parts = None if options.teacher or cfg.get("teacher") is None else teacher_parts(cfg, task)
+    teacher = parts.teacher if parts is not None else None
+    shape_only = parts is not None and parts.teacher.model_dir(task, parts.context) is None
     return report_run(task, run_dir, options, teacher_dir=options.teacher,
                       teacher_architecture=teacher.architecture if shape_only else None,
                       teacher_name=teacher.model_name if shape_only else "teacher")

@@ -16,7 +16,7 @@ from avatar.core.errors import AvatarError
 from avatar.distill.settings import DistillSettings, student_key
 from avatar.distill.student import StudentDataModule, build_model, build_tokenizer, parameter_bytes
 from avatar.distill.train import distill_candidate
-from avatar.learn.classifier import soft_loss
+from avatar.learn.losses import KLDivergence
 from avatar.plugins.tasks.demo import DemoTask
 from avatar.report.predict import Predictor
 from avatar.search.cost import size_bytes
@@ -120,11 +120,11 @@ def test_student_size_is_the_promised_size(space) -> None:
 
 def test_soft_loss_is_kl_scaled_by_t_squared() -> None:
     teacher = torch.tensor([[2.0, -1.0], [0.5, 0.5]])
-    assert float(soft_loss(teacher.clone(), teacher, 2.0)) == pytest.approx(0.0, abs=1e-7)
+    assert float(KLDivergence(2.0)(teacher.clone(), teacher)) == pytest.approx(0.0, abs=1e-7)
     student = torch.zeros(2, 2)
     p = torch.softmax(teacher / 3.0, dim=-1)
     expected = float((p * (p.log() - np.log(0.5))).sum(dim=-1).mean()) * 9.0
-    assert float(soft_loss(student, teacher, 3.0)) == pytest.approx(expected, rel=1e-5)
+    assert float(KLDivergence(3.0)(student, teacher)) == pytest.approx(expected, rel=1e-5)
 
 
 @pytest.mark.parametrize("soft", [True, False], ids=["soft", "hard"])
@@ -164,7 +164,7 @@ def test_knowledge_must_match_the_data(candidate, cache) -> None:
     hard_only = gold_knowledge(task, soft=False)
     with pytest.raises(AvatarError, match="needs teacher logits"):
         distill_candidate(
-            candidate, task, hard_only, DistillSettings(fast=True, loss="soft"), cache_dir=cache
+            candidate, task, hard_only, DistillSettings(fast=True, loss="kl"), cache_dir=cache
         )
 
 

@@ -14,7 +14,8 @@ from hydra import compose, initialize_config_dir
 
 from avatar import stages
 from avatar.core.errors import AvatarError
-from avatar.run.executor import EXECUTORS, LocalExecutor, RayExecutor, build_executor
+from avatar.core.registry import EXECUTORS
+from avatar.run.executor import LocalExecutor, RayExecutor
 
 REPO = Path(__file__).resolve().parents[1]
 ray = pytest.importorskip("ray")
@@ -63,7 +64,7 @@ def test_local_map_runs_in_order_with_its_threads() -> None:
 
 def test_unknown_executor_lists_the_known_ones() -> None:
     with pytest.raises(AvatarError, match="local, ray"):
-        build_executor({"name": "dask"})
+        EXECUTORS.build({"name": "dask"})
     with pytest.raises(AvatarError, match="cpus_per_run"):
         EXECUTORS.build({"name": "ray", "cpus_per_run": 0})
 

@@ -5,7 +5,18 @@ from __future__ import annotations
 import pytest
 
 from avatar.core.errors import AvatarError
-from avatar.core.registry import CONSTRAINTS, INDICATORS, METERS, TASKS, Registry, UnknownPluginError
+from avatar.core.registry import (
+    CONSTRAINTS,
+    EXECUTORS,
+    INDICATORS,
+    LOSSES,
+    METERS,
+    TASKS,
+    TEACHERS,
+    TRANSFORMS,
+    Registry,
+    UnknownPluginError,
+)
 from avatar.search.space import Dimension, Space
 
 
@@ -21,6 +32,33 @@ def test_builtins_are_registered() -> None:
     assert {"vuln", "clone", "demo"} <= set(TASKS.names())
     assert {"size_mb", "gflops", "latency_ms"} <= set(METERS.names())
     assert "flops" in INDICATORS.names()
+
+
+def test_every_extension_point_is_a_registry_of_one_module() -> None:
+    import avatar.core.registry as registry
+
+    kinds = {value.kind for value in vars(registry).values() if isinstance(value, Registry)}
+    assert kinds == {"task", "teacher", "constraint", "meter", "indicator", "executor", "loss", "transform"}
+    assert {"local", "ray"} <= set(EXECUTORS.names()) and {"kl", "hard", "kl_cosine"} <= set(LOSSES.names())
+    assert TRANSFORMS.kind == "transform"
+
+
+def test_register_sets_the_name_once() -> None:
+    """The decorator writes a class's ``name``: no second attribute to keep in step."""
+    for registry in (TASKS, TEACHERS, METERS, INDICATORS, EXECUTORS, LOSSES):
+        for name in registry.names():
+            plugin = registry.get(name)
+            if isinstance(plugin, type):
+                assert plugin.name == name, (registry.kind, name)
+
+
+def test_builtin_plugins_are_found_by_walking_the_package() -> None:
+    """No hand-kept import list: each kind's ``__init__`` holds only its docstring."""
+    from tests.conftest import REPO
+
+    for init in (REPO / "avatar" / "plugins").glob("*/__init__.py"):
+        lines = init.read_text(encoding="utf-8").splitlines()
+        assert not [line for line in lines if line.startswith(("import ", "from "))], init
 
 
 def test_register_and_create() -> None:

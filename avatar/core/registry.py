@@ -1,7 +1,8 @@
 """Plugin registries: one place where every extension point is named.
 
-Why a registry: users pick teachers, tasks, constraints, meters and effectiveness
-indicators by name from the command line (``task=vuln``). A decorator registers a
+Why a registry: users pick tasks, teachers, constraints, meters, effectiveness indicators,
+executors, distillation losses and code transforms by name from the command line
+(``task=vuln``); these eight registries are every extension point Avatar has. A decorator registers a
 plugin; ``create``/``get``/``build`` look it up and an unknown name fails with one line
 that lists the known names.
 
@@ -40,7 +41,10 @@ class Registry(Generic[T]):
         self._items: dict[str, T] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
-        """Decorator: ``@TASKS.register("vuln")`` over a class or factory function."""
+        """Decorator: ``@TASKS.register("vuln")`` over a class or factory function.
+
+        A class gets ``name`` set to the registered name: the name is written once, here.
+        """
 
         def decorator(obj: T) -> T:
             existing = self._items.get(name)
@@ -48,6 +52,8 @@ class Registry(Generic[T]):
                 qualname = getattr(existing, "__qualname__", repr(existing))
                 raise ValueError(f"{self.kind} plugin {name!r} is already registered by {qualname}")
             self._items[name] = obj
+            if isinstance(obj, type):
+                obj.name = name  # type: ignore[attr-defined]  # the one place a plugin's name is written
             return obj
 
         return decorator
@@ -57,7 +63,8 @@ class Registry(Generic[T]):
         load_plugins()
         if name not in self._items:
             known = ", ".join(sorted(self._items)) or "(none: is avatar installed? pip install -e .)"
-            raise UnknownPluginError(f"unknown {self.kind} {name!r}; known {self.kind}s: {known}")
+            plural = f"{self.kind}es" if self.kind.endswith("s") else f"{self.kind}s"
+            raise UnknownPluginError(f"unknown {self.kind} {name!r}; known {plural}: {known}")
         return self._items[name]
 
     def create(self, name: str, **kwargs: Any) -> Any:
@@ -92,6 +99,9 @@ TEACHERS: Registry[Any] = Registry("teacher")
 CONSTRAINTS: Registry[Any] = Registry("constraint")
 METERS: Registry[Any] = Registry("meter")
 INDICATORS: Registry[Any] = Registry("indicator")
+EXECUTORS: Registry[Any] = Registry("executor")
+LOSSES: Registry[Any] = Registry("loss")
+TRANSFORMS: Registry[Any] = Registry("transform")
 
 _loaded = False
 

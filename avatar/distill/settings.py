@@ -19,12 +19,12 @@ from typing import Any
 from avatar.core.errors import AvatarError
 from avatar.core.io import to_jsonable
 from avatar.learn.classifier import check_schedule
+from avatar.learn.losses import AUTO, Loss, build_loss
 from avatar.search.space import Candidate
 from avatar.task.base import Task
 
 log = logging.getLogger("avatar")
 
-LOSSES = ("auto", "soft", "hard")
 LAST_CKPT = "last.ckpt"
 RESULT_NAME = "result.json"
 
@@ -39,8 +39,9 @@ class DistillSettings:
     student; validation runs once, on the last weights.
     """
 
-    loss: str = "auto"
+    loss: str = "auto"  # a name of the losses registry; auto: kl with teacher logits, else hard
     temperature: float | None = None  # None: the task's own (Task.temperature)
+    loss_options: dict[str, Any] = dataclasses.field(default_factory=dict)  # the loss's own options
     schedule: str = "linear"
     warmup_ratio: float = 0.1
     patience: int = 3
@@ -78,10 +79,10 @@ class DistillSettings:
         return settings
 
     def check(self) -> None:
-        if self.loss not in LOSSES:
-            raise AvatarError(f"distill.loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        if self.temperature is not None and self.temperature <= 0:
-            raise AvatarError(f"distill.temperature must be positive, got {self.temperature}")
+        self.loss_options = dict(self.loss_options or {})
+        # the loss checks its own name and options (one line each) when it is built: probe it here,
+        # before any work, as if the teacher gave logits (what the teacher gives is checked later)
+        build_loss(self.loss if self.loss != AUTO else "kl", True, self.temperature or 1.0, self.loss_options)
         check_schedule(self.schedule, self.warmup_ratio, "distill")
         if self.holdout < 0:
             raise AvatarError(f"distill.holdout must be >= 0, got {self.holdout}")
@@ -135,7 +136,12 @@ def temperature_for(settings: DistillSettings, task: Task) -> float:
     """``distill.temperature`` when set, else the task's own (``Task.temperature``)."""
     if settings.temperature is not None:
         return float(settings.temperature)
-    return float(getattr(task, "temperature", 2.0) or 2.0)
+    return float(task.temperature)
+
+
+def loss_for(settings: DistillSettings, task: Task, has_logits: bool) -> Loss:
+    """The student's loss, checked against what the teacher gave (logits or labels only)."""
+    return build_loss(settings.loss, has_logits, temperature_for(settings, task), settings.loss_options)
 
 
 def run_signature(candidate: Candidate, settings: DistillSettings, trainer: Mapping[str, Any]) -> str:
@@ -146,6 +152,8 @@ def run_signature(candidate: Candidate, settings: DistillSettings, trainer: Mapp
     """
     ignored = ("progress_bar", "measure_energy")
     method = {k: v for k, v in dataclasses.asdict(settings).items() if k not in ignored}
+    if not method["loss_options"]:
+        del method["loss_options"]  # students finished before losses had options keep their signature
     text = json.dumps([candidate.key(), method, dict(trainer)], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -46,8 +46,8 @@ from avatar.distill.settings import (
     DistillResult,
     DistillSettings,
     finished_result,
+    loss_for,
     run_signature,
-    temperature_for,
 )
 from avatar.distill.student import (
     StudentDataModule,
@@ -76,14 +76,6 @@ log = logging.getLogger("avatar")
 
 
 # ------------------------------------------------------------------------------- training
-
-
-def _use_soft(loss: str, knowledge: Knowledge) -> bool:
-    if loss == "soft":
-        if not knowledge.soft:
-            raise AvatarError("distill.loss=soft needs teacher logits; this teacher gave hard labels only")
-        return True
-    return loss == "auto" and knowledge.soft
 
 
 def _scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
@@ -154,7 +146,7 @@ def distill_candidate(
             log.info("student %s already finished in %s: not training it again", candidate, out)
             return done
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    soft = _use_soft(settings.loss, knowledge)
+    loss = loss_for(settings, task, knowledge.soft)
     check_knowledge(task, knowledge)  # before a tokenizer is trained for nothing
 
     with quiet_lightning(info=not settings.fast):
@@ -167,7 +159,7 @@ def distill_candidate(
             knowledge,
             batch_size=int(candidate["batch_size"]),
             max_length=int(candidate["max_sequence_length"]),
-            soft=soft,
+            soft=loss.needs_logits,
             eval_batch_size=settings.eval_batch_size,
             num_workers=settings.num_workers,
             max_train_examples=settings.max_train_examples,
@@ -179,8 +171,7 @@ def distill_candidate(
             build_model(candidate, task.num_labels, labels),
             task,
             learning_rate=float(candidate["learning_rate"]),
-            objective="soft" if soft else "hard",
-            temperature=temperature_for(settings, task),
+            loss=loss,
             weight_decay=settings.weight_decay,
             schedule=settings.schedule,
             warmup_ratio=settings.warmup_ratio,
@@ -228,9 +219,7 @@ def _measured(fit: Any, settings: DistillSettings) -> float | None:
     return measure_workload(fit, name="distillation").energy_kwh
 
 
-def _checkpoints(
-    task: Task, settings: DistillSettings, folder: Path
-) -> tuple[ModelCheckpoint, ModelCheckpoint]:
+def _checkpoints(settings: DistillSettings, folder: Path) -> tuple[ModelCheckpoint, ModelCheckpoint]:
     """``best.ckpt`` on ``SELECTION`` (the headline metric; collapsed validations rank last);
     ``last.ckpt`` every N steps or minutes and at the end."""
     best = ModelCheckpoint(
@@ -262,7 +251,7 @@ def _full_run(
     signature: str,
 ) -> DistillResult:
     checkpoints = out / "checkpoints"
-    best, last = _checkpoints(task, settings, checkpoints)
+    best, last = _checkpoints(settings, checkpoints)
     stopper = EarlyStopping(
         monitor=SELECTION, mode="max", patience=settings.patience, check_finite=False,
         check_on_train_epoch_end=False,
@@ -318,8 +307,7 @@ def _full_run(
         "metrics": metrics,
         "teacher": teacher,
         "distillation": {
-            "loss": "soft" if module.soft else "hard",
-            "temperature": module.temperature if module.soft else None,
+            **{key if key != "name" else "loss": value for key, value in module.loss.describe().items()},
             "schedule": settings.schedule,
             "warmup_ratio": settings.warmup_ratio,
             "global_step": result.global_step,

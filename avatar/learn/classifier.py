@@ -4,10 +4,11 @@ The teacher's fine-tuning and the students' distillation are the same loop (forw
 loss, AdamW with a schedule, the task's metrics on validation and test); only the targets
 differ. A batch holds the model inputs and ``targets``:
 
-* int64 labels (``objective="hard"``): cross-entropy, the teacher's fine-tuning and a
-  student distilled from hard teacher labels;
-* float teacher logits (``objective="soft"``): ``KL(teacher/T || student/T) * T^2`` (Hinton
-  et al.; the ``T^2`` keeps the gradient scale independent of ``T``).
+* int64 labels for a loss that takes labels (``hard``: cross-entropy; the teacher's
+  fine-tuning and a student distilled from hard teacher labels);
+* float teacher logits for a loss that needs them (``kl``: ``KL(teacher/T || student/T) *
+  T^2``, Hinton et al.; ``kl_cosine``; any loss of the ``losses`` registry,
+  ``avatar.learn.losses``).
 
 Validation and test batches always carry gold labels. Logged names: ``train/loss``,
 ``train/lr``, ``val/loss`` (cross-entropy against gold), ``val/<metric>`` and
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Literal
+from typing import Any
 
 import lightning as L
 import torch
@@ -40,6 +41,7 @@ from lightning.pytorch.callbacks import Timer
 from torch import Tensor
 
 from avatar.core.errors import AvatarError
+from avatar.learn.losses import HardLabels, Loss
 from avatar.task.base import Task
 
 log = logging.getLogger("avatar")
@@ -59,20 +61,7 @@ def headline_of(selection: float) -> tuple[float, bool]:
     return (selection + COLLAPSE_PENALTY if collapsed else selection), collapsed
 
 Batch = dict[str, Tensor]
-Objective = Literal["hard", "soft"]
 SCHEDULES = ("linear", "constant")
-
-
-def soft_loss(student_logits: Tensor, teacher_logits: Tensor, temperature: float) -> Tensor:
-    """``KL(teacher/T || student/T) * T^2``, averaged over the batch."""
-    t = float(temperature)
-    student = F.log_softmax(student_logits.float() / t, dim=-1)
-    teacher = F.log_softmax(teacher_logits.float() / t, dim=-1)
-    return F.kl_div(student, teacher, log_target=True, reduction="batchmean") * (t * t)
-
-
-def hard_loss(logits: Tensor, labels: Tensor) -> Tensor:
-    return F.cross_entropy(logits.float(), labels)
 
 
 def check_schedule(schedule: str, warmup_ratio: float, owner: str) -> None:
@@ -91,22 +80,16 @@ class ClassifierModule(L.LightningModule):
         model: Any,
         task: Task,
         learning_rate: float,
-        objective: Objective = "hard",
-        temperature: float = 1.0,
+        loss: Loss | None = None,
         weight_decay: float = 0.0,
         schedule: str = "linear",
         warmup_ratio: float = 0.1,
     ) -> None:
         super().__init__()
-        if objective not in ("hard", "soft"):
-            raise AvatarError(f"objective must be hard or soft, got {objective!r}")
-        if temperature <= 0:
-            raise AvatarError(f"distill.temperature must be positive, got {temperature}")
         check_schedule(schedule, warmup_ratio, "training")
         self.model = model
         self.learning_rate = float(learning_rate)
-        self.objective = objective
-        self.temperature = float(temperature)
+        self.loss = loss if loss is not None else HardLabels()  # the fine-tuning's, on gold labels
         self.weight_decay = float(weight_decay)
         self.schedule = schedule
         self.warmup_ratio = float(warmup_ratio)
@@ -120,7 +103,8 @@ class ClassifierModule(L.LightningModule):
 
     @property
     def soft(self) -> bool:
-        return self.objective == "soft"
+        """Whether the targets are the teacher's logits (else class indices)."""
+        return self.loss.needs_logits
 
     # -- forward and losses
     def forward(self, batch: Batch) -> Tensor:
@@ -136,7 +120,7 @@ class ClassifierModule(L.LightningModule):
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         logits = self(batch)
         targets = batch["targets"]
-        loss = soft_loss(logits, targets, self.temperature) if self.soft else hard_loss(logits, targets)
+        loss = self.loss(logits, targets)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(targets))
         self.log("train/lr", self.optimizers().param_groups[0]["lr"], batch_size=len(targets))
         return loss
@@ -144,7 +128,8 @@ class ClassifierModule(L.LightningModule):
     def _evaluate(self, batch: Batch, metrics: Any, prefix: str) -> Tensor:
         logits = self(batch)
         labels = batch["targets"]
-        self.log(f"{prefix}/loss", hard_loss(logits, labels), batch_size=len(labels), sync_dist=True)
+        self.log(f"{prefix}/loss", F.cross_entropy(logits.float(), labels), batch_size=len(labels),
+                 sync_dist=True)
         predicted = logits.argmax(dim=-1)
         metrics.update(predicted, labels)
         return predicted

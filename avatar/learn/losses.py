@@ -51,7 +51,9 @@ class Loss(ABC):
     def check_teacher(self, has_logits: bool) -> None:
         """One line, before any work, when the teacher cannot give what this loss needs."""
         if self.needs_logits and not has_logits:
-            raise AvatarError(f"distill.loss={self.name} needs teacher logits; this teacher gave hard labels only")
+            raise AvatarError(
+                f"distill.loss={self.name} needs teacher logits; this teacher gave hard labels only"
+            )
 
     def describe(self) -> dict[str, Any]:
         """What a finished student's result depends on (its cache signature)."""
@@ -82,7 +84,9 @@ class HardLabels(Loss):
         return {"name": self.name}
 
 
-def build_loss(name: str, has_logits: bool, temperature: float, options: dict[str, Any] | None = None) -> Loss:
+def build_loss(
+    name: str, has_logits: bool, temperature: float, options: dict[str, Any] | None = None
+) -> Loss:
     """The loss ``name`` (``auto``: ``kl`` with logits, else ``hard``), checked against the teacher."""
     if name == AUTO:
         name = "kl" if has_logits else "hard"

@@ -34,11 +34,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from avatar.core.errors import AvatarError
-from avatar.core.registry import Registry
+from avatar.core.registry import EXECUTORS
 
 log = logging.getLogger("avatar")
 
-EXECUTORS: Registry[Any] = Registry("executor")
 
 Function = Callable[..., Any]
 
@@ -105,7 +104,6 @@ class LocalExecutor(Executor):
     local run can be compared with a Ray run of the same threads per unit.
     """
 
-    name = "local"
 
     def __init__(self, threads: int | None = None) -> None:
         if threads is not None and int(threads) < 1:
@@ -148,7 +146,6 @@ class RayExecutor(Executor):
     running (``ray.init`` by the caller) is left alone.
     """
 
-    name = "ray"
 
     def __init__(
         self,
@@ -316,10 +313,3 @@ class _Shared(Mapping[str, Any]):
 
     def __getstate__(self) -> dict[str, Any]:
         return {"refs": self.refs, "values": {}}
-
-
-def build_executor(spec: Mapping[str, Any] | str | None) -> Executor:
-    """The executor named by ``spec`` (``executor`` config group); ``None``: local."""
-    if spec is None:
-        return LocalExecutor()
-    return EXECUTORS.build(spec)

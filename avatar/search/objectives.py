@@ -61,12 +61,13 @@ class MeterContext:
         if self.knowledge is None:
             raise AvatarError("this objective needs the teacher's knowledge, and no teacher was configured")
         return self.knowledge()
-    def cache_key(self, candidate: Candidate, **settings: Any) -> str:
-        """A ``RunDirCache`` key: the candidate (architecture and tokenizer), the number of
-        labels (the classifier head is part of the measured model), the meter's ``settings``
-        and ``MEASUREMENT_FORMAT``."""
+    def cache_key(self, candidate: Candidate, per_architecture: bool = False, **settings: Any) -> str:
+        """A ``RunDirCache`` key: the candidate (or with ``per_architecture`` only what inference
+        depends on, ``Candidate.architecture_key``), the number of labels (the classifier head is
+        part of the measured model), the meter's ``settings`` and ``MEASUREMENT_FORMAT``."""
         options = "|".join(f"{name}={settings[name]}" for name in sorted(settings))
-        return f"{candidate.key()}|num_labels={self.num_labels}|{options}|format={MEASUREMENT_FORMAT}"
+        what = candidate.architecture_key() if per_architecture else candidate.key()
+        return f"{what}|num_labels={self.num_labels}|{options}|format={MEASUREMENT_FORMAT}"
 
 
 class RunDirCache:
@@ -121,13 +122,17 @@ class MeasuredMeter(Meter):
     """
 
     cache: RunDirCache
+    # An inference measurement depends on the architecture alone: measured once per
+    # architecture, whatever the learning rate, batch size or dropout. A meter of training
+    # (throughput at the candidate's batch size) sets this False.
+    per_architecture: bool = True
 
     def settings(self) -> dict[str, Any]:
         """What changes the measurement besides the candidate: the meter's public attributes."""
         return {k: v for k, v in sorted(vars(self).items()) if not k.startswith("_")}
 
     def measured(self, candidate: Candidate, context: MeterContext) -> Any:
-        key = context.cache_key(candidate, **self.settings())
+        key = context.cache_key(candidate, per_architecture=self.per_architecture, **self.settings())
         return self.cache.get(context.run_dir, key, lambda: self._measure(candidate, context))
 
     def measure(self, candidate: Candidate, context: MeterContext) -> float:

@@ -48,6 +48,11 @@ ARCHITECTURE_KEYS = (
     "position_embedding_type",
 )
 
+# What an inference measurement (latency, energy) of a random-weight model depends on: the
+# architecture without its dropouts (off at inference) and the sequence length it runs at.
+# The tokenizer, learning rate and batch size only change training.
+INFERENCE_KEYS = (*(k for k in ARCHITECTURE_KEYS if not k.endswith("dropout_prob")), "max_sequence_length")
+
 # RoBERTa offsets positions by padding_idx + 1, so a sequence of n tokens needs n + 2 rows.
 POSITION_OFFSET = 2
 
@@ -141,6 +146,11 @@ class Candidate:
     def key(self) -> str:
         """A stable text key for caches and logs."""
         return ",".join(f"{k}={v}" for k, v in self.items)
+
+    def architecture_key(self) -> str:
+        """The key of what inference meters measure (``INFERENCE_KEYS``): candidates that differ
+        only in learning rate, batch size, dropouts or tokenizer share one measurement."""
+        return ",".join(f"{k}={self[k]}" for k in INFERENCE_KEYS)
 
     def __str__(self) -> str:
         return "Candidate(" + ", ".join(f"{k}={v}" for k, v in self.items) + ")"

@@ -103,6 +103,11 @@ class Task(ABC):
             digest.update(f"{example.id}\x01{example.label}\x01{code}\x02".encode())
         return digest.hexdigest()[:16]
 
+    def gold_labels_for_unlabeled(self) -> list[int | None]:
+        """Gold labels of ``unlabel_train`` row by row (None where unknown), for agreement
+        reports only: a task that withholds them from its examples (clone) overrides this."""
+        return [example.label for example in self.read_split("unlabel_train")]
+
     def texts(self, split: Split) -> list[str]:
         """Every code snippet of a split, flattened: the corpus a student tokenizer learns."""
         out: list[str] = []
@@ -117,7 +122,7 @@ def label_names(task: Task) -> list[str]:
     A ``label_names`` of the wrong length is ignored here (``check_task`` refuses it with
     one line before anything reads it).
     """
-    names = getattr(task, "label_names", None)
+    names = task.label_names
     if names and len(names) == task.num_labels:
         return [str(n) for n in names]
     return [str(i) for i in range(task.num_labels)]

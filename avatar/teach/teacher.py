@@ -141,6 +141,11 @@ class Teacher(ABC):
     def produce(self, task: Task, context: TeacherContext) -> Knowledge:
         """Compute the knowledge (fine-tune and predict, or read a file)."""
 
+    def model_dir(self, task: Task, context: TeacherContext) -> Path | None:
+        """Where this teacher's model folder lives (or will, once produced); None: the teacher has
+        no model of its own (a predictions file). The report measures the teacher from it."""
+        return None
+
 
 @dataclass
 class TeacherContext:
@@ -178,11 +183,10 @@ def _knowledge_file(cache_dir: str | Path, task: Task, identity: str, fingerprin
 def gold_labels(task: Task) -> np.ndarray:
     """Gold labels of ``unlabel_train`` row by row, -1 where unknown (for agreement reports only).
 
-    A task that withholds the gold labels from its unlabeled examples (clone) may offer
-    ``gold_labels_for_unlabeled()``; otherwise each example's ``label`` is used.
+    ``Task.gold_labels_for_unlabeled`` (each example's ``label``, unless the task withholds
+    them from its examples and knows them elsewhere, as clone does).
     """
-    provider = getattr(task, "gold_labels_for_unlabeled", None)
-    values = provider() if callable(provider) else [e.label for e in task.read_split("unlabel_train")]
+    values = task.gold_labels_for_unlabeled()
     return np.array([-1 if v is None else int(v) for v in values], dtype=np.int64)
 
 

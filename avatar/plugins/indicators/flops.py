@@ -13,7 +13,6 @@ from avatar.search.variables import candidate_vars
 
 @INDICATORS.register("flops")
 class FlopsIndicator(EffectivenessIndicator):
-    name = "flops"
     needs_knowledge = False
 
     def predict(self, candidate: Candidate, context: MeterContext) -> float:

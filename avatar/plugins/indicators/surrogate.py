@@ -124,7 +124,6 @@ def mean_predictor_error(targets: np.ndarray) -> float:
 
 @INDICATORS.register("surrogate")
 class SurrogateIndicator(EffectivenessIndicator):
-    name = "surrogate"
     needs_knowledge = True  # the configuration layer provides the teacher's knowledge
 
     def __init__(

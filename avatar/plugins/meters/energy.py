@@ -59,7 +59,6 @@ class _EnergyMeter(MeasuredMeter):
 class EnergyMeter(_EnergyMeter):
     """kWh per 1,000 batch-1 inferences at the candidate's maximum sequence length."""
 
-    name = "energy_kwh"
     field = "energy_kwh"
 
 
@@ -67,5 +66,4 @@ class EnergyMeter(_EnergyMeter):
 class CO2Meter(_EnergyMeter):
     """Grams of CO2-equivalent per 1,000 batch-1 inferences (the energy at the configured grid)."""
 
-    name = "co2_g"
     field = "co2_g"

@@ -9,7 +9,6 @@ from avatar.search.variables import candidate_vars
 
 @METERS.register("gflops")
 class FlopsMeter(Meter):
-    name = "gflops"
     direction = "min"
 
     def measure(self, candidate: Candidate, context: MeterContext) -> float:

@@ -34,7 +34,6 @@ def time_forward(model: object, input_ids: object, runs: int, warmup: int) -> fl
 
 @METERS.register("latency_ms")
 class LatencyMeter(MeasuredMeter):
-    name = "latency_ms"
     direction = "min"
     cache = RunDirCache("latency_cache.json")
 

@@ -9,7 +9,6 @@ from avatar.search.variables import candidate_vars
 
 @METERS.register("size_mb")
 class SizeMeter(Meter):
-    name = "size_mb"
     direction = "min"
 
     def measure(self, candidate: Candidate, context: MeterContext) -> float:

@@ -26,9 +26,9 @@ from avatar.search.space import Candidate
 
 @METERS.register("train_examples_per_s")
 class TrainingThroughputMeter(MeasuredMeter):
-    name = "train_examples_per_s"
     direction = "max"
     cache = RunDirCache("train_speed_cache.json")
+    per_architecture = False  # the batch size and dropouts change a training step
 
     def __init__(self, threads: int = 1, runs: int = 3, warmup: int = 1, seed: int = 0,
                  bf16: bool = False) -> None:
@@ -43,7 +43,9 @@ class TrainingThroughputMeter(MeasuredMeter):
     def _measure(self, candidate: Candidate, context: MeterContext) -> float:
         import torch
 
-        from avatar.learn.classifier import soft_loss
+        from avatar.learn.losses import KLDivergence
+
+        loss_fn = KLDivergence(temperature=2.0)
 
         batch, length = int(candidate["batch_size"]), int(candidate["max_sequence_length"])
         with random_weight_model(candidate, context.num_labels, self.seed, self.threads) as model:
@@ -58,7 +60,7 @@ class TrainingThroughputMeter(MeasuredMeter):
                 started = time.perf_counter()
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
                     logits = model(input_ids=input_ids, attention_mask=mask).logits
-                loss = soft_loss(logits, teacher, 2.0)
+                loss = loss_fn(logits, teacher)
                 loss.backward()
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)

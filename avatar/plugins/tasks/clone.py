@@ -121,8 +121,8 @@ def load_functions(path: Path) -> MappingProxyType[str, str]:
 class CloneTask(FolderTask):
     """BigCloneBench: are these two Java methods clones? Headline metric: F1."""
 
-    name = "clone"
     num_labels = 2
+    label_names = ("not clone", "clone")
     is_pair = True
     language = "java"
     headline_metric = "f1"

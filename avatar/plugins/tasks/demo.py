@@ -398,7 +398,8 @@ def generate_split(rng: random.Random, count: int, seen: set[str]) -> list[tuple
 class DemoTask(Task):
     """Generated C vulnerability detection: 1 = vulnerable, 0 = safe. ``data_dir`` is ignored."""
 
-    name = "demo"
+    label_names = ("not vulnerable", "vulnerable")
+
     num_labels = 2
     is_pair = False
     language = "c"

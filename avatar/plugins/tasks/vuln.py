@@ -66,8 +66,8 @@ def _example(record: dict[str, Any], path: Path, index: int, num_labels: int) ->
 class VulnTask(FolderTask):
     """Devign: is this C function vulnerable? Headline metric: accuracy."""
 
-    name = "vuln"
     num_labels = 2
+    label_names = ("not vulnerable", "vulnerable")
     is_pair = False
     language = "c"
     headline_metric = "accuracy"

@@ -1,0 +1,50 @@
+"""Distillation losses: a registry, each loss checking its own options and what it needs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from avatar.core.errors import AvatarError
+from avatar.core.registry import LOSSES
+from avatar.distill.settings import DistillSettings
+from avatar.learn.losses import HardLabels, KLDivergence, build_loss
+
+
+def test_auto_picks_kl_with_logits_and_hard_without() -> None:
+    assert isinstance(build_loss("auto", True, 2.0), KLDivergence)
+    assert isinstance(build_loss("auto", False, 2.0), HardLabels)
+
+
+def test_a_loss_that_needs_logits_refuses_a_labels_only_teacher() -> None:
+    for name in ("kl", "kl_cosine"):
+        with pytest.raises(AvatarError, match=f"distill.loss={name} needs teacher logits"):
+            build_loss(name, False, 2.0)
+
+
+def test_each_loss_validates_its_own_options_in_one_line() -> None:
+    with pytest.raises(AvatarError, match="temperature must be positive"):
+        build_loss("kl", True, 0.0)
+    with pytest.raises(AvatarError, match="cosine_weight must be >= 0"):
+        build_loss("kl_cosine", True, 2.0, {"cosine_weight": -1})
+    with pytest.raises(AvatarError, match="loss 'kl': bad options"):
+        build_loss("kl", True, 2.0, {"cosine_weight": 1})
+    with pytest.raises(AvatarError, match="unknown loss 'mse'; known losses: hard, kl, kl_cosine"):
+        build_loss("mse", True, 2.0)
+
+
+def test_settings_check_the_loss_before_any_work() -> None:
+    with pytest.raises(AvatarError, match="unknown loss"):
+        DistillSettings.from_config({"loss": "soft"})
+    assert DistillSettings.from_config({"loss": "kl_cosine", "loss_options": {"cosine_weight": 0.5}})
+
+
+def test_kl_cosine_is_kl_plus_the_cosine_distance() -> None:
+    torch.manual_seed(0)
+    student, teacher = torch.randn(8, 2), torch.randn(8, 2)
+    kl = LOSSES.create("kl", temperature=2.0)(student, teacher)
+    both = LOSSES.create("kl_cosine", temperature=2.0, cosine_weight=0.5)(student, teacher)
+    cosine = (1 - torch.nn.functional.cosine_similarity(student, teacher, dim=-1)).mean()
+    assert float(both) == pytest.approx(float(kl + 0.5 * cosine), rel=1e-5)
+    same = LOSSES.create("kl_cosine", temperature=2.0)(teacher, teacher)
+    assert float(same) == pytest.approx(0.0, abs=1e-5)
