@@ -219,6 +219,14 @@ class SearchPlan:
     executor: Executor
 
 
+def top_k(cfg: DictConfig) -> int:
+    """``distill.top_k``: how many Pareto members to distil (0: none), checked before any work."""
+    value = cfg.distill.get("top_k", 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise AvatarError(f"distill.top_k must be an integer >= 0 (0: no students), got {value!r}")
+    return value
+
+
 def plan_search(cfg: DictConfig, run_dir: Path) -> SearchPlan:
     """The search's objects, each checked now: a typo or a teacher that cannot load fails in seconds."""
     check_one_process(hardware(cfg))
@@ -232,7 +240,7 @@ def plan_search(cfg: DictConfig, run_dir: Path) -> SearchPlan:
         space=build_space(cfg),
         task=task,
         teacher=teacher_parts(cfg, task, run_dir) if needs_teacher else None,
-        top_k=int(cfg.distill.get("top_k", 0)),
+        top_k=top_k(cfg),
         executor=build_executor(cfg),
     )
     if plan.teacher is not None:
@@ -328,7 +336,7 @@ def _search(cfg: DictConfig, run_dir: Path, plan: SearchPlan) -> dict[str, Any]:
 def reads_data(cfg: DictConfig) -> bool:
     """Whether a search reads the teacher's knowledge, and so the task's data: it distils
     students, or its indicator needs the knowledge (the surrogate)."""
-    if int(cfg.distill.get("top_k", 0)) > 0:
+    if top_k(cfg) > 0:
         return True
     indicator = plain(cfg.get("indicator"))
     name = indicator.get("name") if isinstance(indicator, dict) else indicator

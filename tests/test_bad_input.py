@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr
 from pathlib import Path
 
 import numpy as np
@@ -418,6 +418,74 @@ def unknown_executor(tmp: Path) -> None:
     search(_compose("indicator=flops", "distill.top_k=0", "executor.name=dask"), tmp)
 
 
+def negative_top_k(tmp: Path) -> None:
+    from avatar.stages import search
+
+    search(_compose("indicator=flops", "distill.top_k=-1"), tmp)
+
+
+def zero_generations(tmp: Path) -> None:
+    SearchSettings(generations=0)
+
+
+def zero_time_budget(tmp: Path) -> None:
+    from avatar.stages import search
+
+    search(_compose("indicator=flops", "distill.top_k=0", "trainer.max_time=00:00:00:00"), tmp)
+
+
+def negative_time_budget(tmp: Path) -> None:
+    from avatar.stages import train
+
+    train(_compose_train("stage=teacher", "trainer.max_time=-1"), tmp)
+
+
+def unknown_loss(tmp: Path) -> None:
+    from avatar.stages import search
+
+    search(_compose("indicator=flops", "distill.top_k=0", "distill.loss=soft"), tmp)
+
+
+def loss_option_out_of_range(tmp: Path) -> None:
+    from avatar.stages import search
+
+    search(_compose("indicator=flops", "distill.top_k=0", "distill.loss=kl_cosine",
+                    "+distill.loss_options.cosine_weight=-2"), tmp)
+
+
+def gpus_on_a_cluster_without_gpus(tmp: Path) -> None:
+    from avatar.run.executor import RayExecutor
+
+    RayExecutor(gpus_per_run=0.25)._check_resources({"CPU": 2.0})
+
+
+def _demo_student(tmp: Path) -> Path:
+    """``_tiny_student`` with the ``avatar.json`` a demo student has (single functions, task demo)."""
+    folder = _tiny_student(tmp)
+    (folder / "avatar.json").write_text(json.dumps({"task": "demo", "is_pair": False, "labels": ["0", "1"]}))
+    return folder
+
+
+def student_of_another_task_in_report(tmp: Path) -> None:
+    from avatar.report.stage import ReportOptions, report_run
+
+    class Vuln(TASKS.get("demo")):  # a stand-in with another name: the report must not measure it
+        name = "vuln"
+
+    report_run(Vuln(size=20), tmp, ReportOptions(students=[str(_demo_student(tmp))], examples=2))
+
+
+def single_function_student_given_pairs(tmp: Path) -> None:
+    from avatar.cli.main import run_command
+
+    data = tmp / "pairs.jsonl"
+    data.write_text(json.dumps({"func1": "int f(){}", "func2": "int g(){}"}) + "\n")
+    printed = io.StringIO()
+    with redirect_stderr(printed):
+        assert run_command("predict", [str(_demo_student(tmp)), str(data), "--pair"]) == 2
+    raise AvatarError(printed.getvalue().strip())  # the one line the user saw
+
+
 CASES: list[tuple[Callable[[Path], None], str]] = [
     (unknown_constraint, "unknown constraint 'sizes'; known constraints: flops, heads, size"),
     (unknown_task, "unknown task 'vulnerability'; known tasks: clone, demo, vuln"),
@@ -463,6 +531,15 @@ CASES: list[tuple[Callable[[Path], None], str]] = [
     (run_dir_in_use, "is in use by pid {pid} on host"),
     (search_on_two_devices, "search.py runs each training on one device (got trainer.devices=2"),
     (unknown_executor, "unknown executor 'dask'; known executors: local, ray"),
+    (negative_top_k, "distill.top_k must be an integer >= 0 (0: no students), got -1"),
+    (zero_generations, "search.generations must be >= 1, got 0"),
+    (zero_time_budget, "trainer.max_time must be longer than zero, got '00:00:00:00': nothing would train"),
+    (negative_time_budget, "trainer.max_time must be DD:HH:MM:SS (e.g. 00:01:00:00), got -1"),
+    (unknown_loss, "unknown loss 'soft'; known losses: hard, kl, kl_cosine"),
+    (loss_option_out_of_range, "distill.loss_options.cosine_weight must be >= 0, got -2"),
+    (gpus_on_a_cluster_without_gpus, "executor.gpus_per_run=0.25 but the Ray cluster has no GPU to give"),
+    (student_of_another_task_in_report, "was trained for task 'demo', not 'vuln'"),
+    (single_function_student_given_pairs, "reads single functions; the input here is pairs of functions"),
 ]
 
 

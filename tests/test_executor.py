@@ -48,7 +48,7 @@ def refuses(unit: int) -> int:
 def local_ray():
     """One 2-CPU Ray for the module (started once: about 5 s); executors reuse it and leave it up."""
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=200 * 1024**2)
+    RayExecutor(num_cpus=2, object_store_mb=200)._connect()  # the local Ray a run starts
     yield
     ray.shutdown()
 
@@ -67,6 +67,11 @@ def test_unknown_executor_lists_the_known_ones() -> None:
         EXECUTORS.build({"name": "dask"})
     with pytest.raises(AvatarError, match="cpus_per_run"):
         EXECUTORS.build({"name": "ray", "cpus_per_run": 0})
+
+
+def test_a_gpu_request_on_a_cluster_without_gpus_fails_at_once(local_ray) -> None:
+    with pytest.raises(AvatarError, match=r"gpus_per_run=0.25 but the Ray cluster has no GPU .*CPU 2, GPU 0"):
+        RayExecutor(gpus_per_run=0.25)._check_resources(ray.cluster_resources())
 
 
 def test_ray_map_returns_every_result_with_shared_objects(local_ray) -> None:

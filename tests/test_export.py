@@ -313,7 +313,7 @@ def test_predict_cli_stdin_and_code_file(one_student: Path, tmp_path: Path,
 def test_predict_cli_as_module(one_student: Path) -> None:
     """``avatar predict`` on stdin, in a fresh process (ONNX: no torch import)."""
     text = "".join(json.dumps({"func": c}) + "\n" for c in eval_snippets(4))
-    command = [sys.executable, "-m", "avatar.report.predict", str(one_student), "-", "--backend", "onnx"]
+    command = [sys.executable, "-m", "avatar", "predict", str(one_student), "-", "--backend", "onnx"]
     done = subprocess.run(command, input=text, capture_output=True, text=True, cwd=REPO, timeout=60)
     assert done.returncode == 0, done.stderr
     assert len(_json_lines(done.stdout)) == 4

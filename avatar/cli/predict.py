@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from avatar.distill.folder import check_student_fits
 from avatar.report.predict import BACKENDS, Predictor, read_inputs
 
 
@@ -21,6 +22,8 @@ def parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     predictor = Predictor.load(args.student_dir, backend=args.backend)
+    if args.pair:
+        check_student_fits(predictor.meta, args.student_dir, is_pair=True)
     snippets = read_inputs(args.input, pair=args.pair or predictor.is_pair)
     results = predictor.predict(snippets, batch_size=args.batch_size)
     for result in results:

@@ -136,6 +136,24 @@ def read_student_meta(student_dir: str | os.PathLike[str]) -> StudentMeta:
     )
 
 
+def check_student_fits(meta: StudentMeta, folder: str | os.PathLike[str], *, task: str | None = None,
+                       is_pair: bool | None = None, num_labels: int | None = None) -> None:
+    """One line, before any work, when a student was trained for another task or input kind.
+
+    Why: a demo student measured on Devign, or a single-function student fed BigCloneBench
+    pairs, still returns labels, and numbers that mean nothing pass silently otherwise.
+    ``avatar.json`` records the task and whether the student reads pairs; a folder without
+    it (a plain Hugging Face model) is only checked on its number of labels.
+    """
+    if task is not None and meta.task is not None and meta.task != task:
+        raise AvatarError(f"student {folder} was trained for task {meta.task!r}, not {task!r}")
+    if is_pair is not None and meta.task is not None and meta.is_pair != is_pair:
+        kinds = {True: "pairs of functions", False: "single functions"}
+        raise AvatarError(f"student {folder} reads {kinds[meta.is_pair]}; the input here is {kinds[is_pair]}")
+    if num_labels is not None and len(meta.labels) != num_labels:
+        raise AvatarError(f"student {folder} has {len(meta.labels)} labels; the task has {num_labels}")
+
+
 def save_student(model: Any, tokenizer: Any, meta: Mapping[str, Any], target: str | os.PathLike[str]) -> Path:
     """``save_pretrained`` model and tokenizer plus ``avatar.json`` into ``target``, atomically.
 

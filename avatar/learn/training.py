@@ -20,6 +20,7 @@ import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,26 @@ CHECKS: tuple[tuple[frozenset[str], Any, str], ...] = (
 )
 
 
+def check_max_time(value: Any, where: str) -> timedelta:
+    """A wall-clock budget Lightning's ``Timer`` reads ("DD:HH:MM:SS", a mapping of ``timedelta``
+    keywords, or a ``timedelta``), and longer than zero: found now, not after the teacher trained."""
+    try:
+        if isinstance(value, timedelta):
+            budget = value
+        elif isinstance(value, Mapping):
+            budget = timedelta(**dict(value))
+        elif isinstance(value, str):
+            days, hours, minutes, seconds = (int(part) for part in value.strip().split(":"))
+            budget = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+        else:
+            raise TypeError
+    except (TypeError, ValueError):
+        raise AvatarError(f"{where} must be DD:HH:MM:SS (e.g. 00:01:00:00), got {value!r}") from None
+    if budget <= timedelta(0):
+        raise AvatarError(f"{where} must be longer than zero, got {value!r}: nothing would train")
+    return budget
+
+
 def check_trainer_options(options: Mapping[str, Any] | None, where: str = "trainer") -> dict[str, Any]:
     """The options a Trainer should get, checked before any work starts (one line each).
 
@@ -119,6 +140,8 @@ def check_trainer_options(options: Mapping[str, Any] | None, where: str = "train
         for keys, accepts, expected in CHECKS:
             if key in keys and not accepts(value):
                 raise AvatarError(f"{where}.{key} must be {expected}, got {value!r} ({type(value).__name__})")
+    if options.get("max_time") is not None:
+        check_max_time(options["max_time"], f"{where}.max_time")
     return {k: v for k, v in options.items() if not (v is None and defaults[k] is None)}
 
 

@@ -31,7 +31,13 @@ from typing import Any
 
 from avatar.core.errors import AvatarError
 from avatar.core.io import atomic_write_bytes
-from avatar.distill.folder import HOLDOUT_AGREEMENT, META_NAME, onnx_file
+from avatar.distill.folder import (
+    HOLDOUT_AGREEMENT,
+    META_NAME,
+    check_student_fits,
+    onnx_file,
+    read_student_meta,
+)
 from avatar.report.measure import measure_architecture, measure_model
 from avatar.report.render import build_report, render_pareto_png
 from avatar.report.rows import DEFAULT_STUDENTS_GLOB, ReportRow, add_teacher_agreement
@@ -154,6 +160,11 @@ def report_run(
     """
     run_dir = Path(run_dir)
     rows: list[ReportRow] = []
+    folders = student_dirs(options.students, run_dir) if student_folders is None else list(student_folders)
+    measured = [*([teacher_dir] if teacher_dir and Path(teacher_dir).is_dir() else []), *folders]
+    for folder in measured:  # every mismatch in one line, before any model is measured
+        check_student_fits(read_student_meta(folder), folder, task=task.name, is_pair=task.is_pair,
+                           num_labels=task.num_labels)
     if teacher_dir:
         if not Path(teacher_dir).is_dir():
             raise AvatarError(f"report.teacher: folder not found: {teacher_dir} "
@@ -166,7 +177,6 @@ def report_run(
                                          options.split, options.threads))
     else:
         log.info("report: no teacher model to measure (a predictions-file teacher, or none given)")
-    folders = student_dirs(options.students, run_dir) if student_folders is None else list(student_folders)
     for folder in folders:
         rows.extend(student_rows(folder, task, options.examples, options.split, options.export,
                                  options.threads))

@@ -31,6 +31,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from avatar.core.errors import AvatarError
@@ -97,6 +98,18 @@ class Executor(ABC):
 
 
 @EXECUTORS.register("local")
+def _private_token() -> None:
+    """Ray's cluster token is its only guard (a local Ray listens beyond the loopback, see
+    docs/scale.md), and Ray 2.60 writes ``~/.ray/auth_token`` readable by every user: make it 0600."""
+    token = Path.home() / ".ray" / "auth_token"
+    try:
+        if token.is_file() and token.stat().st_mode & 0o077:
+            token.chmod(0o600)
+            log.info("ray: made %s readable by its owner only", token)
+    except OSError as error:  # another user's file, a read-only home: say so, do not stop the run
+        log.warning("ray: could not make %s private: %s", token, error)
+
+
 class LocalExecutor(Executor):
     """Today's behaviour: one unit after another, in this process.
 
@@ -109,6 +122,16 @@ class LocalExecutor(Executor):
         if threads is not None and int(threads) < 1:
             raise AvatarError(f"executor.threads must be at least 1 or null, got {threads}")
         self.threads = int(threads) if threads is not None else None
+
+    def _check_resources(self, resources: Mapping[str, float]) -> None:
+        """One line, at once, for a request no node can meet: Ray would wait for it forever."""
+        seen = f"CPU {resources.get('CPU', 0):g}, GPU {resources.get('GPU', 0):g}"
+        if self.gpus_per_run and resources.get("GPU", 0) < self.gpus_per_run:
+            raise AvatarError(f"executor.gpus_per_run={self.gpus_per_run:g} but the Ray cluster has no GPU "
+                              f"to give (resources: {seen}); set executor.gpus_per_run=0")
+        if resources.get("CPU", 0) < self.cpus_per_run:
+            raise AvatarError(f"executor.cpus_per_run={self.cpus_per_run:g} is more than the Ray cluster has "
+                              f"(resources: {seen})")
 
     @property
     def workers(self) -> int:
@@ -208,8 +231,20 @@ class RayExecutor(Executor):
             ) from None
         self.started_ray = True
         self.startup_seconds = time.perf_counter() - started
+        self._check_resources(ray.cluster_resources())
+        _private_token()
         where = "a local Ray" if self.address is None else f"the Ray cluster at {self.address}"
         log.info("ray: connected to %s in %.1f s: %s", where, self.startup_seconds, self.describe())
+
+    def _check_resources(self, resources: Mapping[str, float]) -> None:
+        """One line, at once, for a request no node can meet: Ray would wait for it forever."""
+        seen = f"CPU {resources.get('CPU', 0):g}, GPU {resources.get('GPU', 0):g}"
+        if self.gpus_per_run and resources.get("GPU", 0) < self.gpus_per_run:
+            raise AvatarError(f"executor.gpus_per_run={self.gpus_per_run:g} but the Ray cluster has no GPU "
+                              f"to give (resources: {seen}); set executor.gpus_per_run=0")
+        if resources.get("CPU", 0) < self.cpus_per_run:
+            raise AvatarError(f"executor.cpus_per_run={self.cpus_per_run:g} is more than the Ray cluster has "
+                              f"(resources: {seen})")
 
     @property
     def workers(self) -> int:

@@ -55,8 +55,8 @@ class SearchSettings:
                 raise AvatarError(f"search.{name} must be {kind.__name__}, got {value!r}") from None
         if self.population < 2:
             raise AvatarError(f"search.population must be at least 2, got {self.population}")
-        if self.generations < 0:
-            raise AvatarError(f"search.generations must be >= 0, got {self.generations}")
+        if self.generations < 1:
+            raise AvatarError(f"search.generations must be >= 1, got {self.generations}")
         for name in ("crossover_prob", "mutation_prob"):
             value = getattr(self, name)
             if not 0 <= value <= 1:
