@@ -102,7 +102,9 @@ def distil(index: int, candidate: dict, teacher: str, args: dict, key: str) -> d
     settings = DistillSettings(patience=1000, progress_bar=False, seed=args["seed"], measure_energy=False)
     out = Path(args["runs"]) / key
     started = time.perf_counter()
+    cpu_started = time.process_time()
     result = distill_candidate(cand, task, knowledge, settings, out, trainer=trainer)
+    cpu_seconds = time.process_time() - cpu_started
     metrics = result.metrics
     return {
         "key": key, "index": index, "teacher": teacher, "minutes": args["minutes"], "seed": args["seed"],
@@ -112,6 +114,8 @@ def distil(index: int, candidate: dict, teacher: str, args: dict, key: str) -> d
         "steps": result.global_step, "examples": result.global_step * int(cand["batch_size"]),
         "train_examples_per_s": result.train_examples_per_second,
         "wall_s": time.perf_counter() - started, "peak_mb": peak_rss_mb(), "threads": args["threads"],
+        # CPU time the process got: on a shared machine, cpu_s / wall_s < threads says how contended
+        "cpu_s": cpu_seconds, "load_avg": os.getloadavg()[0],
         "curve": curve(out),
     }
 

@@ -74,3 +74,13 @@ def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     (broken / "pareto.json").write_text("{")
     with pytest.raises(AvatarError, match=r"cannot read .*broken/pareto.json"):
         compare([str(broken)])
+
+
+def test_runs_from_different_folders_get_names_relative_to_their_shared_prefix(tmp_path: Path) -> None:
+    """multirun/<day>/<time>/0 beside outputs/<day>/<time>: the same day and time deeper down are
+    not a shared folder (it used to raise "is not in the subpath of")."""
+    from avatar.report.compare import _names
+
+    first = tmp_path / "multirun" / "2026-12-06" / "09-00-00" / "0"
+    second = tmp_path / "outputs" / "2026-12-06" / "09-00-00"
+    assert _names([first, second]) == ["multirun/2026-12-06/09-00-00/0", "outputs/2026-12-06/09-00-00"]

@@ -87,6 +87,11 @@ class ClassifierModule(L.LightningModule):
     ) -> None:
         super().__init__()
         check_schedule(schedule, warmup_ratio, "training")
+        # the recipe in every checkpoint and logger (hparams.yaml, wandb): plain values only, so a
+        # checkpoint still loads with torch's restricted unpickler
+        self.save_hyperparameters(ignore=["model", "task", "loss"])
+        self.hparams["loss"] = (loss if loss is not None else HardLabels()).describe()
+        self.hparams["task"] = task.name
         self.model = model
         self.learning_rate = float(learning_rate)
         self.loss = loss if loss is not None else HardLabels()  # the fine-tuning's, on gold labels

@@ -73,7 +73,7 @@ INTEGER_KEYS: frozenset[str] = frozenset({
 
 NUMBER_KEYS: frozenset[str] = frozenset({
     "limit_train_batches", "limit_val_batches", "limit_test_batches", "limit_predict_batches",
-    "val_check_interval", "overfit_batches", "gradient_clip_val",
+    "overfit_batches", "gradient_clip_val",
 })
 """Lightning keys that take an int (batches) or a float (a fraction, a norm)."""
 
@@ -91,7 +91,19 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _is_interval(value: Any) -> bool:
+    """``val_check_interval``: batches, a fraction of an epoch, or a time ("DD:HH:MM:SS", Lightning 2.6)."""
+    if _is_number(value):
+        return True
+    try:
+        check_max_time(value, "val_check_interval")
+    except AvatarError:
+        return False
+    return True
+
+
 CHECKS: tuple[tuple[frozenset[str], Any, str], ...] = (
+    (frozenset({"val_check_interval"}), _is_interval, "a number of batches, a fraction or DD:HH:MM:SS"),
     (INTEGER_KEYS, _is_integer, "an integer"),
     (NUMBER_KEYS, _is_number, "a number"),
     (BOOLEAN_KEYS, lambda value: isinstance(value, bool), "true or false"),

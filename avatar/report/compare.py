@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,8 @@ import numpy as np
 
 from avatar.core.errors import AvatarError, DataError
 from avatar.core.io import atomic_write_bytes
+from avatar.report.figures import figure_png, pyplot
+from avatar.report.rows import format_or_na
 
 PARETO = "pareto.json"
 REFERENCE = 1.1
@@ -148,7 +151,8 @@ def _names(paths: list[Path]) -> list[str]:
     if len(paths) == 1:
         return [paths[0].name]
     resolved = [p.resolve() for p in paths]
-    common = Path(*[parts[0] for parts in zip(*(p.parts for p in resolved)) if len(set(parts)) == 1])
+    # the shared prefix only: a part that matches further down (two runs' `outputs`) is not shared
+    common = Path(os.path.commonpath([str(p) for p in resolved]))
     return [str(p.relative_to(common)) or p.name for p in resolved]
 
 
@@ -209,9 +213,6 @@ def best_student(run: Run) -> dict[str, Any] | None:
 # ---- output -------------------------------------------------------------------------------------------
 
 
-def _fmt(value: Any, spec: str) -> str:
-    return "n/a" if value is None else format(value, spec)
-
 
 def split_overrides(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
     """Overrides every run shares, and each run's own (what tells the runs apart)."""
@@ -235,10 +236,11 @@ def render_table(runs: list[Run]) -> str:
         best = best_student(run)
         student = "| - | - | - | -"
         if best is not None:
-            student = (f"| {best['name']} | {best['metric']} {best['score']:.4f} "
-                       f"| {_fmt(best['size_mb'], '.2f')} | {_fmt(best['latency_ms'], '.2f')}")
+            size, latency = format_or_na(best["size_mb"], ".2f"), format_or_na(best["latency_ms"], ".2f")
+            student = f"| {best['name']} | {best['metric']} {best['score']:.4f} | {size} | {latency}"
+        run_hv, common_hv = format_or_na(run.run_hv, ".4g"), format_or_na(run.common_hv, ".4g")
         lines.append(f"| {run.name} | {' '.join(overrides) or '-'} | {len(run.front)} "
-                     f"| {_fmt(run.run_hv, '.4g')} | {_fmt(run.common_hv, '.4g')} {student} |")
+                     f"| {run_hv} | {common_hv} {student} |")
     lines.append("hv (common): DEAP hypervolume of each front, objectives in minimisation form scaled to "
                  f"[0, 1] over all fronts, reference {REFERENCE} per objective")
     return "\n".join(lines)
@@ -246,10 +248,7 @@ def render_table(runs: list[Run]) -> str:
 
 def render_png(runs: list[Run]) -> bytes:
     """The fronts overlaid: the first objective against each of the next two, one colour per run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     names = list(runs[0].objectives)
     y_name = names[0]
@@ -270,10 +269,7 @@ def render_png(runs: list[Run]) -> bytes:
         axis.legend(fontsize=7)
     fig.suptitle("Pareto fronts")
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    return buffer.getvalue()
+    return figure_png(fig)
 
 
 def compare(paths: list[str], png: str | None = None) -> tuple[str, Path]:

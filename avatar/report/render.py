@@ -13,11 +13,8 @@ from typing import Any
 
 from avatar.core.errors import AvatarError
 from avatar.core.io import atomic_write_bytes, atomic_write_text
-from avatar.report.rows import KINDS, RATIO_FIELDS, ReportRow, ratios, teacher_row
-
-
-def _fmt(value: float | None, spec: str) -> str:
-    return "n/a" if value is None else format(value, spec)
+from avatar.report.figures import figure_png, pyplot
+from avatar.report.rows import KINDS, RATIO_FIELDS, ReportRow, format_or_na, ratios, teacher_row
 
 
 def _ratio(value: float | None) -> str:
@@ -85,8 +82,8 @@ def render_markdown(rows: Sequence[ReportRow], title: str, machine: dict[str, An
     ]
     for row, ratio in zip(rows, ratios(rows)):
         lines.append(
-            f"| {row.name} | {row.kind} | {row.size_mb:.2f} | {_fmt(row.gflops, '.3g')} "
-            f"| {_fmt(row.metric, '.4f')} "
+            f"| {row.name} | {row.kind} | {row.size_mb:.2f} | {format_or_na(row.gflops, '.3g')} "
+            f"| {format_or_na(row.metric, '.4f')} "
             f"| {row.latency_ms:.2f} | {row.energy_kwh_per_1k:.3g} | {row.co2_g_per_1k:.3g} "
             f"| {_ratio(ratio['size'])} | {_ratio(ratio['latency'])} | {_ratio(ratio['energy'])} |"
         )
@@ -148,10 +145,7 @@ def render_csv(rows: Sequence[ReportRow]) -> str:
 
 def render_png(rows: Sequence[ReportRow]) -> bytes:
     """Size vs headline metric (log size) beside latency and energy bars (log scale)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     colours = {"teacher": "tab:red", "student": "tab:blue", "onnx": "tab:green", "int8": "tab:purple"}
     names = [r.name for r in rows]
@@ -178,20 +172,14 @@ def render_png(rows: Sequence[ReportRow]) -> bytes:
         axis.set_xticks(range(len(rows)), names, rotation=35, ha="right", fontsize=7)
         axis.set_title(title)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    return buffer.getvalue()
+    return figure_png(fig)
 
 
 def render_pareto_png(
     front: Sequence[dict[str, Any]], objectives: Sequence[str], distilled: Sequence[bool]
 ) -> bytes:
     """Effectiveness against each of the next two objectives over the front; distilled members starred."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     y_name = objectives[0]
     x_names = list(objectives[1:3]) or [objectives[0]]
@@ -207,10 +195,7 @@ def render_pareto_png(
         axis.set_ylabel(y_name)
         axis.legend(fontsize=8)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    return buffer.getvalue()
+    return figure_png(fig)
 
 
 def build_report(rows: Sequence[ReportRow], out_dir: str | os.PathLike[str], title: str = "Avatar report",

@@ -76,3 +76,8 @@ def ratios(rows: Sequence[ReportRow]) -> list[dict[str, float | None]]:
             entry[label] = (getattr(teacher, attribute) / mine) if teacher is not None and mine > 0 else None
         out.append(entry)
     return out
+
+
+def format_or_na(value: float | None, spec: str) -> str:
+    """``value`` formatted with ``spec``, or ``n/a`` where a number was not measured."""
+    return "n/a" if value is None else format(value, spec)

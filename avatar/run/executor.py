@@ -123,16 +123,6 @@ class LocalExecutor(Executor):
             raise AvatarError(f"executor.threads must be at least 1 or null, got {threads}")
         self.threads = int(threads) if threads is not None else None
 
-    def _check_resources(self, resources: Mapping[str, float]) -> None:
-        """One line, at once, for a request no node can meet: Ray would wait for it forever."""
-        seen = f"CPU {resources.get('CPU', 0):g}, GPU {resources.get('GPU', 0):g}"
-        if self.gpus_per_run and resources.get("GPU", 0) < self.gpus_per_run:
-            raise AvatarError(f"executor.gpus_per_run={self.gpus_per_run:g} but the Ray cluster has no GPU "
-                              f"to give (resources: {seen}); set executor.gpus_per_run=0")
-        if resources.get("CPU", 0) < self.cpus_per_run:
-            raise AvatarError(f"executor.cpus_per_run={self.cpus_per_run:g} is more than the Ray cluster has "
-                              f"(resources: {seen})")
-
     @property
     def workers(self) -> int:
         return 1
