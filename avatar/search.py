@@ -1,4 +1,4 @@
-"""Multi-objective search: DEAP NSGA-II over z3-feasible candidates.
+"""Multi-objective search: a DEAP evolutionary algorithm over z3-feasible candidates.
 
 Why this shape: every genome (a list of choice indices) the search evaluates came out of
 z3 (adaptive random sampling for generation 0, repair after crossover and mutation), so
@@ -7,20 +7,47 @@ randomness from ``(seed, generation)`` alone and z3 queries are pure, which give
 guarantees users rely on: the same seed gives the same front, and a killed search
 resumes from its last checkpoint and ends exactly where the uninterrupted one would,
 re-evaluating nothing (evaluations are cached in ``candidates.jsonl``).
+
+``search.algorithm`` picks the selection scheme; variation (uniform crossover,
+uniform-int mutation, z3 repair), budget (population x generations), seeding and
+checkpoints are shared, so the algorithms differ only where they are meant to
+(``bench/search_algorithms.py`` compares them, ``docs/benchmarks.md`` has the numbers):
+
+- ``nsga2``: survival by non-dominated rank then crowding distance (``selNSGA2``);
+  parents by DEAP's binary tournament on rank and crowding (``selTournamentDCD``), as
+  in Deb et al. (2002).
+- ``nsga3``: survival by rank then niching around ``uniform_reference_points``
+  (``selNSGA3``, the memoryless variant: its ideal and extreme points come from the
+  current population alone, so a checkpoint of the population restores it exactly);
+  parents uniformly at random, as in Deb and Jain (2014): the niching, not mating
+  selection, carries the diversity.
+- ``spea2``: survival by strength fitness and nearest-neighbour truncation
+  (``selSPEA2``) on objectives scaled to [0, 1] over the merged population, because
+  DEAP measures its distances in raw units and ours (MB, GFLOPs) differ by orders of
+  magnitude; parents by binary tournament on Pareto dominance (ties at random). SPEA2's
+  own tournament compares strength fitness, which ``selSPEA2`` does not return; its
+  first key, raw fitness, orders a dominated member after its dominator just as
+  dominance does.
+
+Hypervolume, per generation, is moocore's exact one on the minimisation form of the
+objectives, against a reference point fixed from generation 0 so values compare across
+generations.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import moocore
 import numpy as np
 from deap import base, tools
-from deap.benchmarks.tools import hypervolume
 
 from avatar.errors import AvatarError
 from avatar.io import append_jsonl, atomic_write_json, read_jsonl
@@ -32,6 +59,8 @@ from avatar.tracking import RunLogger
 CHECKPOINT = "search_checkpoint.json"
 CANDIDATES = "candidates.jsonl"
 PARETO = "pareto.json"
+ALGORITHMS = ("nsga2", "nsga3", "spea2")
+"""What ``search.algorithm`` accepts (module docstring: how each selects)."""
 
 
 @dataclass
@@ -42,8 +71,13 @@ class SearchSettings:
     crossover_prob: float = 0.9
     mutation_prob: float = 0.15  # per gene
     sample_pool: int = 4  # adaptive random sampling: tries per initial pick
+    algorithm: str = "nsga2"  # one of ALGORITHMS
 
     def __post_init__(self) -> None:
+        if self.algorithm not in ALGORITHMS:
+            raise AvatarError(
+                f"search.algorithm must be one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}"
+            )
         for name, kind in (("population", int), ("generations", int), ("seed", int), ("sample_pool", int),
                            ("crossover_prob", float), ("mutation_prob", float)):
             value = getattr(self, name)
@@ -93,14 +127,12 @@ class Evaluator:
         context: MeterContext,
         path: Path,
         logger: RunLogger,
-        map_fn: Callable[[Callable[[Candidate], dict[str, float]], list[Candidate]], Iterable[Any]] = map,
     ) -> None:
         self.space = space
         self.objectives = objectives
         self.context = context
         self.path = path
         self.logger = logger
-        self.map_fn = map_fn
         self.cache: dict[tuple[int, ...], dict[str, float]] = {}
         if path.exists():
             for record in read_jsonl(path, tolerate_torn_tail=True):
@@ -108,14 +140,12 @@ class Evaluator:
                 self.cache[genome] = record["objectives"]
                 logger.log_candidate(record)
 
-    def _measure(self, candidate: Candidate) -> dict[str, float]:
-        return self.objectives.evaluate(candidate, self.context)
-
     def evaluate(self, genomes: list[list[int]], generation: int) -> list[dict[str, float]]:
         """Objectives for every genome; only genomes never seen before are measured."""
         new = list(dict.fromkeys(tuple(g) for g in genomes if tuple(g) not in self.cache))
-        candidates = [self.space.candidate(g) for g in new]
-        for genome, candidate, values in zip(new, candidates, self.map_fn(self._measure, candidates)):
+        for genome in new:
+            candidate = self.space.candidate(list(genome))
+            values = self.objectives.evaluate(candidate, self.context)
             self.cache[genome] = values
             record = {
                 "generation": generation,
@@ -129,18 +159,124 @@ class Evaluator:
         return [self.cache[tuple(g)] for g in genomes]
 
 
-def _to_minimisation(values: dict[str, float], names: list[str], directions: list[str]) -> list[float]:
-    return [values[n] if d == "min" else -values[n] for n, d in zip(names, directions)]
+def hypervolume(points: Sequence[Sequence[float]] | np.ndarray, reference: Sequence[float]) -> float:
+    """Exact hypervolume (moocore) of ``points`` in minimisation form against ``reference``.
+
+    Dominated points and points that do not dominate the reference add nothing, so a whole
+    population can be passed as well as its first front.
+    """
+    array = np.asarray(points, dtype=float).reshape(-1, len(reference))
+    return float(moocore.hypervolume(array, ref=np.asarray(reference, dtype=float)))
 
 
-def _reference_point(points: list[list[float]]) -> list[float]:
+def _minimisation(population: Sequence[_Individual]) -> np.ndarray:
+    """Objective values with every direction turned into ``min`` (DEAP's weights are +-1)."""
+    return -np.asarray([ind.fitness.wvalues for ind in population], dtype=float)
+
+
+def _reference_point(points: np.ndarray) -> list[float]:
     """A fixed reference for hypervolume: a little worse than generation 0's worst."""
-    array = np.asarray(points, dtype=float)
-    worst, best = array.max(axis=0), array.min(axis=0)
+    worst, best = points.max(axis=0), points.min(axis=0)
     return (worst + 0.1 * np.maximum(worst - best, 1e-9) + 1e-12).tolist()
 
 
-def run_nsga2(
+@contextmanager
+def _seeded(seed: str) -> Iterator[None]:
+    """Seed the global RNGs DEAP draws from (``random``; ``numpy.random`` in NSGA-III's niching)
+    from ``seed`` alone, and give the caller's states back afterwards."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    random.seed(seed)
+    np.random.seed(random.Random(f"{seed}:numpy").getrandbits(32))
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+
+
+Selection = Callable[[list[_Individual], int], list[_Individual]]
+Mating = Callable[[list[_Individual]], list[_Individual]]
+
+
+@dataclass(frozen=True)
+class _Strategy:
+    """What an algorithm changes: who survives (environmental) and who mates (parents)."""
+
+    survive: Selection
+    mate: Mating
+
+
+def _strategy(algorithm: str, objectives: int, population: int) -> _Strategy:
+    if algorithm == "nsga2":
+        return _Strategy(tools.selNSGA2, _crowded_tournament)
+    if algorithm == "nsga3":
+        ref_points = tools.uniform_reference_points(objectives, _divisions(objectives, population))
+        return _Strategy(lambda individuals, k: tools.selNSGA3(individuals, k, ref_points), _random_parents)
+    return _Strategy(_select_spea2, _dominance_tournament)
+
+
+def _divisions(objectives: int, population: int) -> int:
+    """NSGA-III's divisions per objective: the most whose reference points (C(p + m - 1, m - 1))
+    still fit in the population, as Deb and Jain size them (at least 1)."""
+    if objectives < 2:
+        return 1
+    p = 1
+    while math.comb(p + objectives, objectives - 1) <= population:
+        p += 1
+    return p
+
+
+def _crowded_tournament(population: list[_Individual]) -> list[_Individual]:
+    """NSGA-II's parents: DEAP's tournament on rank and crowding (it needs a multiple of 4)."""
+    if len(population) % 4 == 0:
+        return list(tools.selTournamentDCD(population, len(population)))
+    return _random_parents(population)
+
+
+def _random_parents(population: list[_Individual]) -> list[_Individual]:
+    """Parents uniformly at random, with replacement (NSGA-III's mating)."""
+    return [random.choice(population) for _ in population]
+
+
+def _dominance_tournament(population: list[_Individual]) -> list[_Individual]:
+    """Binary tournaments of two distinct members: the dominating one wins, else a coin flip."""
+    parents = []
+    for _ in population:
+        first, second = random.sample(population, 2)
+        if first.fitness.dominates(second.fitness):
+            parents.append(first)
+        elif second.fitness.dominates(first.fitness):
+            parents.append(second)
+        else:
+            parents.append(first if random.random() < 0.5 else second)
+    return parents
+
+
+class _Scaled:
+    """A stand-in for SPEA2: the objectives scaled to [0, 1], all maximised; ``index`` maps back."""
+
+    def __init__(self, index: int, fitness: base.Fitness) -> None:
+        self.index = index
+        self.fitness = fitness
+
+
+def _select_spea2(individuals: list[_Individual], k: int) -> list[_Individual]:
+    """DEAP's SPEA2 survival on objectives scaled over ``individuals``: its truncation and density
+    use Euclidean distances, which raw units (MB next to GFLOPs) would let one objective dominate.
+    Scaling each objective by a positive factor keeps who dominates whom."""
+    values = np.asarray([ind.fitness.wvalues for ind in individuals], dtype=float)
+    low = values.min(axis=0)
+    scaled = (values - low) / np.maximum(values.max(axis=0) - low, 1e-12)
+    fitness_class = type("ScaledFitness", (base.Fitness,), {"weights": (1.0,) * values.shape[1]})
+    proxies = []
+    for index, row in enumerate(scaled):
+        fitness = fitness_class()
+        fitness.values = tuple(float(v) for v in row)
+        proxies.append(_Scaled(index, fitness))
+    return [individuals[proxy.index] for proxy in tools.selSPEA2(proxies, k)]
+
+
+def run_search(
     space: Space,
     pruner: Pruner,
     objectives: Objectives,
@@ -149,16 +285,16 @@ def run_nsga2(
     run_dir: str | Path,
     logger: RunLogger | None = None,
     progress: Callable[[int, int], None] | None = None,
-    map_fn: Callable[..., Iterable[Any]] = map,
 ) -> SearchResult:
-    """NSGA-II with z3 repair; resumes from ``run_dir/search_checkpoint.json`` if present."""
+    """``settings.algorithm`` with z3 repair; resumes from ``run_dir/search_checkpoint.json`` if present."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     logger = logger or RunLogger()
     names, directions = objectives.names, objectives.directions
     fitness_class = _fitness_class(directions)
-    evaluator = Evaluator(space, objectives, context, run_dir / CANDIDATES, logger, map_fn)
+    evaluator = Evaluator(space, objectives, context, run_dir / CANDIDATES, logger)
     checkpoint_path = run_dir / CHECKPOINT
+    strategy = _strategy(settings.algorithm, len(names), settings.population)
 
     def individuals(genomes: list[list[int]], generation: int) -> list[_Individual]:
         values = evaluator.evaluate(genomes, generation)
@@ -170,22 +306,16 @@ def run_nsga2(
             population.append(individual)
         return population
 
-    def front_hypervolume(population: list[_Individual], reference: list[float]) -> float:
-        front = tools.sortNondominated(population, len(population), first_front_only=True)[0]
-        # DEAP's hypervolume works on wvalues * -1, i.e. our minimisation form
-        return float(hypervolume(front, reference))
-
     state = _load_checkpoint(checkpoint_path, settings, names)
     if state is None:
         rng = random.Random(f"{settings.seed}:init")
         genomes = pruner.sample(settings.population, rng, pool=settings.sample_pool)
         if len(genomes) < settings.population:  # tiny feasible set: repeat members
             genomes = [genomes[i % len(genomes)] for i in range(settings.population)]
-        population = tools.selNSGA2(individuals(genomes, 0), settings.population)
-        reference = _reference_point(
-            [_to_minimisation(dict(zip(names, ind.fitness.values)), names, directions) for ind in population]
-        )
-        hypervolumes = [front_hypervolume(population, reference)]
+        with _seeded(f"{settings.seed}:0"):
+            population = strategy.survive(individuals(genomes, 0), settings.population)
+        reference = _reference_point(_minimisation(population))
+        hypervolumes = [hypervolume(_minimisation(population), reference)]
         generation = 0
         logger.log_generation(0, {"hypervolume": hypervolumes[0]})
         _save_checkpoint(checkpoint_path, settings, names, 0, population, reference, hypervolumes, logger)
@@ -198,25 +328,22 @@ def run_nsga2(
     if progress:
         progress(generation, settings.generations)
 
+    upper = [len(d) - 1 for d in space.dimensions]
     while generation < settings.generations:
         generation += 1
-        # DEAP's operators draw from the global random module: seed it per generation
-        random.seed(f"{settings.seed}:{generation}")
-        rng = random.Random(f"{settings.seed}:{generation}:repair")
-        if len(population) % 4 == 0:
-            parents = tools.selTournamentDCD(population, len(population))
-        else:
-            parents = [random.choice(population) for _ in population]
-        offspring = [list(p) for p in parents]
-        for i in range(1, len(offspring), 2):
-            if random.random() < settings.crossover_prob:
-                tools.cxUniform(offspring[i - 1], offspring[i], indpb=0.5)
-        upper = [len(d) - 1 for d in space.dimensions]
-        for child in offspring:
-            tools.mutUniformInt(child, low=[0] * len(upper), up=upper, indpb=settings.mutation_prob)
-        offspring = [pruner.repair(child, rng) for child in offspring]
-        population = tools.selNSGA2(population + individuals(offspring, generation), settings.population)
-        hypervolumes.append(front_hypervolume(population, reference))
+        # DEAP's operators draw from the global random modules: seed them per generation
+        with _seeded(f"{settings.seed}:{generation}"):
+            rng = random.Random(f"{settings.seed}:{generation}:repair")
+            offspring = [list(p) for p in strategy.mate(population)]
+            for i in range(1, len(offspring), 2):
+                if random.random() < settings.crossover_prob:
+                    tools.cxUniform(offspring[i - 1], offspring[i], indpb=0.5)
+            for child in offspring:
+                tools.mutUniformInt(child, low=[0] * len(upper), up=upper, indpb=settings.mutation_prob)
+            offspring = [pruner.repair(child, rng) for child in offspring]
+            merged = population + individuals(offspring, generation)
+            population = strategy.survive(merged, settings.population)
+        hypervolumes.append(hypervolume(_minimisation(population), reference))
         logger.log_generation(generation, {"hypervolume": hypervolumes[-1]})
         _save_checkpoint(
             checkpoint_path, settings, names, generation, population, reference, hypervolumes, logger
@@ -262,6 +389,7 @@ def _save_checkpoint(
         path,
         {
             "seed": settings.seed,
+            "algorithm": settings.algorithm,
             "population_size": settings.population,
             "objectives": names,
             "generation": generation,
@@ -288,6 +416,12 @@ def _load_checkpoint(
         raise AvatarError(
             f"{path} belongs to another search (seed {state['seed']}, objectives {state['objectives']}); "
             "use a new hydra.run.dir or delete the checkpoint"
+        )
+    algorithm = state.get("algorithm", "nsga2")  # checkpoints from before search.algorithm: NSGA-II's
+    if algorithm != settings.algorithm:
+        raise AvatarError(
+            f"{path} belongs to a {algorithm} search, not search.algorithm={settings.algorithm}; "
+            f"resume with search.algorithm={algorithm} or use a new hydra.run.dir"
         )
     if state["population_size"] != settings.population:
         raise AvatarError(

@@ -119,13 +119,13 @@ def unknown_logger(tmp: Path) -> None:
 
 def unreadable_checkpoint(tmp: Path) -> None:
     from avatar.objectives import MeterContext
-    from avatar.search import run_nsga2
+    from avatar.search import run_search
 
     (tmp / "search_checkpoint.json").write_text('{"generation": 3, "popul')
     space = load_space("tiny")
     pruner = Pruner(space, [CONSTRAINTS.create("heads")], 2)
     objectives = Objectives.from_config("flops", ["size_mb"])
-    run_nsga2(space, pruner, objectives, MeterContext(space, 2), SearchSettings(population=4), tmp)
+    run_search(space, pruner, objectives, MeterContext(space, 2), SearchSettings(population=4), tmp)
 
 
 def candidate_outside_space(tmp: Path) -> None:
@@ -411,6 +411,12 @@ def search_on_two_devices(tmp: Path) -> None:
     search(_compose("indicator=flops", "distill.top_k=0", "trainer.devices=2", "trainer.strategy=ddp"), tmp)
 
 
+def unknown_search_algorithm(tmp: Path) -> None:
+    from avatar.stages import search
+
+    search(_compose("indicator=flops", "distill.top_k=0", "search.algorithm=moead"), tmp)
+
+
 def unknown_executor(tmp: Path) -> None:
     from avatar.stages import search
 
@@ -462,6 +468,7 @@ CASES: list[tuple[Callable[[Path], None], str]] = [
     (run_dir_in_use, "is in use by pid {pid} on host"),
     (search_on_two_devices, "search.py runs each training on one device (got trainer.devices=2"),
     (unknown_executor, "unknown executor 'dask'; known executors: local, ray"),
+    (unknown_search_algorithm, "search.algorithm must be one of nsga2, nsga3, spea2, got 'moead'"),
 ]
 
 
