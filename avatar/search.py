@@ -71,7 +71,7 @@ class SearchSettings:
     crossover_prob: float = 0.9
     mutation_prob: float = 0.15  # per gene
     sample_pool: int = 4  # adaptive random sampling: tries per initial pick
-    algorithm: str = "nsga2"  # one of ALGORITHMS
+    algorithm: str = "nsga2"  # one of ALGORITHMS; NSGA-II measured best (docs/benchmarks.md)
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
