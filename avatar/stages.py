@@ -10,7 +10,7 @@ config. Reading the whole pipeline top to bottom:
    computed at most once per command and only when something needs it;
 3. objectives (``indicator``, ``meters``), prepared with a ``MeterContext`` that carries the
    knowledge (the surrogate's brief runs read it there, with their own budget);
-4. NSGA-II (``avatar.search.evolve``) -> ``pareto.json``;
+4. the search (``avatar.search.evolve``, ``search.algorithm``: NSGA-II by default) -> ``pareto.json``;
 5. distillation of ``distill.top_k`` members (``distill`` + the students' ``trainer``);
 6. the report (``report``): teacher and students measured side by side.
 
@@ -45,7 +45,7 @@ from avatar.report.stage import ReportOptions, report_run
 from avatar.run.executor import Executor
 from avatar.run.runlock import locked_run
 from avatar.run.tracking import create_logger
-from avatar.search.evolve import SearchSettings, checkpoint_run_id, run_nsga2, write_pareto
+from avatar.search.evolve import SearchSettings, checkpoint_run_id, run_search, write_pareto
 from avatar.search.objectives import MeterContext, Objectives
 from avatar.search.smt import Pruner
 from avatar.search.space import Candidate, Space
@@ -250,7 +250,7 @@ def plan_search(cfg: DictConfig, run_dir: Path) -> SearchPlan:
 
 @locked_run
 def search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
-    """Knowledge -> z3 pruning -> NSGA-II -> pareto.json (-> distillation and report, when top_k > 0)."""
+    """Knowledge -> z3 pruning -> search -> pareto.json (-> distillation and report, when top_k > 0)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     plan = plan_search(cfg, run_dir)
@@ -278,14 +278,16 @@ def _search(cfg: DictConfig, run_dir: Path, plan: SearchPlan) -> dict[str, Any]:
         executor=executor,
     )
     objectives.prepare(context)
-    executor.close()  # the measured meters (NSGA-II) and the report run with no Ray beside them
+    executor.close()  # the measured meters (the search) and the report run with no Ray beside them
 
     run_id = checkpoint_run_id(run_dir)
     logger = create_logger(plain(cfg.get("logger")), str(run_dir), plain(cfg), run_id=run_id)
     try:
         started = time.perf_counter()
         with progress_bar("search (generations)", settings.generations) as update:
-            result = run_nsga2(space, pruner, objectives, context, settings, run_dir, logger, progress=update)
+            result = run_search(
+                space, pruner, objectives, context, settings, run_dir, logger, progress=update
+            )
         summary = {
             "task": task.name,
             "objectives": dict(zip(objectives.names, objectives.directions)),
@@ -295,6 +297,7 @@ def _search(cfg: DictConfig, run_dir: Path, plan: SearchPlan) -> dict[str, Any]:
             "pruning_seconds": round(pruning_seconds, 3),
             "search_seconds": round(time.perf_counter() - started, 3),
             "seed": settings.seed,
+            "algorithm": settings.algorithm,
         }
         pareto_path = write_pareto(run_dir, result, summary)
         logger.log_table("pareto", [{**m["config"], **m["objectives"]} for m in result.front])

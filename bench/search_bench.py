@@ -19,7 +19,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from avatar.core.registry import CONSTRAINTS, load_plugins  # noqa: E402
-from avatar.search.evolve import SearchSettings, run_nsga2  # noqa: E402
+from avatar.search.evolve import SearchSettings, run_search  # noqa: E402
 from avatar.search.objectives import MeterContext, Objectives  # noqa: E402
 from avatar.search.smt import Pruner  # noqa: E402
 from avatar.search.space import Space  # noqa: E402
@@ -53,7 +53,7 @@ def main() -> None:
         context = MeterContext(space, 2, run_dir)
         settings = SearchSettings(population=args.population, generations=args.generations, seed=args.seed)
         started = time.perf_counter()
-        result = run_nsga2(space, pruner, objectives, context, settings, run_dir)
+        result = run_search(space, pruner, objectives, context, settings, run_dir)
         search_seconds = time.perf_counter() - started
 
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

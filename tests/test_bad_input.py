@@ -119,14 +119,14 @@ def unknown_logger(tmp: Path) -> None:
 
 
 def unreadable_checkpoint(tmp: Path) -> None:
-    from avatar.search.evolve import run_nsga2
+    from avatar.search.evolve import run_search
     from avatar.search.objectives import MeterContext
 
     (tmp / "search_checkpoint.json").write_text('{"generation": 3, "popul')
     space = load_space("tiny")
     pruner = Pruner(space, [CONSTRAINTS.create("heads")], 2)
     objectives = Objectives.from_config("flops", ["size_mb"])
-    run_nsga2(space, pruner, objectives, MeterContext(space, 2), SearchSettings(population=4), tmp)
+    run_search(space, pruner, objectives, MeterContext(space, 2), SearchSettings(population=4), tmp)
 
 
 def candidate_outside_space(tmp: Path) -> None:
@@ -412,6 +412,12 @@ def search_on_two_devices(tmp: Path) -> None:
     search(_compose("indicator=flops", "distill.top_k=0", "trainer.devices=2", "trainer.strategy=ddp"), tmp)
 
 
+def unknown_search_algorithm(tmp: Path) -> None:
+    from avatar.stages import search
+
+    search(_compose("indicator=flops", "distill.top_k=0", "search.algorithm=moead"), tmp)
+
+
 def unknown_executor(tmp: Path) -> None:
     from avatar.stages import search
 
@@ -540,6 +546,7 @@ CASES: list[tuple[Callable[[Path], None], str]] = [
     (gpus_on_a_cluster_without_gpus, "executor.gpus_per_run=0.25 but the Ray cluster has no GPU to give"),
     (student_of_another_task_in_report, "was trained for task 'demo', not 'vuln'"),
     (single_function_student_given_pairs, "reads single functions; the input here is pairs of functions"),
+    (unknown_search_algorithm, "search.algorithm must be one of nsga2, nsga3, spea2, got 'moead'"),
 ]
 
 

@@ -12,7 +12,7 @@ Hypervolume, two columns:
 - ``hv (run)``: the last generation's hypervolume from ``pareto.json``. Each search
   measures it against its own reference point (a little worse than its generation 0), so
   it tracks progress within a run but is not comparable across runs.
-- ``hv (common)``: recomputed here with DEAP's ``hypervolume`` over every run that has the
+- ``hv (common)``: recomputed here with moocore's ``hypervolume`` over every run that has the
   same objectives, in one shared frame: each objective in minimisation form (a ``max``
   objective negated) and scaled to [0, 1] by the minimum and maximum over all compared
   fronts; the reference point is 1.1 in every objective (the worst value plus 10% of the
@@ -28,7 +28,6 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -168,7 +167,7 @@ def _minimisation(run: Run, names: list[str]) -> np.ndarray:
 
 def common_hypervolumes(runs: list[Run]) -> None:
     """Set ``common_hv`` of every run with the same objectives as the first one (module docstring)."""
-    from deap.benchmarks.tools import hypervolume
+    import moocore
 
     if not runs:
         return
@@ -182,10 +181,7 @@ def common_hypervolumes(runs: list[Run]) -> None:
     low, span = union.min(axis=0), np.maximum(union.max(axis=0) - union.min(axis=0), 1e-12)
     reference = [REFERENCE] * len(names)
     for run, front in zip(group, points):
-        scaled = (front - low) / span
-        # DEAP reads fitness.wvalues and minimises their negation: hand it -point
-        individuals = [SimpleNamespace(fitness=SimpleNamespace(wvalues=tuple(-row))) for row in scaled]
-        run.common_hv = float(hypervolume(individuals, reference))
+        run.common_hv = float(moocore.hypervolume((front - low) / span, ref=reference))
 
 
 def best_student(run: Run) -> dict[str, Any] | None:
@@ -241,7 +237,7 @@ def render_table(runs: list[Run]) -> str:
         run_hv, common_hv = format_or_na(run.run_hv, ".4g"), format_or_na(run.common_hv, ".4g")
         lines.append(f"| {run.name} | {' '.join(overrides) or '-'} | {len(run.front)} "
                      f"| {run_hv} | {common_hv} {student} |")
-    lines.append("hv (common): DEAP hypervolume of each front, objectives in minimisation form scaled to "
+    lines.append("hv (common): moocore hypervolume of each front, objectives in minimisation form scaled to "
                  f"[0, 1] over all fronts, reference {REFERENCE} per objective")
     return "\n".join(lines)
 

@@ -97,7 +97,6 @@ class Executor(ABC):
         self.close()
 
 
-@EXECUTORS.register("local")
 def _private_token() -> None:
     """Ray's cluster token is its only guard (a local Ray listens beyond the loopback, see
     docs/scale.md), and Ray 2.60 writes ``~/.ray/auth_token`` readable by every user: make it 0600."""
@@ -110,6 +109,7 @@ def _private_token() -> None:
         log.warning("ray: could not make %s private: %s", token, error)
 
 
+@EXECUTORS.register("local")
 class LocalExecutor(Executor):
     """Today's behaviour: one unit after another, in this process.
 

@@ -1,4 +1,4 @@
-"""Multi-objective search: DEAP NSGA-II over z3-feasible candidates.
+"""Multi-objective search: a DEAP evolutionary algorithm over z3-feasible candidates.
 
 Why this shape: every genome (a list of choice indices) the search evaluates came out of
 z3 (adaptive random sampling for generation 0, repair after crossover and mutation), so
@@ -7,31 +7,58 @@ randomness from ``(seed, generation)`` alone and z3 queries are pure, which give
 guarantees users rely on: the same seed gives the same front, and a killed search
 resumes from its last checkpoint and ends exactly where the uninterrupted one would,
 re-evaluating nothing (evaluations are cached in ``candidates.jsonl``).
+
+``search.algorithm`` picks the selection scheme; variation (uniform crossover,
+uniform-int mutation, z3 repair), budget (population x generations), seeding and
+checkpoints are shared, so the algorithms differ only where they are meant to
+(``bench/search_algorithms.py`` compares them, ``docs/benchmarks.md`` has the numbers):
+
+- ``nsga2``: survival by non-dominated rank then crowding distance (``selNSGA2``);
+  parents by DEAP's binary tournament on rank and crowding (``selTournamentDCD``), as
+  in Deb et al. (2002).
+- ``nsga3``: survival by rank then niching around ``uniform_reference_points``
+  (``selNSGA3``, the memoryless variant: its ideal and extreme points come from the
+  current population alone, so a checkpoint of the population restores it exactly);
+  parents uniformly at random, as in Deb and Jain (2014): the niching, not mating
+  selection, carries the diversity.
+- ``spea2``: survival by strength fitness and nearest-neighbour truncation
+  (``selSPEA2``) on objectives scaled to [0, 1] over the merged population, because
+  DEAP measures its distances in raw units and ours (MB, GFLOPs) differ by orders of
+  magnitude; parents by binary tournament on Pareto dominance (ties at random). SPEA2's
+  own tournament compares strength fitness, which ``selSPEA2`` does not return; its
+  first key, raw fitness, orders a dominated member after its dominator just as
+  dominance does.
+
+Hypervolume, per generation, is moocore's exact one on the minimisation form of the
+objectives, against a reference point fixed from generation 0 so values compare across
+generations.
 """
 
 from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import moocore
 import numpy as np
 from deap import base, tools
-from deap.benchmarks.tools import hypervolume
 
 from avatar.core.errors import AvatarError
 from avatar.core.io import append_jsonl, atomic_write_json, read_jsonl
 from avatar.run.tracking import RunLogger
 from avatar.search.objectives import MeterContext, Objectives
+from avatar.search.selection import ALGORITHMS, Individual, seeded, select_strategy
 from avatar.search.smt import Pruner
 from avatar.search.space import Candidate, Space, model_config
 
 CHECKPOINT = "search_checkpoint.json"
 CANDIDATES = "candidates.jsonl"
 PARETO = "pareto.json"
+"""What ``search.algorithm`` accepts (module docstring: how each selects)."""
 
 
 @dataclass
@@ -42,8 +69,13 @@ class SearchSettings:
     crossover_prob: float = 0.9
     mutation_prob: float = 0.15  # per gene
     sample_pool: int = 4  # adaptive random sampling: tries per initial pick
+    algorithm: str = "nsga2"  # one of ALGORITHMS; NSGA-II measured best (docs/benchmarks.md)
 
     def __post_init__(self) -> None:
+        if self.algorithm not in ALGORITHMS:
+            raise AvatarError(
+                f"search.algorithm must be one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}"
+            )
         for name, kind in (("population", int), ("generations", int), ("seed", int), ("sample_pool", int),
                            ("crossover_prob", float), ("mutation_prob", float)):
             value = getattr(self, name)
@@ -72,12 +104,6 @@ class SearchResult:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-class _Individual(list):  # type: ignore[type-arg]
-    """A genome (choice indices) with a DEAP fitness."""
-
-    fitness: base.Fitness
-
-
 def _fitness_class(directions: list[str]) -> type[base.Fitness]:
     weights = tuple(1.0 if d == "max" else -1.0 for d in directions)
     return type("AvatarFitness", (base.Fitness,), {"weights": weights})
@@ -93,14 +119,12 @@ class Evaluator:
         context: MeterContext,
         path: Path,
         logger: RunLogger,
-        map_fn: Callable[[Callable[[Candidate], dict[str, float]], list[Candidate]], Iterable[Any]] = map,
     ) -> None:
         self.space = space
         self.objectives = objectives
         self.context = context
         self.path = path
         self.logger = logger
-        self.map_fn = map_fn
         self.cache: dict[tuple[int, ...], dict[str, float]] = {}
         if path.exists():
             for record in read_jsonl(path, tolerate_torn_tail=True):
@@ -108,14 +132,12 @@ class Evaluator:
                 self.cache[genome] = record["objectives"]
                 logger.log_candidate(record)
 
-    def _measure(self, candidate: Candidate) -> dict[str, float]:
-        return self.objectives.evaluate(candidate, self.context)
-
     def evaluate(self, genomes: list[list[int]], generation: int) -> list[dict[str, float]]:
         """Objectives for every genome; only genomes never seen before are measured."""
         new = list(dict.fromkeys(tuple(g) for g in genomes if tuple(g) not in self.cache))
-        candidates = [self.space.candidate(g) for g in new]
-        for genome, candidate, values in zip(new, candidates, self.map_fn(self._measure, candidates)):
+        for genome in new:
+            candidate = self.space.candidate(list(genome))
+            values = self.objectives.evaluate(candidate, self.context)
             self.cache[genome] = values
             record = {
                 "generation": generation,
@@ -129,18 +151,28 @@ class Evaluator:
         return [self.cache[tuple(g)] for g in genomes]
 
 
-def _to_minimisation(values: dict[str, float], names: list[str], directions: list[str]) -> list[float]:
-    return [values[n] if d == "min" else -values[n] for n, d in zip(names, directions)]
+def hypervolume(points: Sequence[Sequence[float]] | np.ndarray, reference: Sequence[float]) -> float:
+    """Exact hypervolume (moocore) of ``points`` in minimisation form against ``reference``.
+
+    Dominated points and points that do not dominate the reference add nothing, so a whole
+    population can be passed as well as its first front.
+    """
+    array = np.asarray(points, dtype=float).reshape(-1, len(reference))
+    return float(moocore.hypervolume(array, ref=np.asarray(reference, dtype=float)))
 
 
-def _reference_point(points: list[list[float]]) -> list[float]:
+def _minimisation(population: Sequence[Individual]) -> np.ndarray:
+    """Objective values with every direction turned into ``min`` (DEAP's weights are +-1)."""
+    return -np.asarray([ind.fitness.wvalues for ind in population], dtype=float)
+
+
+def _reference_point(points: np.ndarray) -> list[float]:
     """A fixed reference for hypervolume: a little worse than generation 0's worst."""
-    array = np.asarray(points, dtype=float)
-    worst, best = array.max(axis=0), array.min(axis=0)
+    worst, best = points.max(axis=0), points.min(axis=0)
     return (worst + 0.1 * np.maximum(worst - best, 1e-9) + 1e-12).tolist()
 
 
-def run_nsga2(
+def run_search(
     space: Space,
     pruner: Pruner,
     objectives: Objectives,
@@ -149,31 +181,26 @@ def run_nsga2(
     run_dir: str | Path,
     logger: RunLogger | None = None,
     progress: Callable[[int, int], None] | None = None,
-    map_fn: Callable[..., Iterable[Any]] = map,
 ) -> SearchResult:
-    """NSGA-II with z3 repair; resumes from ``run_dir/search_checkpoint.json`` if present."""
+    """``settings.algorithm`` with z3 repair; resumes from ``run_dir/search_checkpoint.json`` if present."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     logger = logger or RunLogger()
     names, directions = objectives.names, objectives.directions
     fitness_class = _fitness_class(directions)
-    evaluator = Evaluator(space, objectives, context, run_dir / CANDIDATES, logger, map_fn)
+    evaluator = Evaluator(space, objectives, context, run_dir / CANDIDATES, logger)
     checkpoint_path = run_dir / CHECKPOINT
+    strategy = select_strategy(settings.algorithm, len(names), settings.population)
 
-    def individuals(genomes: list[list[int]], generation: int) -> list[_Individual]:
+    def individuals(genomes: list[list[int]], generation: int) -> list[Individual]:
         values = evaluator.evaluate(genomes, generation)
         population = []
         for genome, objective_values in zip(genomes, values):
-            individual = _Individual(genome)
+            individual = Individual(genome)
             individual.fitness = fitness_class()
             individual.fitness.values = tuple(objective_values[n] for n in names)
             population.append(individual)
         return population
-
-    def front_hypervolume(population: list[_Individual], reference: list[float]) -> float:
-        front = tools.sortNondominated(population, len(population), first_front_only=True)[0]
-        # DEAP's hypervolume works on wvalues * -1, i.e. our minimisation form
-        return float(hypervolume(front, reference))
 
     state = _load_checkpoint(checkpoint_path, settings, names)
     if state is None:
@@ -181,11 +208,10 @@ def run_nsga2(
         genomes = pruner.sample(settings.population, rng, pool=settings.sample_pool)
         if len(genomes) < settings.population:  # tiny feasible set: repeat members
             genomes = [genomes[i % len(genomes)] for i in range(settings.population)]
-        population = tools.selNSGA2(individuals(genomes, 0), settings.population)
-        reference = _reference_point(
-            [_to_minimisation(dict(zip(names, ind.fitness.values)), names, directions) for ind in population]
-        )
-        hypervolumes = [front_hypervolume(population, reference)]
+        with seeded(f"{settings.seed}:0"):
+            population = strategy.survive(individuals(genomes, 0), settings.population)
+        reference = _reference_point(_minimisation(population))
+        hypervolumes = [hypervolume(_minimisation(population), reference)]
         generation = 0
         logger.log_generation(0, {"hypervolume": hypervolumes[0]})
         _save_checkpoint(checkpoint_path, settings, names, 0, population, reference, hypervolumes, logger)
@@ -198,25 +224,22 @@ def run_nsga2(
     if progress:
         progress(generation, settings.generations)
 
+    upper = [len(d) - 1 for d in space.dimensions]
     while generation < settings.generations:
         generation += 1
-        # DEAP's operators draw from the global random module: seed it per generation
-        random.seed(f"{settings.seed}:{generation}")
-        rng = random.Random(f"{settings.seed}:{generation}:repair")
-        if len(population) % 4 == 0:
-            parents = tools.selTournamentDCD(population, len(population))
-        else:
-            parents = [random.choice(population) for _ in population]
-        offspring = [list(p) for p in parents]
-        for i in range(1, len(offspring), 2):
-            if random.random() < settings.crossover_prob:
-                tools.cxUniform(offspring[i - 1], offspring[i], indpb=0.5)
-        upper = [len(d) - 1 for d in space.dimensions]
-        for child in offspring:
-            tools.mutUniformInt(child, low=[0] * len(upper), up=upper, indpb=settings.mutation_prob)
-        offspring = [pruner.repair(child, rng) for child in offspring]
-        population = tools.selNSGA2(population + individuals(offspring, generation), settings.population)
-        hypervolumes.append(front_hypervolume(population, reference))
+        # DEAP's operators draw from the global random modules: seed them per generation
+        with seeded(f"{settings.seed}:{generation}"):
+            rng = random.Random(f"{settings.seed}:{generation}:repair")
+            offspring = [list(p) for p in strategy.mate(population)]
+            for i in range(1, len(offspring), 2):
+                if random.random() < settings.crossover_prob:
+                    tools.cxUniform(offspring[i - 1], offspring[i], indpb=0.5)
+            for child in offspring:
+                tools.mutUniformInt(child, low=[0] * len(upper), up=upper, indpb=settings.mutation_prob)
+            offspring = [pruner.repair(child, rng) for child in offspring]
+            merged = population + individuals(offspring, generation)
+            population = strategy.survive(merged, settings.population)
+        hypervolumes.append(hypervolume(_minimisation(population), reference))
         logger.log_generation(generation, {"hypervolume": hypervolumes[-1]})
         _save_checkpoint(
             checkpoint_path, settings, names, generation, population, reference, hypervolumes, logger
@@ -229,7 +252,7 @@ def run_nsga2(
 
 
 def _pareto_front(
-    population: list[_Individual], space: Space, context: MeterContext, names: list[str]
+    population: list[Individual], space: Space, context: MeterContext, names: list[str]
 ) -> list[dict[str, Any]]:
     """First non-dominated front, distinct members, sorted by the first objective."""
     front = tools.sortNondominated(population, len(population), first_front_only=True)[0]
@@ -253,7 +276,7 @@ def _save_checkpoint(
     settings: SearchSettings,
     names: list[str],
     generation: int,
-    population: list[_Individual],
+    population: list[Individual],
     reference: list[float],
     hypervolumes: list[float],
     logger: RunLogger,
@@ -262,6 +285,7 @@ def _save_checkpoint(
         path,
         {
             "seed": settings.seed,
+            "algorithm": settings.algorithm,
             "population_size": settings.population,
             "objectives": names,
             "generation": generation,
@@ -288,6 +312,12 @@ def _load_checkpoint(
         raise AvatarError(
             f"{path} belongs to another search (seed {state['seed']}, objectives {state['objectives']}); "
             "use a new hydra.run.dir or delete the checkpoint"
+        )
+    algorithm = state.get("algorithm", "nsga2")  # checkpoints from before search.algorithm: NSGA-II's
+    if algorithm != settings.algorithm:
+        raise AvatarError(
+            f"{path} belongs to a {algorithm} search, not search.algorithm={settings.algorithm}; "
+            f"resume with search.algorithm={algorithm} or use a new hydra.run.dir"
         )
     if state["population_size"] != settings.population:
         raise AvatarError(
