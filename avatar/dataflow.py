@@ -199,6 +199,14 @@ def _parser(language: str) -> Parser:
     return Parser(Language(_GRAMMARS[language]()))
 
 
+def parser_for(language: str) -> Parser:
+    """The shared, cached tree-sitter parser of ``language`` (``AvatarError`` if unsupported).
+
+    Public so that other code analyses (``avatar.code``) parse exactly as the data flow does.
+    """
+    return _parser(_check_language(language))
+
+
 def _parse(code: str, language: str) -> Tree:
     # errors="replace": a str with lone surrogates must not make extraction raise
     return _parser(language).parse(code.encode("utf-8", errors="replace"))

@@ -1,9 +1,9 @@
 """Plugin registries: one place where every extension point is named.
 
-Why a registry: users pick teachers, tasks, constraints, meters and effectiveness
-indicators by name from the command line (``task=vuln``). A decorator registers a
-plugin; ``create``/``get``/``build`` look it up and an unknown name fails with one line
-that lists the known names.
+Why a registry: users pick teachers, tasks, constraints, meters, effectiveness
+indicators and code transforms by name from the command line (``task=vuln``). A
+decorator registers a plugin; ``create``/``get``/``build`` look it up and an unknown
+name fails with one line that lists the known names.
 
 Discovery: every plugin package, Avatar's own built-ins included, joins through the
 ``avatar.plugins`` entry-point group (ours: ``builtin = "avatar.plugins"`` in
@@ -92,6 +92,7 @@ TEACHERS: Registry[Any] = Registry("teacher")
 CONSTRAINTS: Registry[Any] = Registry("constraint")
 METERS: Registry[Any] = Registry("meter")
 INDICATORS: Registry[Any] = Registry("indicator")
+TRANSFORMS: Registry[Any] = Registry("transform")
 
 _loaded = False
 

@@ -1,3 +1,3 @@
 """Built-in plugins; importing this package registers them (see ``avatar.registry``)."""
 
-from avatar.plugins import constraints, indicators, meters, tasks, teachers  # noqa: F401
+from avatar.plugins import constraints, indicators, meters, tasks, teachers, transforms  # noqa: F401

@@ -1,0 +1,453 @@
+"""Rename a function's parameters, locals and own name consistently: a metamorphic copy.
+
+``rename_identifiers(code, language, names, rng)`` returns a ``RenameResult``:
+
+* ``changed``: ``code`` holds the renamed copy, ``renames`` the old -> new names;
+* ``unchanged``: the function declares nothing that can be renamed safely (no parameters
+  or locals, or all of them sit where their role is unknown, e.g. macro arguments). The
+  original *is* a valid metamorphic copy of itself, so ``code`` is the original text. This
+  is kept apart from ``skipped`` so that coverage reports say how often the engine gave
+  up, not how often there was nothing to do;
+* ``skipped``: the engine cannot vouch for a copy (``code`` is None, ``reason`` says why):
+  the snippet is mostly unparseable, nests too deeply, no fresh name was left, or the
+  final check refused the result. A function is never changed silently.
+
+What is renamed (see ``avatar.code.scopes`` for how occurrences are found): the
+function/method name with its recursive calls by the bare name (Java: also ``this.f(..)``)
+and every parameter and local (for, catch, lambda, resource, pattern variables), scope by
+scope. Never renamed: fields and members, types, other functions and methods, library
+names, labels, keywords, macros and any name that occurs inside a preprocessor directive,
+a macro's bare argument, an annotation, inline assembly or a parse error. Comments and
+literals are never touched: only identifier tokens are rewritten, by byte span.
+
+New names come from ``mine_identifiers`` (real local names of the task's training code),
+drawn with the caller's ``random.Random``: one new name per old name (so shadowing and
+sibling scopes keep their shape), none equal to any word already in the function, to a
+keyword, or to another new name -- so a new name can never capture another reference.
+
+Every result is re-checked by ``check_rename``: the copy must parse with no more errors
+(ERROR/MISSING nodes) than the original, into the same tree, with the same tokens and the
+same text between them everywhere except at identifiers whose old -> new pair is one of
+the renames. Known limit: a C macro whose *definition* (outside the snippet) uses a local
+by name would see the old name; that cannot be known from the function alone.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sys
+from collections import Counter
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from random import Random
+from typing import Literal
+
+from tree_sitter import Node, Tree
+
+from avatar.code.scopes import WORD, Binding, ScopeAnalysis, analyse_scopes, is_macro_like
+from avatar.dataflow import parser_for
+
+Status = Literal["changed", "unchanged", "skipped"]
+
+# Deep else-if chains nest the tree deeply; the scope walk recurses (as avatar.dataflow's).
+_RECURSION_LIMIT = 20_000
+# A snippet whose parse errors cover more than this share of its bytes is not analysed.
+_MAX_ERROR_SHARE = 0.5
+_POOL_NAME = re.compile(r"[a-z][A-Za-z0-9_]{0,39}")
+
+_JAVA_RESERVED = frozenset(
+    """abstract assert boolean break byte case catch char class const continue default do double
+    else enum extends final finally float for goto if implements import instanceof int interface
+    long native new package private protected public return short static strictfp super switch
+    synchronized this throw throws transient try void volatile while true false null var yield
+    record sealed permits non when module open opens exports requires to uses provides with
+    transitive _""".split()
+)
+# C keywords (C89 to C23, GNU), names the standard library may define as macros, and C++
+# keywords (new names only: a copy should stay valid for tools that read C as C++).
+_C_RESERVED = frozenset(
+    """auto break case char const continue default do double else enum extern float for goto if
+    inline int long register restrict return short signed sizeof static struct switch typedef
+    union unsigned void volatile while _Bool _Complex _Imaginary _Alignas _Alignof _Atomic
+    _Generic _Noreturn _Static_assert _Thread_local bool true false nullptr alignas alignof
+    constexpr static_assert thread_local typeof typeof_unqual asm __asm__ __asm __attribute__
+    __inline __inline__ __restrict __restrict__ __typeof__ __volatile__ __extension__ __func__
+    __FUNCTION__ __PRETTY_FUNCTION__ NULL errno stdin stdout stderr assert offsetof va_arg
+    va_start va_end va_copy va_list setjmp longjmp complex imaginary noreturn linux unix i386
+    main new delete class this template typename namespace operator private public protected
+    virtual friend try catch throw mutable explicit export using""".split()
+)
+_RESERVED = {"c": _C_RESERVED, "java": _JAVA_RESERVED}
+
+
+@functools.cache
+def language_keywords(language: str) -> frozenset[str]:
+    """Words a new name must never be: the grammar's own keyword tokens plus the language's
+    reserved and contextual words (a keyword-named variable would not even parse)."""
+    lang = parser_for(language).language
+    grammar = {
+        lang.node_kind_for_id(i)
+        for i in range(lang.node_kind_count)
+        if not lang.node_kind_is_named(i) and lang.node_kind_is_visible(i)
+    }
+    return frozenset(w for w in grammar if WORD.fullmatch(w)) | _RESERVED[language]
+
+
+@dataclass(frozen=True)
+class Rename:
+    """One renamed name: ``kind`` is ``variable`` (parameters, locals), ``function`` or ``method``."""
+
+    old: str
+    new: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class RenameResult:
+    """The outcome of ``rename_identifiers``; ``code`` is None exactly when ``status == "skipped"``."""
+
+    status: Status
+    code: str | None
+    renames: tuple[Rename, ...] = ()
+    reason: str = ""
+
+    @property
+    def mapping(self) -> dict[str, str]:
+        """Old -> new variable names (the function or method name is in ``renames`` too)."""
+        return {r.old: r.new for r in self.renames if r.kind == "variable"}
+
+
+def _skip(reason: str) -> RenameResult:
+    return RenameResult("skipped", None, (), reason)
+
+
+# ---------------------------------------------------------------------------------------
+# Parsing helpers
+
+
+def _encode(code: str) -> bytes:
+    # surrogatepass: a str with lone surrogates round-trips instead of raising
+    return code.encode("utf-8", errors="surrogatepass")
+
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", errors="surrogatepass")
+
+
+def _parse(source: bytes, language: str) -> Tree:
+    return parser_for(language).parse(source)
+
+
+def _errors(root: Node) -> tuple[int, int]:
+    """(number of ERROR and MISSING nodes, bytes covered by ERROR nodes)."""
+    if not root.has_error:
+        return 0, 0
+    count = covered = 0
+    stack = [(root, False)]
+    while stack:
+        node, inside_error = stack.pop()
+        if node.type == "ERROR":
+            count += 1
+            if not inside_error:  # nested errors cover bytes already counted
+                covered += node.end_byte - node.start_byte
+            inside_error = True
+        elif node.is_missing:
+            count += 1
+        if node.has_error:  # subtrees without errors need no visit
+            stack.extend((child, inside_error) for child in node.children)
+    return count, covered
+
+
+def _unclosed_braces(root: Node) -> int:
+    """``{`` tokens minus ``}`` tokens (literals and comments are whole leaves, so not counted)."""
+    opened = closed = 0
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.child_count == 0:
+            if node.end_byte > node.start_byte:
+                opened += node.type == "{"
+                closed += node.type == "}"
+        else:
+            stack.extend(node.children)
+    return opened - closed
+
+
+def _analysis_tree(source: bytes, root: Node, language: str) -> tuple[bytes, Node]:
+    """The tree to analyse scopes on: the original, or, for a snippet cut short of its
+    closing braces (common in Devign), the snippet with them appended. Appending at the end
+    moves no byte offset, so spans found in the repaired tree index the original too; the
+    final check still compares original and copy as they are."""
+    missing = _unclosed_braces(root)
+    if missing <= 0:
+        return source, root
+    repaired = source + b"\n}" * missing
+    repaired_root = _parse(repaired, language).root_node
+    if _errors(repaired_root)[1] < _errors(root)[1]:
+        return repaired, repaired_root
+    return source, root
+
+
+# ---------------------------------------------------------------------------------------
+# Mining new names
+
+
+def _poolable(name: str, language: str) -> bool:
+    """Real-looking variable names: lower-case start (never a type or a macro), no ``$``."""
+    return (
+        _POOL_NAME.fullmatch(name) is not None
+        and name not in language_keywords(language)
+        and not is_macro_like(name)
+    )
+
+
+def _analyse(source: bytes, root: Node, language: str) -> ScopeAnalysis:
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, _RECURSION_LIMIT))
+    try:
+        return analyse_scopes(root, source, language)
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def mine_identifiers(codes: Iterable[str], language: str, limit: int = 5000, min_count: int = 2) -> list[str]:
+    """Parameter and local names declared in ``codes``, most frequent first (ties by name).
+
+    Why from the task's own training code: the copies should look like the task's code
+    (``buf``, ``ctx``, ``len`` for C; ``reader``, ``sb`` for Java), not like ``v1, v2``.
+    Only functions that parse cleanly contribute; a name is counted once per function and
+    must occur in ``min_count`` functions. A name used *undeclared* (a global, a field) in
+    at least as many functions as it is declared in is dropped: as a new local it could
+    capture a global that a macro expansion uses (C) -- too risky for a few more names.
+    """
+    declared: Counter[str] = Counter()
+    free: Counter[str] = Counter()
+    for code in codes:
+        source = _encode(code)
+        root = _parse(source, language).root_node
+        if root.has_error:
+            continue
+        try:
+            analysis = _analyse(source, root, language)
+        except RecursionError:
+            continue
+        names = {
+            b.text for b in analysis.bindings if b.renamable and b.kind in ("parameter", "local")
+        } - analysis.unsafe
+        declared.update(names)
+        free.update(set(analysis.free))
+    pool = [
+        name
+        for name, count in declared.items()
+        if count >= min_count and free[name] < count and _poolable(name, language)
+    ]
+    pool.sort(key=lambda name: (-declared[name], name))
+    return pool[:limit]
+
+
+def _draw(pool: Sequence[str], rng: Random, taken: set[str], language: str) -> str | None:
+    """A pool name not in ``taken``: random draws first, then a scan from a random start."""
+    if not pool:
+        return None
+    size = len(pool)
+    for _ in range(32):
+        name = pool[rng.randrange(size)]
+        if name not in taken and _poolable(name, language):
+            return name
+    start = rng.randrange(size)
+    for step in range(size):
+        name = pool[(start + step) % size]
+        if name not in taken and _poolable(name, language):
+            return name
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# Renaming
+
+
+def _candidates(
+    bindings: list[Binding], unsafe: set[str], free: Counter[str], language: str, had_errors: bool
+) -> list[tuple[str, str, list[Binding]]]:
+    """(namespace, old text, bindings to rename) per renamable name, in order of appearance."""
+    groups: dict[tuple[str, str], list[Binding]] = {}
+    for binding in bindings:
+        groups.setdefault((binding.namespace, binding.text), []).append(binding)
+    keywords = language_keywords(language)
+    out = []
+    for (namespace, text), group in groups.items():
+        renamable = [b for b in group if b.renamable and b.spans]
+        if not renamable or text in unsafe or text in keywords or not WORD.fullmatch(text):
+            continue
+        if language == "c" and is_macro_like(text):
+            continue
+        if had_errors and namespace == "variable" and (len(renamable) < len(group) or free[text]):
+            # scopes may be misread around a parse error: rename a name only if every
+            # occurrence of it belongs to the function's own, renamable declarations
+            continue
+        out.append((namespace, text, renamable))
+    out.sort(key=lambda item: min(span[0] for b in item[2] for span in b.spans))
+    return out
+
+
+def rename_identifiers(code: str, language: str, names: Sequence[str], rng: Random) -> RenameResult:
+    """A consistently renamed copy of the function(s) in ``code`` (see the module docstring).
+
+    ``names``: the pool of new names (``mine_identifiers``); ``rng`` draws from it, so the
+    same ``rng`` state gives the same copy. Raises ``AvatarError`` for an unsupported language.
+    """
+    parser_for(language)  # unsupported language: one clear error, before anything else
+    source = _encode(code)
+    root = _parse(source, language).root_node
+    had_errors = root.has_error
+    analysis_source, analysis_root = source, root
+    if had_errors:
+        analysis_source, analysis_root = _analysis_tree(source, root, language)
+        covered = _errors(analysis_root)[1]
+        if covered > _MAX_ERROR_SHARE * max(len(source), 1):
+            return _skip("parse errors cover over half of the code")
+    try:
+        analysis = _analyse(analysis_source, analysis_root, language)
+    except RecursionError:
+        return _skip("nesting too deep to analyse")
+    candidates = _candidates(analysis.bindings, analysis.unsafe, analysis.free, language, had_errors)
+    if not candidates:
+        return RenameResult("unchanged", code, (), "nothing to rename")
+
+    taken = set(WORD.findall(code)) | language_keywords(language)
+    renames: list[Rename] = []
+    edits: dict[int, tuple[int, str, str]] = {}  # start byte -> (end byte, new, old)
+    for namespace, old, group in candidates:
+        kind = {"method": "method"}.get(namespace, "function" if group[0].kind == "function" else "variable")
+        new = _draw(names, rng, taken, language)
+        if new is None:
+            continue
+        taken.add(new)
+        renames.append(Rename(old, new, kind))
+        for binding in group:
+            for start, end in binding.spans:
+                previous = edits.setdefault(start, (end, new, old))
+                if previous != (end, new, old):
+                    return _skip(f"internal: {old!r} at byte {start} renamed twice")
+    if not renames:
+        return _skip("no fresh name left in the pool")
+
+    pieces: list[bytes] = []
+    cursor = 0
+    for start in sorted(edits):
+        end, new, old = edits[start]
+        if start < cursor or source[start:end] != _encode(old):
+            return _skip(f"internal: overlapping or misplaced edit at byte {start}")
+        pieces += [source[cursor:start], new.encode("ascii")]
+        cursor = end
+    pieces.append(source[cursor:])
+    renamed = b"".join(pieces)
+    pairs = [(r.old, r.new) for r in renames]
+    problem = _check(source, root, renamed, language, pairs)
+    if problem is None and analysis_source is not source:  # the repaired copy must match too
+        repaired = renamed + analysis_source[len(source) :]
+        problem = _check(analysis_source, analysis_root, repaired, language, pairs)
+    if problem is not None:
+        return _skip(f"check failed: {problem}")
+    return RenameResult("changed", _decode(renamed), tuple(renames))
+
+
+# ---------------------------------------------------------------------------------------
+# The check
+
+
+def check_rename(
+    original: str, transformed: str, language: str, renames: Collection[tuple[str, str]]
+) -> str | None:
+    """Why ``transformed`` is not a safe renaming of ``original`` by the (old, new) pairs, or None.
+
+    Safe means: every new name is a fresh, non-keyword identifier, used for one old name
+    only; the copy parses with no more ERROR/MISSING nodes; its tokens (tree-sitter
+    leaves, comments and literal pieces included) and the text between them are the
+    original's except identifiers renamed by a listed pair. When the original parses
+    cleanly the copy must also parse into the very same tree (node types and shape). With
+    parse errors only the tokens are compared: tree-sitter's error recovery weighs the
+    bytes it skips, so a longer or shorter name may regroup the same tokens differently.
+    """
+    source = _encode(original)
+    return _check(source, _parse(source, language).root_node, _encode(transformed), language, renames)
+
+
+def _check(
+    source: bytes, root: Node, renamed: bytes, language: str, renames: Collection[tuple[str, str]]
+) -> str | None:
+    new_names = [new for _, new in renames]
+    if len(set(new_names)) != len(new_names):
+        return "one new name stands for two old names"
+    words = set(WORD.findall(_decode(source)))
+    keywords = language_keywords(language)
+    for new in new_names:
+        if not WORD.fullmatch(new) or new in keywords:
+            return f"new name {new!r} is not a plain identifier"
+        if new in words:
+            return f"new name {new!r} collides with a name already in the function"
+    new_root = _parse(renamed, language).root_node
+    if _errors(new_root)[0] > _errors(root)[0]:
+        return "the copy has more parse errors than the original"
+    pairs = {(_encode(old), _encode(new)) for old, new in renames}
+    if root.has_error:
+        return _compare_tokens(source, root, renamed, new_root, pairs)
+    return _compare_trees(source, root, renamed, new_root, pairs)
+
+
+def _compare_trees(
+    source: bytes, root: Node, renamed: bytes, new_root: Node, pairs: set[tuple[bytes, bytes]]
+) -> str | None:
+    """Same tree, same leaves and same text between them, except renamed identifiers."""
+    stack = [(root, new_root)]
+    old_end = new_end = 0
+    while stack:
+        a, b = stack.pop()
+        if a.type != b.type or a.child_count != b.child_count:
+            return f"the parse tree changed at byte {a.start_byte} ({a.type} became {b.type})"
+        if a.child_count:
+            stack.extend(zip(reversed(a.children), reversed(b.children)))
+            continue
+        if source[old_end : a.start_byte] != renamed[new_end : b.start_byte]:
+            return f"text between tokens changed before byte {a.start_byte}"
+        token_a, token_b = source[a.start_byte : a.end_byte], renamed[b.start_byte : b.end_byte]
+        if token_a != token_b and (a.type != "identifier" or (token_a, token_b) not in pairs):
+            return f"token {_decode(token_a)!r} at byte {a.start_byte} became {_decode(token_b)!r}"
+        old_end, new_end = a.end_byte, b.end_byte
+    if source[old_end:] != renamed[new_end:]:
+        return "text after the last token changed"
+    return None
+
+
+def _leaves(root: Node) -> list[Node]:
+    out: list[Node] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.child_count == 0:
+            if node.end_byte > node.start_byte:  # MISSING nodes are not in the text
+                out.append(node)
+        else:
+            stack.extend(reversed(node.children))
+    return out
+
+
+def _compare_tokens(
+    source: bytes, root: Node, renamed: bytes, new_root: Node, pairs: set[tuple[bytes, bytes]]
+) -> str | None:
+    """Same token sequence and same text between tokens, except renamed identifiers."""
+    old_leaves, new_leaves = _leaves(root), _leaves(new_root)
+    if len(old_leaves) != len(new_leaves):
+        return f"{len(old_leaves)} tokens became {len(new_leaves)}"
+    old_end = new_end = 0
+    for a, b in zip(old_leaves, new_leaves):
+        if source[old_end : a.start_byte] != renamed[new_end : b.start_byte]:
+            return f"text between tokens changed before byte {a.start_byte}"
+        token_a, token_b = source[a.start_byte : a.end_byte], renamed[b.start_byte : b.end_byte]
+        if token_a != token_b and (token_a, token_b) not in pairs:
+            return f"token {_decode(token_a)!r} at byte {a.start_byte} became {_decode(token_b)!r}"
+        old_end, new_end = a.end_byte, b.end_byte
+    if source[old_end:] != renamed[new_end:]:
+        return "text after the last token changed"
+    return None
