@@ -90,6 +90,8 @@ def test_java_recursive_call_is_renamed_with_the_method() -> None:
         "@Override public int hashCode() { int h = 7; return h; }",  # must keep overriding
         "int size(int a) { return a + size(a, 1); }",  # an overload with another arity
         "int size(int a) { return a + Util.size(a); }",  # maybe a static recursive call
+        "public boolean equals(Object o) { return o == null; }",  # overrides Object's
+        "public static void main(String[] args) { run(args); }",  # the entry point
     ],
 )
 def test_java_method_name_kept_when_renaming_it_could_change_meaning(code: str) -> None:

@@ -63,9 +63,17 @@ class ScopeAnalysis:
 
 
 class _Walker:
-    """The language-independent part: scopes, declarations, uses, unsafe texts."""
+    """The language-independent part: scopes, declarations, uses, unsafe texts.
+
+    Subclasses name the node types that hold no variables (``opaque``), the literals whose
+    words are not names (``literals``), the declaring nodes whose names are suspect when
+    they hold a parse error (``declaring``), and a handler per node type that declares,
+    opens a scope or skips a non-variable child; every other node visits its children.
+    """
 
     opaque: frozenset[str] = frozenset()
+    literals: frozenset[str] = frozenset()
+    declaring: frozenset[str] = frozenset()
 
     def __init__(self, source: bytes) -> None:
         self.src = source
@@ -125,10 +133,8 @@ class _Walker:
             current = stack.pop()
             if current.type in _COMMENTS or current.type in self.literals:
                 continue
-            if current.child_count == 0:
-                text = self.text(current)
-                if WORD.fullmatch(text):
-                    self.unsafe.add(text)
+            if current.child_count == 0:  # a preproc_arg leaf is a whole #define body: all its words
+                self.unsafe.update(WORD.findall(self.text(current)))
             else:
                 stack.extend(current.children)
 
@@ -136,8 +142,6 @@ class _Walker:
         """Every word in the raw text of ``node``: for preprocessor lines and assembly, whose
         contents tree-sitter does not tokenise (a ``#define`` body is one ``preproc_arg``)."""
         self.unsafe.update(WORD.findall(self.text(node)))
-
-    literals: frozenset[str] = frozenset()
 
     def push(self) -> None:
         self.scopes.append({})
@@ -160,6 +164,10 @@ class _Walker:
         if node is None:
             return
         kind = node.type
+        if kind in self.declaring and node.has_error:
+            # `int av_unused x = 1;` parses as a declaration of av_unused plus an error: a
+            # declaration with an error in it may declare the wrong names
+            self.mark_unsafe(node)
         if kind == "identifier":
             self.use(node)
         elif kind == "ERROR":
@@ -182,6 +190,11 @@ class _Walker:
 # Java
 
 
+# Methods whose name is their meaning to the JVM or to every caller: an entry point, or an
+# override of java.lang.Object's methods (with or without @Override).
+_JAVA_KEPT_METHODS = frozenset({"main", "equals", "hashCode", "toString", "clone", "finalize"})
+
+
 def _has_override(modifiers: Node | None, walker: _Walker) -> bool:
     if modifiers is None:
         return False
@@ -195,6 +208,12 @@ def _has_override(modifiers: Node | None, walker: _Walker) -> bool:
 
 class _JavaWalker(_Walker):
     literals = frozenset({"string_literal", "character_literal"})
+    declaring = frozenset(
+        {
+            "local_variable_declaration", "formal_parameter", "catch_formal_parameter", "spread_parameter",
+            "resource", "enhanced_for_statement", "inferred_parameters", "field_declaration",
+        }
+    )
     opaque = _COMMENTS | frozenset(
         {
             "type_identifier", "integral_type", "floating_point_type", "boolean_type", "void_type",
@@ -264,7 +283,9 @@ class _JavaWalker(_Walker):
             # The function being transformed: its name may be renamed with its recursive calls.
             # An @Override method must keep its name (it would no longer override anything).
             modifiers = next((c for c in node.named_children if c.type == "modifiers"), None)
-            self.subject = Binding(self.text(name), "method", not _has_override(modifiers, self), "method")
+            text = self.text(name)
+            keep = text in _JAVA_KEPT_METHODS or _has_override(modifiers, self)
+            self.subject = Binding(text, "method", not keep, "method")
             self.subject.spans.append((name.start_byte, name.end_byte))
             listed = [
                 c for c in (params.named_children if params is not None else [])
@@ -555,6 +576,7 @@ def _first_declarator(node: Node) -> Node | None:
 
 class _CWalker(_Walker):
     literals = frozenset({"string_literal", "char_literal", "system_lib_string"})
+    declaring = frozenset({"declaration", "parameter_declaration", "parameter_list"})
     opaque = _COMMENTS | frozenset(
         {
             "primitive_type", "type_identifier", "sized_type_specifier", "type_descriptor",
@@ -710,6 +732,8 @@ class _CWalker(_Walker):
         """Parameters of the function being defined: renamable, in the function's scope."""
         if node is None:
             return
+        if node.has_error:
+            self.mark_unsafe(node)
         for param in node.named_children:
             if param.type == "parameter_declaration":
                 self._specifiers(param)
@@ -740,7 +764,11 @@ class _CWalker(_Walker):
                 text = self.text(name)
                 # a function named by a macro (ALL_CAPS) or one that reads its own name
                 # (__func__) keeps it; otherwise it is renamed with its recursive calls
-                renamable = not is_macro_like(text) and not re.search(rb"\b__(func|FUNCTION)__\b", self.src)
+                renamable = (
+                    text != "main"
+                    and not is_macro_like(text)
+                    and not re.search(rb"\b__(func|FUNCTION|PRETTY_FUNCTION)__\b", self.src)
+                )
                 self.declare(name, "function", renamable)
             elif name is not None:
                 self.mark_unsafe_text(name)
@@ -755,6 +783,8 @@ class _CWalker(_Walker):
             self.pop()
 
     def _kr_declaration(self, node: Node) -> None:
+        if node.has_error:
+            self.mark_unsafe(node)
         self._specifiers(node)
         for i, child in enumerate(node.children):
             if node.field_name_for_child(i) == "declarator":
@@ -816,11 +846,37 @@ class _CWalker(_Walker):
                 self.visit(child)
 
 
+_DIRECTIVE = re.compile(rb"^[ \t]*#(?:[^\n]*\\\r?\n)*[^\n]*", re.MULTILINE)
+
+
+def directive_words(source: bytes) -> set[str]:
+    """Every word on a C preprocessor line (continuation lines included), wherever it is.
+
+    Read from the text, not the tree: a directive inside a parse error or a skipped
+    subtree still counts, and a name a directive mentions is never renamed anywhere.
+    """
+    words: set[str] = set()
+    for match in _DIRECTIVE.finditer(source):
+        words.update(WORD.findall(match.group().decode("utf-8", errors="replace")))
+    return words
+
+
 def analyse_scopes(root: Node, source: bytes, language: str) -> ScopeAnalysis:
     """Bindings, free names and unsafe texts of the snippet parsed as ``root`` from ``source``.
 
     May raise ``RecursionError`` on absurdly deep trees; callers treat that as "skip".
     """
     walker: _Walker = _JavaWalker(source) if language == "java" else _CWalker(source)
+    if language == "c":
+        walker.unsafe.update(directive_words(source))
     walker.visit(root)
+    # Handlers skip children they know to be no variables (a called method's name, a type);
+    # an ERROR node may hide among those, so every error's words are unsafe, wherever it is.
+    stack = [root] if root.has_error else []
+    while stack:
+        node = stack.pop()
+        if node.type == "ERROR":
+            walker.mark_unsafe(node)
+        else:
+            stack.extend(c for c in node.children if c.has_error)
     return walker.result()
