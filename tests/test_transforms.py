@@ -213,6 +213,35 @@ def test_c_names_inside_parse_errors_are_not_renamed() -> None:
         assert check_rename(code, result.code, "c", [(r.old, r.new) for r in result.renames]) is None
 
 
+def test_c_a_name_in_a_preprocessor_condition_is_never_renamed() -> None:
+    code = "int f(int verbose, int n) {\n#ifdef verbose\n    n++;\n#endif\n    return verbose + n;\n}"
+    assert set(rename(code, "c").mapping) == {"n"}
+
+
+def test_c_a_declaration_holding_a_parse_error_declares_nothing_renamable() -> None:
+    # `int av_unused flags = ...;` (a macro attribute) parses as a declaration of av_unused
+    code = "static int f(int n) {\n    int av_unused flags = get(n);\n    return flags + n;\n}"
+    result = rename(code, "c")
+    assert "av_unused" not in result.mapping and "flags" not in result.mapping
+    assert "int av_unused flags" in result.code
+
+
+def test_java_names_inside_a_parse_error_are_not_renamed() -> None:
+    # a constructor outside its class: `super(...)` is a parse error around `file`
+    code = "public Frame(Manager owner, File file) { super(owner, file.getPath()); int k = 0; }"
+    result = rename(code, "java")
+    assert "file" not in result.mapping and "k" in result.mapping
+    assert check_rename(code, result.code, "java", [(r.old, r.new) for r in result.renames]) is None
+
+
+def test_deep_nesting_is_renamed_or_skipped_never_a_crash() -> None:
+    body = "".join(f"if (x == {k}) y = {k}; else " for k in range(400)) + "y = 0;"
+    assert rename(f"int f(int x) {{ int y; {body} return y; }}", "c").status == "changed"
+    body = "".join(f"if (x == {k}) y = {k}; else " for k in range(12_000)) + "y = 0;"
+    result = rename_identifiers(f"int f(int x) {{ int y; {body} return y; }}", "c", POOL, Random(0))
+    assert (result.status, result.reason) == ("skipped", "nesting too deep to analyse")
+
+
 # -- unchanged, skipped, the check ---------------------------------------------------------
 
 

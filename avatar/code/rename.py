@@ -300,7 +300,10 @@ def rename_identifiers(code: str, language: str, names: Sequence[str], rng: Rand
     """A consistently renamed copy of the function(s) in ``code`` (see the module docstring).
 
     ``names``: the pool of new names (``mine_identifiers``); ``rng`` draws from it, so the
-    same ``rng`` state gives the same copy. Raises ``AvatarError`` for an unsupported language.
+    same ``rng`` state gives the same copy. Pool entries that do not look like a variable
+    (an upper-case start, ALL_CAPS, ``$``, a keyword) are never drawn; when the pool runs
+    out of fresh names, the remaining names keep theirs. Raises ``AvatarError`` for an
+    unsupported language.
     """
     parser_for(language)  # unsupported language: one clear error, before anything else
     source = _encode(code)

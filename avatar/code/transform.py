@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,7 +42,7 @@ class Outcome:
     reason: str = ""
 
 
-class Transform:
+class Transform(ABC):
     """A semantics-preserving rewrite of one function.
 
     Built with the task's ``language`` (``"c"`` or ``"java"``) and ``names``, a pool of
@@ -55,9 +56,12 @@ class Transform:
         self.language = language
         self.names = list(names)
 
+    @abstractmethod
     def apply(self, code: str, rng: Random) -> str | None:
-        """The transformed copy of ``code``; ``code`` itself if nothing applies; None to skip."""
-        raise NotImplementedError
+        """The transformed copy of ``code``; ``code`` itself if nothing applies; None to skip.
+
+        All randomness must come from ``rng``: that is what makes copies reproducible.
+        """
 
     def outcome(self, code: str, rng: Random) -> Outcome:
         """``apply`` with the outcome named; override to give reasons for skips."""
