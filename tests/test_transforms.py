@@ -376,3 +376,16 @@ def test_real_functions_are_renamed_and_pass_the_check() -> None:
         assert stats.skipped == 0, stats.reasons
         assert stats.changed >= 36
         assert all(c is not None and len(c) > 0 for c in copies)
+
+
+def test_java_overloads_in_one_snippet_are_renamed_together_or_not_at_all() -> None:
+    code = """class A {
+    int f(int a) { return f(a, 1); }
+    int f(int a, int b) { return a + b; }
+}"""
+    # f(int) calls the other overload, so it cannot be renamed alone; neither is renamed
+    result = rename(code, "java")
+    assert "f" not in {r.old for r in result.renames if r.kind == "method"}
+    top = "int f(int a) { return f(a, 1); }\nint f(int a, int b) { return a + b; }"
+    result = rename(top, "java")
+    assert [r.old for r in result.renames if r.kind == "method"] == []

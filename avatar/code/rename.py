@@ -287,6 +287,8 @@ def _candidates(
             continue
         if language == "c" and is_macro_like(text):
             continue
+        if namespace == "method" and len(renamable) < len(group):
+            continue  # overloads in one snippet: all keep the name if one must
         if had_errors and namespace == "variable" and (len(renamable) < len(group) or free[text]):
             # scopes may be misread around a parse error: rename a name only if every
             # occurrence of it belongs to the function's own, renamable declarations
