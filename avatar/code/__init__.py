@@ -1,1 +1,11 @@
-"""Code as structure: tree-sitter parsing, GraphCodeBERT's data flow, metamorphic transforms."""
+"""Code as structure: tree-sitter parsing, GraphCodeBERT's data flow, metamorphic transforms.
+
+* ``parsing``: the grammars, each language's rules, leaf tokens (shared by everything here).
+* ``dataflow`` and ``control_flow``: GraphCodeBERT's data-flow graph; ``graphcodebert``: its
+  model inputs.
+* ``scopes``, ``rename``, ``transform``: metamorphic transformations, semantics-preserving
+  rewrites of a function (renamed parameters and locals, ...) that test and augment a
+  task's data without new labels: which identifiers are a function's own (scope by
+  scope), the renaming engine with its safety check and name mining, and the small
+  ``Transform`` interface every transform plugin (``TRANSFORMS``) implements.
+"""

@@ -140,6 +140,12 @@ def parser(language: str) -> Parser:
     return Parser(Language(_GRAMMARS[language]()))
 
 
+def parser_for(language: str) -> Parser:
+    """The shared, cached tree-sitter parser of ``language`` (``AvatarError`` if unsupported):
+    the data flow, the transforms and function extraction parse exactly alike."""
+    return parser(check_language(language))
+
+
 def parse(code: str, language: str) -> Tree:
     # errors="replace": a str with lone surrogates must not make extraction raise
     return parser(language).parse(code.encode("utf-8", errors="replace"))

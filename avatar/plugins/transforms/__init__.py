@@ -1,0 +1,1 @@
+"""Built-in code transforms: semantics-preserving rewrites (``rename``); registry ``TRANSFORMS``."""
