@@ -156,7 +156,7 @@ def test_build_task_checks_the_contract(tmp_path) -> None:
 def test_check_task_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert check_task_main(["demo", "--limit", "6"]) == 0
     out = capsys.readouterr().out
-    assert "task demo: 2 labels (0 0, 1 1); single snippets; language c" in out
+    assert "task demo: 2 labels (0 not vulnerable, 1 vulnerable); single snippets; language c" in out
     assert "valid          6         0:3 1:3" in out
     assert check_task_main(["demo", "--limit", "0"]) == 2
     err = capsys.readouterr().err.strip()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -59,6 +60,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("green")
     student = build_student(root / "students" / "tiny" / "student", "absolute")
+    meta = json.loads((student / "avatar.json").read_text())
+    (student / "avatar.json").write_text(json.dumps({**meta, "task": "demo"}))  # measured on the demo task
     export_all(student)
     teacher = root / "teacher"
     config = RobertaConfig(

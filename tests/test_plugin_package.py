@@ -120,7 +120,7 @@ from pathlib import Path
 
 import yaml
 
-from avatar.cli.errors import main
+from avatar.cli.main import main
 from avatar.task.contract import check_task
 from avatar.core.errors import AvatarError
 from avatar.search.objectives import MeterContext
