@@ -38,6 +38,7 @@ from avatar.core.progress import progress_bar
 from avatar.core.registry import CONSTRAINTS, EXECUTORS, INDICATORS, TEACHERS
 from avatar.distill.front import distill_front, students_estimate
 from avatar.distill.settings import DistillSettings, student_key
+from avatar.distill.student import default_cache_dir
 from avatar.distill.train import distill_candidate
 from avatar.learn.training import check_trainer_options
 from avatar.report.notes import greening_cost, logits_teacher_note, placement_note
@@ -123,7 +124,8 @@ def build_teacher(cfg: DictConfig) -> Teacher:
 
 
 def cache_dir(cfg: DictConfig) -> Path:
-    return Path(str(cfg.paths.cache)).expanduser()
+    configured = cfg.get("paths", {}).get("cache")
+    return Path(str(configured)).expanduser() if configured else default_cache_dir()
 
 
 def build_executor(cfg: DictConfig) -> Executor:
@@ -323,7 +325,7 @@ def _search(cfg: DictConfig, run_dir: Path, plan: SearchPlan) -> dict[str, Any]:
                 student_folders=[Path(s["student_dir"]) for s in students if s.get("student_dir")],
                 front=result.front, objective_names=objectives.names, students=students,
                 greening=greening_cost(run_dir, students),
-                notes=notes,
+                notes=notes, cache_dir=cache_dir(cfg),
             )
     finally:
         logger.finish()
@@ -429,7 +431,7 @@ def report_stage(cfg: DictConfig, run_dir: Path) -> dict[str, str]:
     shape_only = parts is not None and parts.teacher.model_dir(task, parts.context) is None
     return report_run(task, run_dir, options, teacher_dir=options.teacher,
                       teacher_architecture=teacher.architecture if shape_only else None,
-                      teacher_name=teacher.model_name if shape_only else "teacher")
+                      teacher_name=teacher.model_name if shape_only else "teacher", cache_dir=cache_dir(cfg))
 
 
 STAGES = {"teacher": teacher_stage, "distill": distill_stage, "report": report_stage}

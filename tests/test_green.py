@@ -195,6 +195,9 @@ def test_report_stage_finds_students_by_default(models: dict[str, Path], tmp_pat
     assert all(r["n_examples"] == "4" for r in records)
     assert records[0]["teacher_agreement"] == "" and 0 <= float(records[1]["teacher_agreement"]) <= 1
     assert "the teacher's predictions on the same examples: tiny " in Path(paths["md"]).read_text()
+    # robustness: every model ran on the same metamorphic copy of the measured examples
+    assert all(0 <= int(r["flips"]) <= int(r["flip_examples"]) == 4 for r in records)
+    assert "Flips (robustness): measured examples whose predicted label" in Path(paths["md"]).read_text()
     cfg.report.students = [str(tmp_path / "missing*")]
     with pytest.raises(green.AvatarError, match="no folder matches"):
         report_stage(cfg, run_dir)

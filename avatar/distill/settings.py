@@ -18,6 +18,7 @@ from typing import Any
 
 from avatar.core.errors import AvatarError
 from avatar.core.io import to_jsonable
+from avatar.core.registry import TRANSFORMS
 from avatar.learn.classifier import check_schedule
 from avatar.learn.losses import AUTO, Loss, build_loss
 from avatar.search.space import Candidate
@@ -42,6 +43,11 @@ class DistillSettings:
     loss: str = "auto"  # a name of the losses registry; auto: kl with teacher logits, else hard
     temperature: float | None = None  # None: the task's own (Task.temperature)
     loss_options: dict[str, Any] = dataclasses.field(default_factory=dict)  # the loss's own options
+    # Robustness: each student's flips on a metamorphic copy of the test split (the transform
+    # measured; None: not measured), and augmentation of its training data by k copies.
+    flips: str | None = "rename"
+    augment: str | None = None
+    augment_copies: int = 1
     schedule: str = "linear"
     warmup_ratio: float = 0.1
     patience: int = 3
@@ -84,6 +90,13 @@ class DistillSettings:
         # before any work, as if the teacher gave logits (what the teacher gives is checked later)
         build_loss(self.loss if self.loss != AUTO else "kl", True, self.temperature or 1.0, self.loss_options)
         check_schedule(self.schedule, self.warmup_ratio, "distill")
+        if self.augment_copies < 1:
+            raise AvatarError(f"distill.augment_copies must be >= 1, got {self.augment_copies}")
+        for key in ("flips", "augment"):
+            name = getattr(self, key)
+            if name is not None and name not in TRANSFORMS:
+                raise AvatarError(f"distill.{key}: unknown transform {name!r}; known transforms: "
+                                  f"{', '.join(TRANSFORMS.names())} (or null)")
         if self.holdout < 0:
             raise AvatarError(f"distill.holdout must be >= 0, got {self.holdout}")
         if self.patience < 0:
@@ -150,10 +163,12 @@ def run_signature(candidate: Candidate, settings: DistillSettings, trainer: Mapp
     A rerun with the same signature returns the finished student; a larger budget resumes
     from ``last.ckpt`` instead (progress bars and energy metering do not count).
     """
-    ignored = ("progress_bar", "measure_energy")
+    ignored = ("progress_bar", "measure_energy", "flips")  # flips are measured after training
     method = {k: v for k, v in dataclasses.asdict(settings).items() if k not in ignored}
-    if not method["loss_options"]:
-        del method["loss_options"]  # students finished before losses had options keep their signature
+    # options at their old defaults are left out: students finished before they existed keep their signature
+    for key, unset in (("loss_options", {}), ("augment", None), ("augment_copies", 1)):
+        if method[key] == unset:
+            del method[key]
     text = json.dumps([candidate.key(), method, dict(trainer)], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

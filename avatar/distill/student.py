@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from transformers import PreTrainedTokenizerFast, RobertaConfig, RobertaForSequenceClassification
 
+from avatar.code.metamorphic import MetamorphicCopy
 from avatar.core.errors import AvatarError, DataError
 from avatar.distill.tokenizer import cached_tokenizer
 from avatar.run.executor import torch_threads
@@ -239,6 +240,7 @@ class StudentDataModule(L.LightningDataModule):
         max_train_examples: int | None = None,
         seed: int = 42,
         holdout: int = 0,
+        augmented: Sequence[MetamorphicCopy] = (),
     ) -> None:
         super().__init__()
         if soft and knowledge is not None and knowledge.logits is None:
@@ -254,6 +256,7 @@ class StudentDataModule(L.LightningDataModule):
         self.max_train_examples = max_train_examples
         self.seed = seed
         self.holdout = int(holdout)
+        self.augmented = list(augmented)
         self._splits: dict[str, EncodedSplit] = {}
 
     def split(self, name: Split) -> EncodedSplit:
@@ -273,7 +276,14 @@ class StudentDataModule(L.LightningDataModule):
             targets = torch.from_numpy(np.array(values, copy=True))
             keep = self._trained_rows(len(examples))
             texts = [_code(examples[i]) for i in keep]
-            targets = targets[torch.from_numpy(keep)]
+            rows = list(keep)
+            # each metamorphic copy adds its variant of every trained row it has: the target is the
+            # original's (the transform keeps the meaning; the teacher's logits are of the original)
+            for copy in self.augmented:
+                variants = [(i, copy.codes[i]) for i in keep if copy.codes[i] is not None]
+                texts += [variant for _, variant in variants]  # type: ignore[misc]
+                rows += [i for i, _ in variants]
+            targets = targets[torch.as_tensor(rows, dtype=torch.long)]
         else:
             texts = [_code(e) for e in examples]
             targets = _gold(self.task, name, examples)
@@ -333,6 +343,44 @@ class StudentDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.split("test"), train=False)
+
+
+@torch.inference_mode()
+def predicted_labels(model: torch.nn.Module, split: EncodedSplit, batch_size: int = 64) -> torch.Tensor:
+    """``model``'s predicted class for every example of ``split``, in order."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out = []
+    for start in range(0, len(split), batch_size):
+        batch = split.collate(list(range(start, min(start + batch_size, len(split)))))
+        logits = model(input_ids=batch["input_ids"].to(device),
+                       attention_mask=batch["attention_mask"].to(device)).logits
+        out.append(logits.argmax(dim=-1).cpu())
+    model.train(was_training)
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
+
+
+FLIPS = "test/flips"
+FLIP_RATE = "test/flip_rate"
+
+
+def flip_metrics(model: torch.nn.Module, data: StudentDataModule, copy: MetamorphicCopy,
+                 batch_size: int = 64) -> dict[str, float]:
+    """Robustness: the test examples whose predicted label changes on their metamorphic copy.
+
+    Over the examples the copy has (skipped ones are left out of both sides): ``test/flips``
+    (a count), ``test/flip_rate`` (flips / compared) and ``test/flip_examples`` (compared).
+    """
+    test = data.split("test")
+    kept = copy.kept
+    dummy = torch.zeros(len(kept), dtype=torch.long)
+    original = EncodedSplit([test.texts[i] for i in kept], dummy, data.tokenizer, data.max_length)
+    variants: list[Text] = [copy.codes[i] for i in kept]  # type: ignore[misc]  # kept: never None
+    variant = EncodedSplit(variants, dummy, data.tokenizer, data.max_length)
+    before = predicted_labels(model, original, batch_size)
+    flips = int((before != predicted_labels(model, variant, batch_size)).sum())
+    return {FLIPS: float(flips), FLIP_RATE: flips / max(1, len(kept)), "test/flip_examples": float(len(kept))}
 
 
 @torch.inference_mode()

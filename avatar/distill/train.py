@@ -37,6 +37,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger
 from transformers import PreTrainedTokenizerFast
 
+from avatar.code.metamorphic import MetamorphicCopy, metamorphic_copy, supports
 from avatar.core.errors import AvatarError
 from avatar.core.io import UnreadableCheckpoint, atomic_write_json, load_checkpoint
 from avatar.distill.folder import HOLDOUT_AGREEMENT, save_student
@@ -50,11 +51,13 @@ from avatar.distill.settings import (
     run_signature,
 )
 from avatar.distill.student import (
+    FLIPS,
     StudentDataModule,
     agreement,
     build_model,
     build_tokenizer,
     default_cache_dir,
+    flip_metrics,
     label_names,
     parameter_bytes,
 )
@@ -165,6 +168,7 @@ def distill_candidate(
             max_train_examples=settings.max_train_examples,
             seed=settings.seed,
             holdout=settings.holdout,
+            augmented=_augmented(task, settings, cache),
         )
         labels = label_names(task)
         module = ClassifierModule(
@@ -181,7 +185,7 @@ def distill_candidate(
         assert out is not None
         return _full_run(
             candidate, task, module, data, tokenizer, settings, trainer, out, logger, callbacks, labels,
-            teacher or knowledge.teacher, signature,
+            teacher or knowledge.teacher, signature, cache,
         )
 
 
@@ -235,6 +239,30 @@ def _checkpoints(settings: DistillSettings, folder: Path) -> tuple[ModelCheckpoi
     return best, last
 
 
+def _augmented(task: Task, settings: DistillSettings, cache: Path) -> list[MetamorphicCopy]:
+    """``distill.augment_copies`` metamorphic copies of the unlabeled split (seeds 1..k), or none."""
+    if settings.augment is None:
+        return []
+    if not supports(task):
+        log.warning("distill.augment=%s: task %s is in %s, which the transforms do not parse; "
+                    "training without augmentation", settings.augment, task.name, task.language)
+        return []
+    return [metamorphic_copy(task, "unlabel_train", cache, settings.augment, seed=settings.seed + copy)
+            for copy in range(1, settings.augment_copies + 1)]
+
+
+def _flips(module: ClassifierModule, task: Task, data: StudentDataModule, settings: DistillSettings,
+           cache: Path) -> dict[str, float]:
+    """``distill.flips``: the student's prediction flips on the metamorphic copy of the test split."""
+    if settings.flips is None or not supports(task):
+        return {}
+    copy = metamorphic_copy(task, "test", cache, settings.flips, seed=0)  # one copy for every model
+    flips = flip_metrics(module.model, data, copy, settings.eval_batch_size)
+    log.info("student flips its answer on %d of %d metamorphic test copies (%s)", flips[FLIPS],
+             flips["test/flip_examples"], settings.flips)
+    return flips
+
+
 def _full_run(
     candidate: Candidate,
     task: Task,
@@ -249,6 +277,7 @@ def _full_run(
     labels: list[str],
     teacher: str,
     signature: str,
+    cache: Path,
 ) -> DistillResult:
     checkpoints = out / "checkpoints"
     best, last = _checkpoints(settings, checkpoints)
@@ -289,6 +318,7 @@ def _full_run(
                                   **SINGLE_PROCESS)
         metrics = _scalars(evaluator.validate(module, datamodule=data, verbose=False)[0])
         metrics.update(_scalars(evaluator.test(module, datamodule=data, verbose=False)[0]))
+    metrics.update(_flips(module, task, data, settings, cache))
     held = data.holdout_split()
     if held is not None:
         metrics[HOLDOUT_AGREEMENT] = agreement(module.model, held, settings.eval_batch_size)

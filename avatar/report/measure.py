@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from avatar.code.metamorphic import MetamorphicCopy
 from avatar.core.errors import AvatarError
 from avatar.distill.folder import onnx_file
 from avatar.report.rows import KINDS, ReportRow
@@ -85,12 +86,15 @@ def score(task: Task, predictions: np.ndarray, labels: Sequence[int | None]) -> 
 
 def measure_model(model_dir: str | os.PathLike[str], task: Task, backend: str = "torch",
                   n_examples: int = 100, split: str = "test", kind: str | None = None,
-                  name: str | None = None, warmup: int = 2, threads: int | None = None) -> ReportRow:
+                  name: str | None = None, warmup: int = 2, threads: int | None = None,
+                  copy: MetamorphicCopy | None = None) -> ReportRow:
     """Size, task metrics, batch-1 latency and energy of one saved model on up to ``n_examples``.
 
     ``model_dir`` is a folder with the Hugging Face model and its ``tokenizer.json`` (a
     student, or a teacher saved the same way). ``threads`` sets PyTorch's intra-op threads
-    for the measurement (ONNX Runtime keeps its own default).
+    for the measurement (ONNX Runtime keeps its own default). With ``copy`` (the split's
+    metamorphic copy), the row's ``flips`` count the measured examples whose predicted label
+    changes on their copy.
     """
     import torch
 
@@ -114,6 +118,7 @@ def measure_model(model_dir: str | os.PathLike[str], task: Task, backend: str = 
     predictions = result.outputs.argmax(axis=-1)
     metrics = score(task, predictions, [e.label for e in examples])
     energy, co2 = result.per_1000()
+    flips = flip_count(predictor, predictions, copy, len(examples), threads)
     label = name or model_name(model_dir)
     return ReportRow(
         name=label if kind in ("teacher", "student") else f"{label} ({kind})",
@@ -123,7 +128,21 @@ def measure_model(model_dir: str | os.PathLike[str], task: Task, backend: str = 
         backend=backend, split=split, threads=used_threads, gflops=model_gflops(model_dir),
         path=str(model_dir), metrics=metrics, labels=list(predictor.meta.labels),
         collapsed=len(examples) > 1 and len(set(predictions.tolist())) == 1, predictions=predictions.tolist(),
+        flips=flips[0] if flips else None, flip_examples=flips[1] if flips else None,
     )
+
+
+def flip_count(predictor: Any, predictions: np.ndarray, copy: MetamorphicCopy | None, n: int,
+               threads: int | None) -> tuple[int, int] | None:
+    """(flips, compared) over the first ``n`` examples that have a metamorphic copy; None without one."""
+    if copy is None:
+        return None
+    kept = [i for i in copy.kept if i < n]
+    if not kept:
+        return 0, 0
+    with torch_threads(threads):
+        variants = predictor.logits([copy.codes[i] for i in kept]).argmax(axis=-1)
+    return int((variants != predictions[kept]).sum()), len(kept)
 
 
 def measure_architecture(architecture: Mapping[str, Any], task: Task, name: str, n_examples: int = 50,

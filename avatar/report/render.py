@@ -96,6 +96,12 @@ def render_markdown(rows: Sequence[ReportRow], title: str, machine: dict[str, An
         lines += ["", "Agreement with the teacher on unlabeled examples held out of every student's "
                   "training (`distill.holdout`): "
                   + ", ".join(f"{row.name} {row.holdout_agreement:.2%}" for row in held) + "."]
+    robust = [row for row in rows if row.flips is not None]
+    if robust:
+        lines += ["", "Flips (robustness): measured examples whose predicted label changes when the "
+                  "functions' names, parameters and locals are renamed (the same metamorphic copy for "
+                  "every model; fewer is better): "
+                  + ", ".join(f"{row.name} {row.flips} of {row.flip_examples}" for row in robust) + "."]
     collapsed = [row.name for row in rows if row.collapsed]
     if collapsed:
         lines += ["", f"**Collapsed** (one predicted class for every example, chance-level quality): "

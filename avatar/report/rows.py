@@ -45,6 +45,8 @@ class ReportRow:
     labels: list[str] = field(default_factory=list)  # class names in label order, from the model's config
     teacher_agreement: float | None = None  # share of the measured examples where it predicts as the teacher
     holdout_agreement: float | None = None  # the same on unlabeled examples held out of its training
+    flips: int | None = None  # measured examples whose label changes on their metamorphic copy
+    flip_examples: int | None = None  # measured examples that have a copy (the flips' denominator)
     predictions: list[int] = field(default_factory=list, repr=False)  # per measured example (not written)
 
 

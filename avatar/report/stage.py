@@ -29,6 +29,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from avatar.code.metamorphic import MetamorphicCopy, metamorphic_copy, supports
 from avatar.core.errors import AvatarError
 from avatar.core.io import atomic_write_bytes
 from avatar.distill.folder import (
@@ -38,10 +39,11 @@ from avatar.distill.folder import (
     onnx_file,
     read_student_meta,
 )
+from avatar.distill.student import default_cache_dir
 from avatar.report.measure import measure_architecture, measure_model
 from avatar.report.render import build_report, render_pareto_png
 from avatar.report.rows import DEFAULT_STUDENTS_GLOB, ReportRow, add_teacher_agreement
-from avatar.task.base import Task
+from avatar.task.base import Split, Task
 
 log = logging.getLogger("avatar")
 
@@ -98,19 +100,21 @@ def holdout_agreement(folder: str | os.PathLike[str]) -> float | None:
 
 
 def student_rows(
-    folder: str | os.PathLike[str], task: Task, n: int, split: str, export: bool, threads: int | None = None
+    folder: str | os.PathLike[str], task: Task, n: int, split: str, export: bool, threads: int | None = None,
+    copy: MetamorphicCopy | None = None,
 ) -> list[ReportRow]:
     """The student's row, and with ``export`` its ONNX and int8 rows (exported when stale)."""
     from avatar.report.export import export_all
 
-    rows = [measure_model(folder, task, "torch", n, split, kind="student", threads=threads)]
+    rows = [measure_model(folder, task, "torch", n, split, kind="student", threads=threads, copy=copy)]
     rows[0].holdout_agreement = holdout_agreement(folder)
     if export:
         if not _is_exported(Path(folder)):
             with _quiet_root_logger():  # onnxruntime's quantiser logs every tensor at INFO
                 export_all(folder, int8=True)
         for backend in ("onnx", "int8"):
-            rows.append(measure_model(folder, task, backend, n, split, kind=backend, threads=threads))
+            rows.append(measure_model(folder, task, backend, n, split, kind=backend, threads=threads,
+                                      copy=copy))
     return rows
 
 
@@ -124,6 +128,7 @@ class ReportOptions:
     split: str = "test"
     export: bool = True
     threads: int | None = None
+    flips: str | None = "rename"  # the transform of the metamorphic copy each model's flips count on
 
     @classmethod
     def from_config(cls, options: dict[str, Any]) -> ReportOptions:
@@ -149,6 +154,7 @@ def report_run(
     notes: Sequence[str] = (),
     teacher_architecture: Mapping[str, Any] | None = None,
     teacher_name: str = "teacher",
+    cache_dir: Path | None = None,
 ) -> dict[str, str]:
     """The one report driver (``train.py stage=report`` and the end of a search).
 
@@ -156,7 +162,9 @@ def report_run(
     side, writes ``report.md``/``.csv``/``.png``, and with a ``front`` also ``pareto.png``
     (distilled members starred). ``notes`` are extra lines under the conditions (where the
     training ran, for example). Without a teacher folder, ``teacher_architecture`` (the
-    teacher plugin's) gives the teacher's cost row (``measure_architecture``).
+    teacher plugin's) gives the teacher's cost row (``measure_architecture``). Every model
+    measured is also run on the split's metamorphic copy (``report.flips``; cached under
+    ``cache_dir``): its flips.
     """
     run_dir = Path(run_dir)
     rows: list[ReportRow] = []
@@ -165,12 +173,16 @@ def report_run(
     for folder in measured:  # every mismatch in one line, before any model is measured
         check_student_fits(read_student_meta(folder), folder, task=task.name, is_pair=task.is_pair,
                            num_labels=task.num_labels)
+    copy = None
+    if options.flips and supports(task):
+        split: Split = options.split  # type: ignore[assignment]  # checked by read_split
+        copy = metamorphic_copy(task, split, cache_dir or default_cache_dir(), options.flips)
     if teacher_dir:
         if not Path(teacher_dir).is_dir():
             raise AvatarError(f"report.teacher: folder not found: {teacher_dir} "
                               "(a fine-tuned teacher saved with its tokenizer)")
         rows.append(measure_model(teacher_dir, task, "torch", options.examples, options.split, kind="teacher",
-                                  threads=options.threads))
+                                  threads=options.threads, copy=copy))
     elif teacher_architecture:
         log.info("report: measuring the cost of %s's architecture (random weights)", teacher_name)
         rows.append(measure_architecture(teacher_architecture, task, teacher_name, min(options.examples, 50),
@@ -179,7 +191,7 @@ def report_run(
         log.info("report: no teacher model to measure (a predictions-file teacher, or none given)")
     for folder in folders:
         rows.extend(student_rows(folder, task, options.examples, options.split, options.export,
-                                 options.threads))
+                                 options.threads, copy))
     if not rows:
         raise AvatarError(
             f"nothing to report: set report.teacher and/or report.students (no {DEFAULT_STUDENTS_GLOB} "

@@ -1,0 +1,86 @@
+"""Robustness: metamorphic copies of a split, flips of a student, augmentation by copies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avatar.code.metamorphic import metamorphic_copy
+from avatar.core.errors import AvatarError
+from avatar.distill.settings import DistillSettings
+from avatar.distill.student import StudentDataModule, build_tokenizer
+from avatar.distill.train import distill_candidate
+from avatar.plugins.tasks.demo import DemoTask
+from tests.helpers import load_space
+from tests.test_distill import TINY, PairDemo, gold_knowledge
+
+
+@pytest.fixture
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.getbasetemp() / "robustness_cache"
+
+
+def test_a_copy_is_seeded_cached_and_renames_only_names(cache: Path) -> None:
+    task = DemoTask(limit=24)
+    copy = metamorphic_copy(task, "test", cache, "rename", seed=0)
+    originals = [e.code for e in task.read_split("test")]
+    assert len(copy.codes) == len(originals) and copy.skipped == 0 and copy.changed > 0
+    assert any(c != o for c, o in zip(copy.codes, originals))
+    files = sorted((cache / "metamorphic").glob("demo-test-rename-*.json.gz"))
+    assert len(files) == 1
+    again = metamorphic_copy(task, "test", cache, "rename", seed=0)  # read from the cache
+    assert again.codes == copy.codes
+    assert metamorphic_copy(task, "test", cache, "rename", seed=1).codes != copy.codes
+
+
+def test_pairs_transform_both_functions_the_same_way_everywhere(cache: Path) -> None:
+    task = PairDemo(limit=16)
+    copy = metamorphic_copy(task, "test", cache)
+    seen: dict[str, str] = {}
+    originals = [e.code for e in task.read_split("test")]
+    for (first, second), (new_first, new_second) in zip(originals, copy.codes):
+        assert new_first != first or new_second != second
+        for old, new in ((first, new_first), (second, new_second)):
+            assert seen.setdefault(old, new) == new  # one function, one copy
+
+
+def test_a_language_without_a_parser_is_one_line(cache: Path) -> None:
+    class Python(DemoTask):
+        language = "python"
+
+    with pytest.raises(AvatarError, match="no metamorphic copies for language 'python'"):
+        metamorphic_copy(Python(limit=8), "test", cache)
+
+
+def test_augmentation_adds_each_copy_with_the_originals_targets(cache: Path) -> None:
+    task = DemoTask(limit=24)
+    candidate = load_space("tiny").validate(TINY)
+    knowledge = gold_knowledge(task, soft=True)
+    copies = [metamorphic_copy(task, "unlabel_train", cache, seed=seed) for seed in (1, 2)]
+    tokenizer = build_tokenizer(candidate, task, cache)
+    plain = StudentDataModule(task, tokenizer, knowledge, 8, 128).split("unlabel_train")
+    augmented = StudentDataModule(task, tokenizer, knowledge, 8, 128, augmented=copies).split("unlabel_train")
+    kept = [len(c.kept) for c in copies]
+    assert len(augmented) == len(plain) + sum(kept)
+    np.testing.assert_array_equal(augmented.targets[len(plain): len(plain) + kept[0]].numpy(),
+                                  plain.targets[np.array(copies[0].kept)].numpy())
+    assert augmented.texts[len(plain)] == copies[0].codes[copies[0].kept[0]]
+
+
+def test_every_student_reports_its_flips(cache: Path, tmp_path: Path) -> None:
+    task = DemoTask(limit=32)
+    candidate = load_space("tiny").validate(TINY)
+    settings = DistillSettings(progress_bar=False, augment="rename")
+    result = distill_candidate(candidate, task, gold_knowledge(task, soft=True), settings, tmp_path / "run",
+                               cache_dir=cache, trainer={"max_steps": 2})
+    metrics = result.metrics
+    assert metrics["test/flip_examples"] == len(task.read_split("test"))
+    assert 0 <= metrics["test/flips"] <= metrics["test/flip_examples"]
+    assert metrics["test/flip_rate"] == pytest.approx(metrics["test/flips"] / metrics["test/flip_examples"])
+    saved = json.loads((result.student_dir / "avatar.json").read_text())["metrics"]
+    assert saved["test/flips"] == metrics["test/flips"]
+    with pytest.raises(AvatarError, match="distill.augment: unknown transform 'shuffle'; known transforms"):
+        DistillSettings.from_config({"augment": "shuffle"})
