@@ -203,6 +203,10 @@ def run(teacher: str, args: argparse.Namespace, out: Path) -> dict:
         progress_bar=False,
         seed=args.seed,
         holdout=args.agreement_examples,  # never trained on: the agreement with the teacher
+        loss=args.loss,
+        augment=args.augment,
+        augment_copies=args.augment_copies,
+        flips="rename",  # robustness: flips on the metamorphic (renamed) copy of the test split
     )
     label = f"{teacher}-{args.name or args.candidate}"
     started = time.perf_counter()
@@ -219,6 +223,8 @@ def run(teacher: str, args: argparse.Namespace, out: Path) -> dict:
         "accuracy": m["test/accuracy"],
         "f1": m["test/f1"],
         "agreement": m[HOLDOUT_AGREEMENT],
+        "flips": m.get("test/flips"),
+        "flip_examples": m.get("test/flip_examples"),
         "val_accuracy": m.get("val/accuracy"),
         "collapsed": result.collapsed,
         "steps": result.global_step,
@@ -236,6 +242,9 @@ def run(teacher: str, args: argparse.Namespace, out: Path) -> dict:
             "minutes": args.minutes,
             "epochs": args.epochs,
             "max_steps": args.max_steps,
+            "loss": args.loss,
+            "augment": args.augment,
+            "augment_copies": args.augment_copies,
         },
         "curve": learning_curve(out / label, int(cand["batch_size"])),
     }
@@ -268,20 +277,23 @@ def plot(rows: list[dict], path: Path) -> None:
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| run | size MiB | test acc | test F1 | teacher agreement | collapsed | steps | examples "
+        "| run | size MiB | test acc | test F1 | teacher agreement | flips | collapsed | steps | examples "
         "| train ex/s | wall min | peak RSS MB | threads |",
-        "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
+        flips = r.get("flips") if r.get("flips") is not None else "n/a"
         lines.append(
             f"| {r['run']} | {r['size_mb']:.2f} | {r['accuracy']:.4f} | {r['f1']:.4f} | {r['agreement']:.4f} "
-            f"| {'yes' if r['collapsed'] else 'no'} | {r['steps']} | {r['examples']} | {r['ex_per_s']:.1f} "
+            f"| {flips} | {'yes' if r['collapsed'] else 'no'} "
+            f"| {r['steps']} | {r['examples']} | {r['ex_per_s']:.1f} "
             f"| {r['wall_s'] / 60:.1f} | {r['peak_mb']:.0f} | {r['threads']} |"
         )
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (``bench/robustness.py`` builds its arms' runs with it)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--teachers", nargs="*", default=["codebert", "graphcodebert"])
     parser.add_argument("--candidate", choices=sorted(CANDIDATES), default="context")
@@ -296,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     recipe.add_argument("--schedule", choices=["linear", "constant"], default="linear")
     recipe.add_argument("--warmup-ratio", type=float, default=0.1)
     recipe.add_argument("--precision", default="32-true", help="e.g. bf16-mixed on CPUs with avx512_bf16")
+    recipe.add_argument("--loss", default="auto", help="a losses registry name: kl, kl_cosine, hard")
+    recipe.add_argument("--augment", default=None, help="a transform (rename): also train on its copies")
+    recipe.add_argument("--augment-copies", type=int, default=1, help="copies of the unlabeled split")
     recipe.add_argument("--patience", type=int, default=1000, help="validation rounds without gain")
     parser.add_argument("--val-every", type=int, default=400, help="validate every N steps")
     parser.add_argument("--valid-examples", type=int, default=1000, help="validation sample per check")
@@ -305,6 +320,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", type=Path, default=Path("outputs/fidelity"))
     parser.add_argument("--cache", type=Path, default=None, help="Avatar cache (default: AVATAR_CACHE)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if not os.environ.get("AVATAR_DATA"):
         parser.error("set AVATAR_DATA to the real data root (bigclonebench/)")

@@ -1,0 +1,116 @@
+"""Benchmark: robust students on real BigCloneBench, at equal wall-clock time per arm.
+
+Why: a student that changes its answer when a variable is renamed is not trusted, however
+accurate. Each arm distils the same reference student (``bench/fidelity.py``'s
+``context`` by default) for the same ``--minutes`` with the paper's teacher logits, and
+differs in one thing only:
+
+* ``baseline``: KL on the original unlabeled pairs (today's recipe);
+* ``augment``: plus ``--copies`` metamorphic copies of every pair (``distill.augment=rename``:
+  the functions' names, parameters and locals renamed with names mined from the task's own
+  code), each with the original's logits as its target (the transformation keeps the
+  meaning, and a predictions-file teacher cannot be asked about the copy);
+* ``kl_cosine``: MORPH's loss (KL plus a cosine term) on the original pairs;
+* ``augment_kl_cosine``: both.
+
+Every arm reports test accuracy and F1 on all 4,000 test pairs, agreement with the teacher
+on 1,000 held-out unlabeled pairs, training examples/s, and its **flips**: the test pairs
+whose predicted label changes on the metamorphic (renamed) copy of the test split, the
+same copy for every arm. Rows go to ``<out>/fidelity.jsonl`` (with every other fidelity
+run there); ``--parallel 2`` runs two arms at once as Ray tasks (``--threads`` each).
+
+    AVATAR_DATA=../shared/data python bench/robustness.py --minutes 60 --threads 2
+    python bench/robustness.py --minutes 30 --threads 1 --parallel 2 --arms baseline augment
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent))
+sys.path.insert(0, str(BENCH))
+
+import fidelity  # noqa: E402
+
+ARMS: dict[str, list[str]] = {
+    "baseline": [],
+    "augment": ["--augment", "rename"],
+    "kl_cosine": ["--loss", "kl_cosine"],
+    "augment_kl_cosine": ["--augment", "rename", "--loss", "kl_cosine"],
+}
+
+
+def arm_argv(arm: str, args: argparse.Namespace, teacher: str) -> list[str]:
+    extra = list(ARMS[arm])
+    if "--augment" in extra:
+        extra += ["--augment-copies", str(args.copies)]
+    return [
+        "--teachers", teacher, "--candidate", args.candidate, "--minutes", str(args.minutes),
+        "--threads", str(args.threads), "--name", f"{args.candidate}-{arm}", "--out", str(args.out),
+        "--seed", str(args.seed), *extra,
+    ]
+
+
+def run_arm(argv: list[str]) -> dict:
+    """One arm through fidelity.py's own runner (in this process, or in a Ray worker)."""
+    parser = fidelity.build_parser()
+    run_args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(run_args.threads)
+    run_args.out.mkdir(parents=True, exist_ok=True)
+    return fidelity.run(run_args.teachers[0], run_args, run_args.out)
+
+
+def table(rows: list[dict]) -> str:
+    baseline = {r["teacher"]: r for r in rows if r["run"].endswith("-baseline")}
+    lines = [
+        "| teacher | arm | test acc | gain | test F1 | flips (of 4,000) | teacher agreement | pairs seen "
+        "| train ex/s | threads |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        base = baseline.get(r["teacher"])
+        gain = f"{r['accuracy'] - base['accuracy']:+.4f}" if base is not None and base is not r else "-"
+        arm = r["run"].split("-", 2)[-1]
+        lines.append(
+            f"| {r['teacher']} | {arm} | {r['accuracy']:.4f} | {gain} | {r['f1']:.4f} | {r.get('flips')} "
+            f"| {r['agreement']:.4f} | {r['examples']:,} | {r['ex_per_s']:.1f} | {r['threads']} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
+    parser.add_argument("--arms", nargs="*", default=list(ARMS), choices=list(ARMS))
+    parser.add_argument("--teachers", nargs="*", default=["codebert"], choices=["codebert", "graphcodebert"])
+    parser.add_argument("--candidate", default="context", choices=sorted(fidelity.CANDIDATES))
+    parser.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget per arm")
+    parser.add_argument("--copies", type=int, default=1, help="metamorphic copies per pair (augment arms)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads per arm")
+    parser.add_argument("--parallel", type=int, default=1, help="arms at once (Ray tasks when > 1)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--out", type=Path, default=Path("outputs/robustness"))
+    args = parser.parse_args(argv)
+    if not os.environ.get("AVATAR_DATA"):
+        parser.error("set AVATAR_DATA to the real data root (bigclonebench/)")
+    jobs = [arm_argv(arm, args, teacher) for teacher in args.teachers for arm in args.arms]
+    if args.parallel <= 1:
+        rows = [run_arm(job) for job in jobs]
+    else:
+        import ray
+
+        ray.init(num_cpus=args.parallel * args.threads, include_dashboard=False, logging_level="ERROR")
+        remote = ray.remote(num_cpus=args.threads)(run_arm)
+        rows = ray.get([remote.remote(job) for job in jobs])
+    print(table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
