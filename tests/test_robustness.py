@@ -81,6 +81,8 @@ def test_every_student_reports_its_flips(cache: Path, tmp_path: Path) -> None:
     assert 0 <= metrics["test/flips"] <= metrics["test/flip_examples"]
     assert metrics["test/flip_rate"] == pytest.approx(metrics["test/flips"] / metrics["test/flip_examples"])
     saved = json.loads((result.student_dir / "avatar.json").read_text())["metrics"]
+    weights = result.student_dir / "model.safetensors"
+    assert weights.stat().st_mode & 0o044 == 0o044  # readable by others: a student is meant to be shared
     assert saved["test/flips"] == metrics["test/flips"]
     with pytest.raises(AvatarError, match="distill.augment: unknown transform 'shuffle'; known transforms"):
         DistillSettings.from_config({"augment": "shuffle"})

@@ -115,7 +115,7 @@ def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
         yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; outputs are ordinary folders
+        os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes 0700; outputs are ordinary folders
         old = None
         if target.exists():
             old = target.with_name(f".{target.name}.old.{os.getpid()}")
@@ -131,7 +131,8 @@ def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _umask() -> int:
+def umask() -> int:
+    """The process umask (read without changing it): files written by libraries get the usual mode."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
