@@ -572,6 +572,34 @@ def test_unwritable_output_dir_is_one_line_before_hydra(tmp_path: Path) -> None:
     assert len(done.stderr.strip().splitlines()) == 1
 
 
+def test_yaml_syntax_error_names_file_and_line_and_leaves_no_run_dir(tmp_path: Path) -> None:
+    folder = tmp_path / "configs" / "experiment"
+    folder.mkdir(parents=True)
+    (folder / "broken.yaml").write_text("# @package _global_\nsearch: {population: [4\n")
+    run = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "search.py", "--config-dir", str(tmp_path / "configs"), "experiment=broken",
+         f"hydra.run.dir={run}"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == (f"error: {folder / 'broken.yaml'}:3:1: not valid YAML "
+                                   "(expected ',' or ']', but got '<stream end>')")
+    assert not run.exists()
+
+
+def test_an_option_from_config_dir_passes_the_preflight(tmp_path: Path) -> None:
+    """``--config-dir`` adds options: the check before Hydra knows them (it used to refuse them all)."""
+    from avatar.cli.preflight import preflight
+
+    folder = tmp_path / "experiment"
+    folder.mkdir()
+    (folder / "mine.yaml").write_text("# @package _global_\nsearch: {population: 4}\n")
+    preflight(["--config-dir", str(tmp_path), "experiment=mine"], REPO / "configs")  # no SystemExit
+    with pytest.raises(SystemExit):
+        preflight(["experiment=mine"], REPO / "configs")
+
+
 @pytest.mark.parametrize("data, message", [
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
      "error: <stdin>: binary input (a NUL byte at offset 8), not source code"),

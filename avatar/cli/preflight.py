@@ -4,8 +4,10 @@ is caught here and reported in one line."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from avatar.cli.errors import EXIT_USER_ERROR
@@ -14,12 +16,16 @@ from avatar.cli.errors import EXIT_USER_ERROR
 def _writable(directory: Path) -> str | None:
     """``None`` when ``directory`` can be created and written (root ignores permission bits,
     so this really creates it and a probe file); else the reason."""
+    created = next((d for d in [*reversed(directory.parents), directory] if not d.exists()), None)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=directory):
             pass
     except OSError as error:
         return error.strerror or type(error).__name__
+    finally:
+        if created is not None:  # Hydra creates it when the run starts; a run that fails first leaves none
+            shutil.rmtree(created, ignore_errors=True)
     return None
 
 
@@ -62,12 +68,56 @@ PLUGIN_GROUPS = {"task": "TASKS", "teacher": "TEACHERS"}
 """Config groups whose options plugin packages may ship (``<package>/configs/<group>/<name>.yaml``)."""
 
 
-def _known_options(group: str, config_dir: Path) -> list[str]:
-    """Option names of ``group``: Avatar's ``configs/<group>/*.yaml`` and every plugin package's."""
+def _config_folders(config_dir: Path, extra: Sequence[Path] = ()) -> list[Path]:
+    """Where Hydra looks for options: ``--config-dir`` folders, Avatar's, every plugin package's."""
     from hydra_plugins.avatar_searchpath import plugin_config_dirs
 
-    folders = [config_dir, *plugin_config_dirs()]
+    return [*extra, config_dir, *plugin_config_dirs()]
+
+
+def _known_options(group: str, config_dir: Path, extra: Sequence[Path] = ()) -> list[str]:
+    """Option names of ``group``: Avatar's ``configs/<group>/*.yaml``, a ``--config-dir``'s and every
+    plugin package's."""
+    folders = _config_folders(config_dir, extra)
     return sorted({path.stem for folder in folders for path in (folder / group).glob("*.yaml")})
+
+
+def extra_config_dirs(argv: list[str]) -> list[Path]:
+    """The folders given with ``--config-dir DIR`` / ``-cd DIR`` / ``--config-dir=DIR``."""
+    found = []
+    for index, argument in enumerate(argv):
+        if argument in ("--config-dir", "-cd") and index + 1 < len(argv):
+            found.append(Path(argv[index + 1]).expanduser())
+        elif argument.startswith("--config-dir="):
+            found.append(Path(argument.split("=", 1)[1]).expanduser())
+    return found
+
+
+def check_yaml_syntax(argv: list[str], config_dir: Path, extra: Sequence[Path] = ()) -> None:
+    """Exit 2 with ``file:line:column: problem`` when a chosen option's yaml does not parse.
+
+    Hydra would print a 95-line traceback and leave an empty run directory behind.
+    """
+    import yaml
+
+    for argument in argv:
+        key, sep, value = argument.lstrip("+").partition("=")
+        if not sep or argument.startswith("-") or "." in key:
+            continue
+        for name in (v.strip() for v in value.split(",")):
+            for folder in _config_folders(config_dir, extra):
+                path = folder / key / f"{name}.yaml"
+                if not path.is_file():
+                    continue
+                try:
+                    yaml.safe_load(path.read_text(encoding="utf-8"))
+                except yaml.YAMLError as error:
+                    mark = getattr(error, "problem_mark", None)
+                    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+                    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+                    print(f"error: {where}: not valid YAML ({problem})", file=sys.stderr)
+                    sys.exit(EXIT_USER_ERROR)
+                break
 
 
 def _misspelt_groups() -> list[str]:
@@ -112,7 +162,7 @@ def _plugin_hint(group: str, name: str) -> str:
     return "; ".join(hints)
 
 
-def check_config_choices(argv: list[str], config_dir: Path) -> None:
+def check_config_choices(argv: list[str], config_dir: Path, extra: Sequence[Path] = ()) -> None:
     """Exit 2 with one line when an override such as ``task=codelang`` names no config option.
 
     Why here: Hydra reports a missing option as a multi-line "Could not find" block that
@@ -121,11 +171,12 @@ def check_config_choices(argv: list[str], config_dir: Path) -> None:
     """
     for argument in argv:
         key, sep, value = argument.lstrip("+").partition("=")
-        if not sep or argument.startswith("-") or "." in key or not (config_dir / key).is_dir():
+        groups = [folder / key for folder in (config_dir, *extra)]
+        if not sep or argument.startswith("-") or "." in key or not any(g.is_dir() for g in groups):
             continue
         if any(c in value for c in "()[]{}*$"):  # sweep functions and interpolations: Hydra's business
             continue
-        known = _known_options(key, config_dir)
+        known = _known_options(key, config_dir, extra)
         for name in (v.strip() for v in value.split(",")):
             if name in ("", "null") or name in known:
                 continue
@@ -138,6 +189,8 @@ def check_config_choices(argv: list[str], config_dir: Path) -> None:
 
 def preflight(argv: list[str], config_dir: Path) -> None:
     """Everything the entry points check before Hydra starts (each failure: one line, exit 2)."""
+    extra = extra_config_dirs(argv)
+    check_config_choices(argv, config_dir, extra)
+    check_yaml_syntax(argv, config_dir, extra)
     check_output_dir(argv)
-    check_config_choices(argv, config_dir)
     check_trainer_overrides(argv)
