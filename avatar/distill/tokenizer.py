@@ -66,7 +66,7 @@ UNIGRAM_MAX_CHARS = 2_000_000
 """Unigram trains on at most this many characters of (normalised) code, the first texts.
 
 Why: Unigram's EM pruning is slow, about 16 s for 2 MB at vocab 1000 on a laptop core
-(16-23 s on 4 MB in NOTES.md, for ``tokenizers``' trainer; SentencePiece's is about twice
+(16-23 s on 4 MB as measured for ``tokenizers``' trainer; SentencePiece's is about twice
 as fast; the search trains one tokenizer per distinct vocab size), while BPE, WordPiece and
 Word train in seconds on the whole corpus. 2 MB of Devign code still yields about 44k
 Unigram pieces, so sizes up to the space's 46k nearly saturate.

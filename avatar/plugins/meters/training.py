@@ -1,7 +1,7 @@
 """Measured training throughput: examples per second of a real training step on this machine.
 
 Why: a candidate's training cost varies about 8x inside one size budget on a CPU (many
-tiny heads and long sequences are memory-bound; see NOTES), and FLOPs do not see it. A
+tiny heads and long sequences are memory-bound; docs/benchmarks.md), and FLOPs do not see it. A
 student a laptop cannot train in a day is no use to its user, so the search can weigh
 this number (``meters=trainable``: maximise it beside effectiveness and size).
 

@@ -1,0 +1,1 @@
+"""Executor plugins beyond the built-in local and ray (``avatar/run/executor.py``): one file each."""
