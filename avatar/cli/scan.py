@@ -73,6 +73,10 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def _warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
@@ -152,6 +156,6 @@ def run(args: argparse.Namespace) -> int:
     writer.close()
     seconds = parsing + time.perf_counter() - started  # the model's loading left out: it is paid once
     found = ", ".join(f"{count} {name}" for name, count in sorted(flagged.items())) or f"all {labels[0]}"
-    print(f"scanned {len(functions)} functions in {files} files in {seconds:.1f} s "
+    print(f"scanned {_count(len(functions), 'function')} in {_count(files, 'file')} in {seconds:.1f} s "
           f"({len(functions) / max(seconds, 1e-9):.0f} functions/s): {found}", file=sys.stderr)
     return EXIT_FINDINGS if args.fail_on_findings and flagged else 0
