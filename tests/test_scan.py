@@ -47,6 +47,11 @@ int add(int a, int b) {
 void feature(void) { }
 #endif
 int declared_only(int x);
+static int
+gnu_style(void)
+{
+    return ) 1;
+}
 """
 
 JAVA_SOURCE = """\
@@ -105,7 +110,7 @@ def error_line(capsys: pytest.CaptureFixture[str]) -> str:
 def test_c_functions_names_lines_and_bad_bytes() -> None:
     functions = extract_functions(C_SOURCE.encode("latin-1"), "c", "lib.c")
     assert [(f.name, f.start_line, f.end_line) for f in functions] == [
-        ("copy", 3, 8), ("pick", 10, 10), ("add", 14, 16), ("feature", 18, 18),
+        ("copy", 3, 8), ("pick", 10, 10), ("add", 14, 16), ("feature", 18, 18), ("gnu_style", 21, 25),
     ]
     assert functions[0].code.startswith("static char *\ncopy(char *d, const char *s)\n{")
     assert functions[2].code == "int add(int a, int b) {\n    return a + b;\n}"  # the broken line left out
@@ -170,14 +175,14 @@ def test_jsonl_rows(student: Path, project: Path, capsys: pytest.CaptureFixture[
     rows = [json.loads(line) for line in out.splitlines()]
     assert [(Path(r["file"]).name, r["function"], r["start_line"], r["end_line"]) for r in rows] == [
         ("lib.c", "copy", 3, 8), ("lib.c", "pick", 10, 10), ("lib.c", "add", 14, 16),
-        ("lib.c", "feature", 18, 18), ("util.h", "sq", 1, 1),
+        ("lib.c", "feature", 18, 18), ("lib.c", "gnu_style", 21, 25), ("util.h", "sq", 1, 1),
     ]
     for row in rows:
         assert row["label_name"] == ["safe", "vulnerable"][row["label"]]
         assert set(row["probabilities"]) == {"safe", "vulnerable"}
         assert row["probability"] == row["probabilities"][row["label_name"]]
         assert abs(sum(row["probabilities"].values()) - 1) < 1e-5
-    assert "scanned 5 functions in 2 files" in err
+    assert "scanned 6 functions in 2 files" in err
 
 
 def test_csv_to_a_file_and_java(student: Path, project: Path, tmp_path: Path) -> None:
@@ -241,7 +246,7 @@ def test_sarif_is_valid_and_reports_the_positive_class(student: Path, project: P
     # a threshold of 0 reports every function
     assert scan_main([str(student), "src", "--format", "sarif", "-o", str(target), "--threshold", "0"]) == 0
     every = json.loads(target.read_text())
-    assert len(every["runs"][0]["results"]) == every["runs"][0]["properties"]["functions"] == 7
+    assert len(every["runs"][0]["results"]) == every["runs"][0]["properties"]["functions"] == 8
     # both logs are valid against the official schema, and the validator does catch a broken one
     validator = sarif_validator()
     assert list(validator.iter_errors(log)) == [] and list(validator.iter_errors(every)) == []
@@ -264,7 +269,7 @@ def test_an_interrupted_scan_keeps_its_rows(student: Path, project: Path, tmp_pa
 
     monkeypatch.setattr(scan_cli, "classify", one_chunk_then_ctrl_c)
     rows, sarif = tmp_path / "rows.jsonl", tmp_path / "scan.sarif"
-    c = ["--language", "c", "--batch-size", "1"]  # a chunk is 4 batches: 4 of the 5 functions
+    c = ["--language", "c", "--batch-size", "1"]  # a chunk is 4 batches: 4 of the 6 functions
     assert scan_main([str(student), str(project), "-o", str(rows), *c]) == 130
     assert len(rows.read_text().splitlines()) == 4
     assert scan_main([str(student), str(project), "-o", str(sarif), "--format", "sarif", *c]) == 130

@@ -106,6 +106,9 @@ def _start_byte(node: Node, source: bytes) -> int:
     declarator = node.child_by_field_name("declarator") or node.child_by_field_name("name")
     if not node.has_error or declarator is None or declarator.start_point.row == node.start_point.row:
         return node.start_byte
+    before = [child for child in node.children if child.end_byte <= declarator.start_byte]
+    if not any(child.has_error for child in before):  # the error is in the body: the start is right
+        return node.start_byte
     return source.rfind(b"\n", 0, declarator.start_byte) + 1
 
 
