@@ -126,6 +126,10 @@ def test_java_methods_in_nested_and_anonymous_classes() -> None:
         ("Outer.Inner.go.run", 11, 11), ("Outer.Shape.kind", 16, 16),  # area() has no body
     ]
     assert functions[1].code == "int twice(int x) { return 2 * x; }"
+    broken = b'class A {\n  int bad() { return ) 1; }\n  String s() { return "caf\xe9"; }\n  void ok() {}\n}'
+    functions = extract_functions(broken, "java")
+    assert [(f.name, f.start_line) for f in functions] == [("A.bad", 2), ("A.s", 3), ("A.ok", 4)]
+    assert functions[1].code == 'String s() { return "caf\ufffd"; }'
 
 
 def test_garbage_never_raises() -> None:

@@ -77,6 +77,15 @@ def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
+def _detach_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush into a closed pipe stays silent."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (an in-process caller's stdout)
+        pass
+
+
 def _warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
@@ -150,6 +159,10 @@ def run(args: argparse.Namespace) -> int:
                 writer.write(rows)
                 flagged.update(row.label_name for row in rows if row.label != 0)
                 update(writer.count)
+    except BrokenPipeError:  # `avatar scan ... | head`: the reader stopped reading, which is no error
+        writer.abort()
+        _detach_stdout()
+        return 0
     except BaseException:
         writer.abort()  # jsonl/csv keep the rows written; no SARIF log that looks complete
         raise
