@@ -8,4 +8,6 @@
   task's data without new labels: which identifiers are a function's own (scope by
   scope), the renaming engine with its safety check and name mining, and the small
   ``Transform`` interface every transform plugin (``TRANSFORMS``) implements.
+* ``functions`` and ``gitdiff``: what ``avatar scan`` classifies, every function of a file
+  (file, lines, name, text) and the lines a git revision's diff touched.
 """

@@ -3,7 +3,8 @@
 A student folder is a Hugging Face model folder (``config.json``, ``model.safetensors``,
 ``tokenizer.json`` ...: ``from_pretrained`` loads it with no Avatar code) plus
 ``avatar.json``, the metadata ``avatar.report.predict`` needs (task, pair or single input,
-truncation length, label names, how it was distilled). ``avatar.report.export`` adds ONNX files
+truncation length, label names, how it was distilled) and ``avatar scan`` reads (the code's
+language). ``avatar.report.export`` adds ONNX files
 under the names Hugging Face ``optimum`` uses (``model.onnx``, ``model_quantized.onnx``),
 so tools that know optimum's layout find them.
 
@@ -43,6 +44,7 @@ class StudentMeta:
     labels: list[str]
     pad_token_id: int
     position_embedding_type: str
+    language: str | None = None  # the task's code language (students saved before it was recorded: None)
 
 
 def check_student_dir(student_dir: str | os.PathLike[str]) -> Path:
@@ -133,6 +135,7 @@ def read_student_meta(student_dir: str | os.PathLike[str]) -> StudentMeta:
         labels=[str(x) for x in meta["labels"]] if meta.get("labels") else _labels_from_config(config),
         pad_token_id=1 if pad is None else int(pad),
         position_embedding_type=str(config.get("position_embedding_type", "absolute")),
+        language=str(meta["language"]) if meta.get("language") else None,
     )
 
 

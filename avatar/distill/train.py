@@ -330,6 +330,7 @@ def _full_run(
     meta = {
         "task": task.name,
         "is_pair": task.is_pair,
+        "language": task.language,  # avatar scan: which files, which parser, with no plugin import
         "max_length": int(candidate["max_sequence_length"]),
         "labels": labels,
         "candidate": candidate.as_dict(),
