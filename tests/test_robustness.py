@@ -81,6 +81,11 @@ def test_every_student_reports_its_flips(cache: Path, tmp_path: Path) -> None:
     assert 0 <= metrics["test/flips"] <= metrics["test/flip_examples"]
     assert metrics["test/flip_rate"] == pytest.approx(metrics["test/flips"] / metrics["test/flip_examples"])
     saved = json.loads((result.student_dir / "avatar.json").read_text())["metrics"]
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(result.student_dir / "README.md")  # the Hub's own parser
+    assert card.data.pipeline_tag == "text-classification" and "avatar" in card.data.tags
+    assert f"**{int(metrics['test/flips'])}** of" in card.text and "`vulnerable` (1)" in card.text
     weights = result.student_dir / "model.safetensors"
     assert weights.stat().st_mode & 0o044 == 0o044  # readable by others: a student is meant to be shared
     assert saved["test/flips"] == metrics["test/flips"]

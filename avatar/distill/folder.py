@@ -23,6 +23,7 @@ from typing import Any
 
 from avatar.core.errors import AvatarError, DataError
 from avatar.core.io import atomic_directory, first_line, to_jsonable, umask
+from avatar.distill.card import CARD_NAME, model_card
 
 CONFIG_NAME = "config.json"
 META_NAME = "avatar.json"
@@ -169,6 +170,7 @@ def save_student(model: Any, tokenizer: Any, meta: Mapping[str, Any], target: st
         model.to("cpu").save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / META_NAME).write_text(json.dumps(to_jsonable(dict(meta)), indent=2) + "\n", encoding="utf-8")
+        (tmp / CARD_NAME).write_text(str(model_card(to_jsonable(dict(meta)))), encoding="utf-8")
         mode = 0o666 & ~umask()  # safetensors writes 0600: a student is meant to be shared
         for path in tmp.iterdir():
             path.chmod(mode)
