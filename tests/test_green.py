@@ -191,13 +191,22 @@ def test_report_stage_finds_students_by_default(models: dict[str, Path], tmp_pat
     })
     paths = report_stage(cfg, run_dir)
     records = list(csv.DictReader(io.StringIO(Path(paths["csv"]).read_text())))
-    assert [r["kind"] for r in records] == ["teacher", "student", "onnx", "int8"]
+    # report.baseline (default true): a TF-IDF + LR row fitted on the demo's labeled half
+    assert [r["kind"] for r in records] == ["teacher", "student", "onnx", "int8", "baseline"]
     assert all(r["n_examples"] == "4" for r in records)
     assert records[0]["teacher_agreement"] == "" and 0 <= float(records[1]["teacher_agreement"]) <= 1
-    assert "the teacher's predictions on the same examples: tiny " in Path(paths["md"]).read_text()
+    baseline = records[-1]
+    assert baseline["name"] == "TF-IDF + LR (baseline)" and 0 <= float(baseline["teacher_agreement"]) <= 1
+    assert float(baseline["size_ratio"]) > 0 and baseline["gflops"] == ""
+    markdown = Path(paths["md"]).read_text()
+    assert "the teacher's predictions on the same examples: tiny " in markdown
+    assert "TF-IDF + LR (baseline): TF-IDF over code tokens" in markdown
     # robustness: every model ran on the same metamorphic copy of the measured examples
     assert all(0 <= int(r["flips"]) <= int(r["flip_examples"]) == 4 for r in records)
     assert "Flips (robustness): measured examples whose predicted label" in Path(paths["md"]).read_text()
+    cfg.report.baseline = False
+    records = list(csv.DictReader(io.StringIO(Path(report_stage(cfg, run_dir)["csv"]).read_text())))
+    assert "baseline" not in [r["kind"] for r in records]
     cfg.report.students = [str(tmp_path / "missing*")]
     with pytest.raises(green.AvatarError, match="no folder matches"):
         report_stage(cfg, run_dir)

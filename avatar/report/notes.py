@@ -21,13 +21,14 @@ def placement_note(executor: Executor) -> str:
 
 
 def logits_teacher_note(teacher: Teacher, knowledge: Knowledge) -> str:
-    """What the report can say of a teacher that is only its knowledge (the paper's logits files)."""
+    """What the report can say of a teacher that is only its knowledge (the paper's logits files, the
+    ``tfidf`` teacher)."""
     agreement = knowledge.gold_agreement()
     with_gold = "" if agreement is None else (
         f" Its labels agree with the gold labels on {agreement:.2%} of those examples, so a student's "
         "accuracy is close to its agreement with the teacher.")
-    head = (f"Teacher {teacher.model_name}: its knowledge is a file of predictions on "
-            f"{len(knowledge):,} unlabeled examples")
+    head = (f"Teacher {teacher.model_name}: its knowledge is its predictions on "
+            f"{len(knowledge):,} unlabeled examples (a file, or a model with no folder of its own)")
     if teacher.architecture:
         return (f"{head}. Its row is its architecture with random weights: its size, latency and energy, "
                 "so the ratios and the payback, are measured, its accuracy is not; the students' agreement "

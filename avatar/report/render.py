@@ -153,7 +153,8 @@ def render_png(rows: Sequence[ReportRow]) -> bytes:
     """Size vs headline metric (log size) beside latency and energy bars (log scale)."""
     plt = pyplot()
 
-    colours = {"teacher": "tab:red", "student": "tab:blue", "onnx": "tab:green", "int8": "tab:purple"}
+    colours = {"teacher": "tab:red", "student": "tab:blue", "onnx": "tab:green", "int8": "tab:purple",
+               "baseline": "tab:gray"}
     names = [r.name for r in rows]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
     scatter = axes[0]

@@ -12,11 +12,10 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-KINDS = ("teacher", "student", "onnx", "int8")
+KINDS = ("teacher", "student", "onnx", "int8", "baseline")
+"""``baseline``: the classical TF-IDF + LR row (``avatar.report.baseline``), never the teacher."""
 RATIO_FIELDS = (("size", "size_mb"), ("latency", "latency_ms"), ("energy", "energy_kwh_per_1k"))
 DEFAULT_STUDENTS_GLOB = "students/*/student"
-
-log = logging.getLogger("avatar")
 
 log = logging.getLogger("avatar")
 

@@ -14,7 +14,8 @@ parameters x 4 bytes for PyTorch rows, the file size for ONNX rows.
 the ``report`` settings (``ReportOptions``):
 ``report.teacher`` (a saved teacher folder, optional), ``report.students`` (folders or
 globs; default ``<run_dir>/students/*/student``), ``report.examples``, ``report.export``
-(also export each student to ONNX and int8 and report those rows).
+(also export each student to ONNX and int8 and report those rows), ``report.baseline`` (a
+TF-IDF + LR row fitted on the labeled half, ``avatar.report.baseline``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from avatar.distill.folder import (
     read_student_meta,
 )
 from avatar.distill.student import default_cache_dir
+from avatar.report.baseline import baseline_row
 from avatar.report.measure import measure_architecture, measure_model
 from avatar.report.render import build_report, render_pareto_png
 from avatar.report.rows import DEFAULT_STUDENTS_GLOB, ReportRow, add_teacher_agreement
@@ -129,6 +131,7 @@ class ReportOptions:
     export: bool = True
     threads: int | None = None
     flips: str | None = "rename"  # the transform of the metamorphic copy each model's flips count on
+    baseline: bool = True  # a TF-IDF + LR row fitted on the labeled half (avatar.report.baseline)
 
     @classmethod
     def from_config(cls, options: dict[str, Any]) -> ReportOptions:
@@ -164,7 +167,8 @@ def report_run(
     training ran, for example). Without a teacher folder, ``teacher_architecture`` (the
     teacher plugin's) gives the teacher's cost row (``measure_architecture``). Every model
     measured is also run on the split's metamorphic copy (``report.flips``; cached under
-    ``cache_dir``): its flips.
+    ``cache_dir``): its flips. With ``report.baseline``, a TF-IDF + LR row fitted on the labeled
+    half joins them (none when the task has no labeled half).
     """
     run_dir = Path(run_dir)
     rows: list[ReportRow] = []
@@ -197,6 +201,11 @@ def report_run(
             f"nothing to report: set report.teacher and/or report.students (no {DEFAULT_STUDENTS_GLOB} "
             f"under {run_dir})"
         )
+    if options.baseline:
+        baseline = baseline_row(task, options.examples, options.split, copy)
+        if baseline is not None:
+            rows.append(baseline.row)
+            notes = [*notes, baseline.note]
     add_teacher_agreement(rows)
     paths = {k: str(v) for k, v in build_report(rows, run_dir, title=f"Avatar report: {task.name}",
                                                   greening=greening, notes=notes).items()}
