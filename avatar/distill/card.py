@@ -51,7 +51,8 @@ def model_card(meta: Mapping[str, Any], command: list[str] | None = None) -> Mod
 
 # A {meta.get('size_mb', 0):.2f} MB student for `{task}`
 
-Distilled by Avatar (size, accuracy, latency and energy search with z3, NSGA-II and distillation) from the teacher `{meta.get('teacher', 'unknown')}`:
+Distilled by Avatar (z3 pruning, NSGA-II, knowledge distillation) from the teacher
+`{meta.get('teacher', 'unknown')}`:
 a {"pair" if meta.get("is_pair") else "single-function"} classifier of code with the labels
 {", ".join(f"`{name}` ({index})" for index, name in enumerate(labels))}, reading at most
 {meta.get('max_length', 'n/a')} tokens (longer code is truncated).
