@@ -197,16 +197,13 @@ class _CWalker(_Walker):
         """Parameters of a prototype or function-pointer type: names local to the prototype."""
         if node is None:
             return
-        self.push()
-        try:
+        with self.scope():
             for param in node.named_children:
                 if param.type == "parameter_declaration":
                     self._specifiers(param)
                     self._declarator(param.child_by_field_name("declarator"), "prototype", False)
                 elif param.type not in COMMENTS and param.type != "variadic_parameter":
                     self.mark_unsafe_text(param)
-        finally:
-            self.pop()
 
     def _parameters(self, node: Node | None) -> None:
         """Parameters of the function being defined: renamable, in the function's scope."""
@@ -252,15 +249,12 @@ class _CWalker(_Walker):
                 self.declare(name, "function", renamable)
             elif name is not None:
                 self.mark_unsafe_text(name)
-        self.push()
-        try:
+        with self.scope():
             self._parameters(params)
             for child in node.named_children:  # K&R parameter declarations
                 if child.type == "declaration":
                     self._kr_declaration(child)
             self.visit(node.child_by_field_name("body"))
-        finally:
-            self.pop()
 
     def _kr_declaration(self, node: Node) -> None:
         if node.has_error:

@@ -117,29 +117,24 @@ class _JavaWalker(_Walker):
         for child in node.named_children:
             if child.type == "modifiers":
                 self.mark_unsafe(child)
-        self.push()
-        try:
+        with self.scope():
             self.visit(params)
             self.visit(node.child_by_field_name("body"))
-        finally:
-            self.pop()
 
-    def _parameter(self, node: Node) -> None:
+    def _declare_own_name(self, node: Node, kind: str) -> None:
+        """A parameter's or loop variable's ``name`` (its annotations' words are never renamed)."""
         for child in node.named_children:
             if child.type == "modifiers":
                 self.mark_unsafe(child)
         name = node.child_by_field_name("name")
         if name is not None:
-            self.declare(name, "parameter", True)
+            self.declare(name, kind, True)
 
-    def _spread_parameter(self, node: Node) -> None:
-        for child in node.named_children:
-            if child.type == "modifiers":
-                self.mark_unsafe(child)
-            elif child.type == "variable_declarator":
-                name = child.child_by_field_name("name")
-                if name is not None:
-                    self.declare(name, "parameter", True)
+    def _parameter(self, node: Node) -> None:
+        self._declare_own_name(node, "parameter")
+
+    def _spread_parameter(self, node: Node) -> None:  # `int... values`: a declarator without a value
+        self._declarators(node, "parameter", True, values=False)
 
     def _declarators(self, node: Node, kind: str, renamable: bool, values: bool = True) -> None:
         for child in node.named_children:
@@ -159,25 +154,14 @@ class _JavaWalker(_Walker):
 
     def _foreach(self, node: Node) -> None:
         self.visit(node.child_by_field_name("value"))  # evaluated outside the loop variable's scope
-        self.push()
-        try:
-            for child in node.named_children:
-                if child.type == "modifiers":
-                    self.mark_unsafe(child)
-            name = node.child_by_field_name("name")
-            if name is not None:
-                self.declare(name, "local", True)
+        with self.scope():
+            self._declare_own_name(node, "local")
             self.visit(node.child_by_field_name("body"))
-        finally:
-            self.pop()
 
     def _try_with_resources(self, node: Node) -> None:
-        self.push()  # resources are in scope in the try block, not in catch or finally
-        try:
+        with self.scope():  # resources are in scope in the try block, not in catch or finally
             self.visit(node.child_by_field_name("resources"))
             self.visit(node.child_by_field_name("body"))
-        finally:
-            self.pop()
         for child in node.named_children:
             if child.type in ("catch_clause", "finally_clause"):
                 self.visit(child)
@@ -194,8 +178,7 @@ class _JavaWalker(_Walker):
         self.visit(node.child_by_field_name("value"))
 
     def _lambda(self, node: Node) -> None:
-        self.push()
-        try:
+        with self.scope():
             params = node.child_by_field_name("parameters")
             if params is not None and params.type == "identifier":
                 self.declare(params, "parameter", True)
@@ -208,8 +191,6 @@ class _JavaWalker(_Walker):
             else:
                 self.visit(params)
             self.visit(node.child_by_field_name("body"))
-        finally:
-            self.pop()
 
     # -- expressions -------------------------------------------------------------------
 
@@ -290,8 +271,7 @@ class _JavaWalker(_Walker):
         for child in node.named_children:
             if child.type == "modifiers":
                 self.mark_unsafe(child)
-        self.push()
-        try:
+        with self.scope():
             params = node.child_by_field_name("parameters")  # record components are fields
             if node.type == "record_declaration" and params is not None:
                 self.class_depth += 1
@@ -303,8 +283,6 @@ class _JavaWalker(_Walker):
                 finally:
                     self.class_depth -= 1
             self.visit(node.child_by_field_name("body"))
-        finally:
-            self.pop()
 
     def _object_creation(self, node: Node) -> None:
         for i, child in enumerate(node.children):  # the created type is not a variable
@@ -314,8 +292,7 @@ class _JavaWalker(_Walker):
     def _class_body(self, node: Node) -> None:
         """A local or anonymous class: its fields hide outer locals; its methods keep their names."""
         self.class_depth += 1
-        self.push()
-        try:
+        with self.scope():
             members = node.named_children
             for member in self._members(members):
                 if member.type in ("field_declaration", "constant_declaration"):
@@ -335,8 +312,6 @@ class _JavaWalker(_Walker):
                             self.visit(child)
                 else:
                     self.visit(member)
-        finally:
-            self.pop()
             self.class_depth -= 1
 
     @staticmethod

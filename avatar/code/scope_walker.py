@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from tree_sitter import Node
@@ -152,12 +153,18 @@ class _Walker:
     def pop(self) -> None:
         self.scopes.pop()
 
-    def scoped(self, node: Node) -> None:
+    @contextmanager
+    def scope(self) -> Iterator[None]:
+        """A block scope: names declared inside it are gone when it ends, however it ends."""
         self.push()
         try:
-            self.children(node)
+            yield
         finally:
             self.pop()
+
+    def scoped(self, node: Node) -> None:
+        with self.scope():
+            self.children(node)
 
     def children(self, node: Node) -> None:
         for child in node.named_children:

@@ -127,13 +127,8 @@ class LocalExecutor(Executor):
     def workers(self) -> int:
         return 1
 
-    def map(
-        self,
-        function: Function,
-        units: Sequence[Any],
-        shared: Mapping[str, Any] | None = None,
-        costs: Sequence[float] | None = None,
-    ) -> Iterator[tuple[int, Any]]:
+    def map(self, function: Function, units: Sequence[Any], shared: Mapping[str, Any] | None = None,
+            costs: Sequence[float] | None = None) -> Iterator[tuple[int, Any]]:
         for index, unit in enumerate(units):  # in order: one at a time, the order costs nothing
             with torch_threads(self.threads):
                 result = function(unit, **(shared or {}))
@@ -255,13 +250,8 @@ class RayExecutor(Executor):
         return f"ray ({self.workers} at a time, {self.cpus_per_run:g} CPU{gpus} per run)"
 
     # -- the map
-    def map(
-        self,
-        function: Function,
-        units: Sequence[Any],
-        shared: Mapping[str, Any] | None = None,
-        costs: Sequence[float] | None = None,
-    ) -> Iterator[tuple[int, Any]]:
+    def map(self, function: Function, units: Sequence[Any], shared: Mapping[str, Any] | None = None,
+            costs: Sequence[float] | None = None) -> Iterator[tuple[int, Any]]:
         if not units:
             return
         import ray
