@@ -386,14 +386,4 @@ def flip_metrics(model: torch.nn.Module, data: StudentDataModule, copy: Metamorp
 @torch.inference_mode()
 def agreement(model: torch.nn.Module, split: EncodedSplit, batch_size: int = 64) -> float:
     """Share of ``split``'s examples where ``model`` predicts its targets (the teacher's labels)."""
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    same = 0
-    for start in range(0, len(split), batch_size):
-        batch = split.collate(list(range(start, min(start + batch_size, len(split)))))
-        logits = model(input_ids=batch["input_ids"].to(device),
-                       attention_mask=batch["attention_mask"].to(device)).logits
-        same += int((logits.argmax(dim=-1).cpu() == batch["targets"]).sum())
-    model.train(was_training)
-    return same / len(split)
+    return float((predicted_labels(model, split, batch_size) == split.targets).float().mean())
