@@ -69,6 +69,33 @@ def test_unknown_executor_lists_the_known_ones() -> None:
         EXECUTORS.build({"name": "ray", "cpus_per_run": 0})
 
 
+LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
+
+
+def listening(process) -> list[str]:
+    """The addresses a process listens on (TCP), as ``ip:port``."""
+    import psutil
+
+    try:
+        sockets = process.net_connections(kind="tcp")
+    except psutil.Error:  # gone meanwhile
+        return []
+    return [f"{s.laddr.ip}:{s.laddr.port}" for s in sockets if s.status == psutil.CONN_LISTEN]
+
+
+def test_a_local_ray_listens_on_the_loopback_only(local_ray) -> None:
+    """GCS, raylet, agents and workers of the local Ray a run starts: no port beyond 127.0.0.1."""
+    import psutil
+
+    processes = [psutil.Process(), *psutil.Process().children(recursive=True)]
+    names = {p.name() for p in processes}
+    assert {"gcs_server", "raylet"} <= names  # the Ray this test started is really there
+    ports = {f"{p.name()} {address}" for p in processes for address in listening(p)}
+    assert ports
+    assert not {port for port in ports if port.split()[1].rsplit(":", 1)[0] not in LOOPBACK}, ports
+    assert ray.util.get_node_ip_address() == "127.0.0.1"
+
+
 def test_a_gpu_request_on_a_cluster_without_gpus_fails_at_once(local_ray) -> None:
     with pytest.raises(AvatarError, match=r"gpus_per_run=0.25 but the Ray cluster has no GPU .*CPU 2, GPU 0"):
         RayExecutor(gpus_per_run=0.25)._check_resources(ray.cluster_resources())
@@ -175,3 +202,32 @@ def test_driver_killed_during_ray_brief_runs_resumes_without_recomputing(tmp_pat
     assert after[: len(before)] == before  # what finished stands, untouched
     keys = [json.loads(line)["key"] for line in after]
     assert len(keys) == len(set(keys)) == 6  # nothing computed twice
+
+
+@pytest.mark.slow
+def test_nothing_of_a_local_ray_outlives_its_driver_killed_by_sigkill(tmp_path: Path) -> None:
+    """kill -9 of a driver whose executor started Ray: every Ray process of it ends.
+
+    Ray's dashboard and runtime-env agents notice the raylet's death within 2 s, then try to
+    report it to a GCS that died too, for Ray's fixed 60 s: hence the 120 s allowed here.
+    """
+    import signal
+    import subprocess
+
+    import psutil
+
+    driver = (
+        "from avatar.run.executor import RayExecutor\n"
+        "import time\n"
+        "with RayExecutor(num_cpus=1) as executor:\n"
+        "    print(list(executor.map(abs, [-1])), flush=True)\n"
+        "    time.sleep(600)\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", driver], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "[(0, 1)]"
+    ray_processes = psutil.Process(process.pid).children(recursive=True)
+    assert {"gcs_server", "raylet"} <= {p.name() for p in ray_processes}
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    gone, alive = psutil.wait_procs(ray_processes, timeout=120)
+    assert not alive, [f"{p.pid} {p.name()}" for p in alive]

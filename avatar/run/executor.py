@@ -30,7 +30,7 @@ import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -97,9 +97,30 @@ class Executor(ABC):
         self.close()
 
 
+@contextmanager
+def _loopback_only() -> Iterator[None]:
+    """A local Ray that listens on 127.0.0.1 only, as a laptop's work should.
+
+    Why this switch: Ray 2.60 turns a requested loopback address (``_node_ip_address``) into
+    the machine's reachable one, and its GCS, raylet and workers then listen on every
+    interface. The one setting that keeps a Ray node on the loopback is the one Ray uses on
+    macOS and Windows: ``ENABLE_RAY_CLUSTER`` off (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``),
+    read once at import. It only decides the node's own address, so it is set around
+    ``ray.init`` and restored: a cluster joined later is not affected.
+    """
+    from ray._private import ray_constants
+
+    saved = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved
+
+
 def _private_token() -> None:
-    """Ray's cluster token is its only guard (a local Ray listens beyond the loopback, see
-    docs/scale.md), and Ray 2.60 writes ``~/.ray/auth_token`` readable by every user: make it 0600."""
+    """Ray's cluster token guards a cluster, and Ray 2.60 writes ``~/.ray/auth_token``
+    readable by every user: make it 0600."""
     token = Path.home() / ".ray" / "auth_token"
     try:
         if token.is_file() and token.stat().st_mode & 0o077:
@@ -209,7 +230,8 @@ class RayExecutor(Executor):
         else:
             options["address"] = self.address
         try:
-            ray.init(**options)
+            with _loopback_only() if self.address is None else nullcontext():
+                ray.init(**options)
         except ConnectionError as error:
             raise AvatarError(
                 f"executor=ray: cannot reach the Ray cluster at {self.address}: {error}"
