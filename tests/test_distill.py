@@ -340,3 +340,69 @@ def test_finished_students_are_read_in_the_driver_not_sent_to_the_executor(space
     first = distill_front(*arguments, cache_dir=cache)
     again = distill_front(*arguments, cache_dir=cache, executor=Refuses())
     assert again == first and len(first) == 1
+
+
+class TerminateAt(Callback):
+    """SIGTERM to this process after training step ``step``, as a preempting scheduler sends it."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, *args) -> None:  # noqa: ANN001, ANN002
+        if trainer.global_step == self.step:
+            import os
+            import signal
+
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_a_run_resumed_after_sigterm_mid_epoch_is_the_uninterrupted_run(candidate, cache, tmp_path) -> None:  # noqa: ANN001
+    """Same steps, same early stop, same best weights and metrics: data order, dropout and
+    early stopping continue where SIGTERM stopped them (mid-epoch, between validations)."""
+    task = DemoTask(limit=64)  # 4 batches of 16 per epoch
+    knowledge = gold_knowledge(task, soft=True)
+    settings = DistillSettings(progress_bar=False, patience=4, checkpoint_every_n_steps=1000)
+    budget = {"max_steps": 80, "max_epochs": -1, "val_check_interval": 3, "check_val_every_n_epoch": None}
+
+    def run(out: Path, *callbacks: Callback):  # noqa: ANN202
+        return distill_candidate(candidate, task, knowledge, settings, out, cache_dir=cache, trainer=budget,
+                                 callbacks=callbacks)
+
+    whole = run(tmp_path / "whole")
+    with pytest.raises(SystemExit):
+        run(tmp_path / "cut", TerminateAt(7))  # epoch 2, batch 3 of 4; between validations 6 and 9
+    assert torch.load(tmp_path / "cut" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 7
+    resumed = run(tmp_path / "cut")
+    assert resumed.resumed_from is not None
+    assert resumed.global_step == whole.global_step
+    assert not list((tmp_path / "cut" / "checkpoints").glob("last-v*"))  # the SIGTERM's last.ckpt is its own
+    for name, value in whole.metrics.items():
+        assert resumed.metrics[name] == pytest.approx(value, abs=1e-5), name
+    for kind in ("best", "last"):  # the weights it ends with: every batch and dropout mask the same
+        files = [tmp_path / run / "checkpoints" / f"{kind}.ckpt" for run in ("whole", "cut")]
+        weights = [torch.load(file, weights_only=True)["state_dict"] for file in files]
+        for name, tensor in weights[0].items():
+            torch.testing.assert_close(weights[1][name], tensor, msg=f"{kind}: {name}")
+
+
+def test_the_resumable_shuffle_continues_an_epoch_where_the_loop_left_it() -> None:
+    from avatar.learn.resumable import ResumableShuffle
+
+    whole = ResumableShuffle(10, batch_size=3, seed=7)
+    epochs = [list(whole), list(whole)]
+    assert sorted(epochs[0]) == list(range(10)) and epochs[0] != epochs[1]
+    cut = ResumableShuffle(10, batch_size=3, seed=7)
+    iter_ = iter(cut)
+    taken = [next(iter_) for _ in range(6)]  # two batches reached the model, a third was prefetched
+    cut.took_batch(), cut.took_batch()
+    next(iter_)
+    resumed = ResumableShuffle(10, batch_size=3, seed=7)
+    resumed.load_state_dict(cut.state_dict())
+    assert taken + list(resumed) == epochs[0] and list(resumed) == epochs[1]
+    # a checkpoint at an epoch's last batch resumes with the next epoch; another data set starts afresh
+    done = ResumableShuffle(10, batch_size=3, seed=7)
+    done.load_state_dict({**cut.state_dict(), "taken": 4})
+    assert list(done) == epochs[1]
+    other = ResumableShuffle(12, batch_size=3, seed=7)
+    other.load_state_dict(cut.state_dict())
+    assert list(other) == ResumableShuffle(12, batch_size=3, seed=7).order(0)

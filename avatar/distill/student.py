@@ -29,6 +29,7 @@ from transformers import PreTrainedTokenizerFast, RobertaConfig, RobertaForSeque
 from avatar.code.metamorphic import MetamorphicCopy
 from avatar.core.errors import AvatarError, DataError
 from avatar.distill.tokenizer import cached_tokenizer
+from avatar.learn.resumable import resumable_loader
 from avatar.run.executor import torch_threads
 from avatar.search.cost import MB, size_bytes
 from avatar.search.space import Candidate, model_config
@@ -329,11 +330,12 @@ class StudentDataModule(L.LightningDataModule):
 
     def _loader(self, split: EncodedSplit, train: bool) -> DataLoader:
         options: dict[str, Any] = {"num_workers": self.num_workers, "collate_fn": split.collate}
-        if train:
-            generator = torch.Generator().manual_seed(self.seed)
-            return DataLoader(split, batch_size=self.batch_size, shuffle=True, generator=generator, **options)
+        if train:  # a checkpoint carries its position: a resumed run sees the batches it would have
+            return resumable_loader(split, self.batch_size, self.seed, **options)
         sampler = _ByLength(split, self.eval_batch_size, self.seed)
-        return DataLoader(split, batch_size=self.eval_batch_size, sampler=sampler, **options)
+        generator = torch.Generator().manual_seed(self.seed)  # workers' seeds: none drawn from dropout's
+        return DataLoader(split, batch_size=self.eval_batch_size, sampler=sampler, generator=generator,
+                          **options)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.split("unlabel_train"), train=True)

@@ -9,12 +9,9 @@ measurement, see the tasks).
 
 ``distill_candidate`` runs one student: early stopping and checkpoints on the task's
 headline validation metric, ``last.ckpt`` refreshed every few minutes of training
-(``distill.checkpoint_every_minutes``) so a killed run resumes from there (how a resumed
-run differs from an uninterrupted one: the weights, optimiser, learning-rate schedule,
-step count and best checkpoint all continue exactly; the data order does not, because
-Lightning restarts the interrupted epoch's shuffled order from its beginning, a plain
-DataLoader having no mid-epoch state, so the steps after the resume see other batches
-and end near, not at, the uninterrupted result), best weights
+(``distill.checkpoint_every_minutes``) so a killed run resumes from there, as the run it
+continues: weights, optimiser, schedule, step counts, early stopping, the data order within
+the epoch and dropout's generator all carry over (``avatar.learn.resumable``), best weights
 reloaded for the test, and the student saved in Hugging Face format with ``avatar.json``
 (``avatar.distill.folder``). A student that already finished in ``out_dir`` is not trained
 again: its ``result.json`` is returned. With ``fast=True`` (the surrogate's brief runs) it
@@ -235,7 +232,9 @@ def _checkpoints(settings: DistillSettings, folder: Path) -> tuple[ModelCheckpoi
         every["every_n_train_steps"] = settings.checkpoint_every_n_steps
     elif settings.checkpoint_every_minutes:
         every["train_time_interval"] = timedelta(minutes=settings.checkpoint_every_minutes)
-    last = ModelCheckpoint(dirpath=folder, save_top_k=0, save_last=True, **every)
+    # no last-v1.ckpt: a last.ckpt this callback did not write (a SIGTERM save, a copied run) is its own
+    last = ModelCheckpoint(dirpath=folder, save_top_k=0, save_last=True, enable_version_counter=False,
+                           **every)
     return best, last
 
 

@@ -42,6 +42,7 @@ from torch import Tensor
 
 from avatar.core.errors import AvatarError
 from avatar.learn.losses import HardLabels, Loss
+from avatar.learn.resumable import load_random_state, save_random_state, took_batch
 from avatar.task.base import Task
 
 log = logging.getLogger("avatar")
@@ -121,6 +122,15 @@ class ClassifierModule(L.LightningModule):
                 self.model, batch["input_ids"], batch["position_idx"], batch["attn_mask"]
             ).logits
         return self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+
+    def on_train_batch_start(self, batch: Batch, batch_idx: int) -> None:
+        took_batch(self.trainer.train_dataloader)  # the resume point of a resumable loader
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        save_random_state(checkpoint)  # dropout continues with the numbers it would have drawn
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        load_random_state(checkpoint)
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         logits = self(batch)

@@ -29,6 +29,7 @@ from avatar.core.errors import AvatarError
 from avatar.core.io import load_checkpoint
 from avatar.core.text import normalize_code
 from avatar.learn.classifier import SELECTION, ClassifierModule, headline_of
+from avatar.learn.resumable import resumable_loader
 from avatar.learn.training import SINGLE_PROCESS, build_trainer, leave_unless_rank_zero, quiet_lightning
 from avatar.task.base import Example
 
@@ -140,14 +141,12 @@ class Collator:
 
 
 def _loader(features: list[Feature], batch_size: int, pad_id: int, shuffle: bool, seed: int) -> DataLoader:
-    generator = torch.Generator().manual_seed(seed)
-    return DataLoader(
-        features,  # type: ignore[arg-type]
-        batch_size=batch_size,
-        shuffle=shuffle,
-        collate_fn=Collator(pad_id),
-        generator=generator if shuffle else None,
-    )
+    """Training: a shuffle a checkpoint carries (a resumed fine-tuning sees the batches it would have)."""
+    if shuffle:
+        return resumable_loader(features, batch_size, seed, collate_fn=Collator(pad_id))
+    generator = torch.Generator().manual_seed(seed)  # workers' seeds: none drawn from dropout's generator
+    return DataLoader(features, batch_size=batch_size, collate_fn=Collator(pad_id),  # type: ignore[arg-type]
+                      generator=generator)
 
 
 def fit_classifier(

@@ -1,0 +1,120 @@
+"""A training order that a checkpoint carries, so a resumed run is the run it continues.
+
+Why: Lightning restores the weights, the optimiser, the schedule, the step counts and the
+callbacks' states (early stopping, the timer), but a plain ``DataLoader`` has no position:
+after a resume mid-epoch it reshuffles from the epoch's start, and the steps after the
+resume see other batches than the uninterrupted run would. Dropout draws from torch's
+global generator, which Lightning does not save either. Both together made a resumed
+student train 625 steps where the uninterrupted one stopped early at 500.
+
+- ``ResumableShuffle`` is the epoch's order: a seeded permutation per epoch (seed and
+  epoch number alone decide it, so nothing needs replaying), and the number of batches the
+  training loop took from it. That count comes from the loop (``took_batch``, called by
+  ``ClassifierModule.on_train_batch_start``), not from the sampler's own position: Lightning fetches one
+  batch ahead and DataLoader workers several more, so the sampler runs ahead of training.
+- ``ResumableLoader`` is a ``DataLoader`` whose ``state_dict``/``load_state_dict`` are the
+  sampler's: Lightning stores them in the checkpoint's loop state and hands them back on
+  resume (its "stateful dataloader" protocol). The loader has its own generator for its
+  workers' base seed, so starting an epoch draws nothing from the global generator.
+- ``save_random_state``/``load_random_state`` put torch's global generator (and CUDA's)
+  in the checkpoint, so dropout continues with the numbers it would have drawn.
+
+Under a distributed strategy Lightning wraps the sampler (``DistributedSamplerWrapper``);
+the state is then not carried and a resume is near, not exact, as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+RANDOM_STATE_KEY = "avatar_random_state"
+
+
+class ResumableShuffle(Sampler[int]):
+    """One seeded permutation of ``size`` indices per epoch; resumes at a batch boundary."""
+
+    def __init__(self, size: int, batch_size: int, seed: int) -> None:
+        self.size = int(size)
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.epoch = -1  # the epoch whose order is being served (-1: none yet)
+        self.taken = 0  # batches of that epoch the training loop has taken
+        self._resume: tuple[int, int] | None = None
+
+    def __len__(self) -> int:
+        return self.size
+
+    def order(self, epoch: int) -> list[int]:
+        """The permutation of ``epoch``: a function of the seed and the epoch number only."""
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return torch.randperm(self.size, generator=generator).tolist()
+
+    def __iter__(self) -> Iterator[int]:
+        epoch, skip = self.epoch + 1, 0
+        if self._resume is not None:
+            epoch, skip = self._resume
+            self._resume = None
+            if skip * self.batch_size >= self.size:  # the checkpoint closed its epoch: the next one
+                epoch, skip = epoch + 1, 0
+        self.epoch, self.taken = epoch, skip
+        yield from self.order(epoch)[skip * self.batch_size:]
+
+    def took_batch(self) -> None:
+        """The training loop took one batch of this epoch (the resume point moves on)."""
+        self.taken += 1
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "taken": self.taken, "seed": self.seed, "size": self.size}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Resume in the saved epoch after its taken batches; another data set or seed starts afresh."""
+        if state.get("seed") != self.seed or state.get("size") != self.size or state.get("epoch", -1) < 0:
+            return
+        self.epoch = int(state["epoch"]) - 1
+        self._resume = (int(state["epoch"]), int(state["taken"]))
+
+
+class ResumableLoader(DataLoader):
+    """A ``DataLoader`` over a ``ResumableShuffle`` whose position Lightning checkpoints."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.sampler.state_dict() if isinstance(self.sampler, ResumableShuffle) else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state and isinstance(self.sampler, ResumableShuffle):
+            self.sampler.load_state_dict(state)
+
+
+def resumable_loader(dataset: Any, batch_size: int, seed: int, **options: Any) -> ResumableLoader:
+    """The training loader: a resumable seeded shuffle, and its own generator for worker seeds."""
+    sampler = ResumableShuffle(len(dataset), batch_size, seed)
+    generator = torch.Generator().manual_seed(seed)
+    return ResumableLoader(dataset, batch_size=batch_size, sampler=sampler, generator=generator, **options)
+
+
+def took_batch(loader: Any) -> None:
+    """Tell a ``ResumableLoader`` (as Lightning's ``trainer.train_dataloader``) that training took a batch."""
+    if isinstance(loader, ResumableLoader) and isinstance(loader.sampler, ResumableShuffle):
+        loader.sampler.took_batch()
+
+
+def save_random_state(checkpoint: MutableMapping[str, Any]) -> None:
+    """Torch's global generator (and each CUDA device's) into ``checkpoint``: dropout's numbers."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    checkpoint[RANDOM_STATE_KEY] = state
+
+
+def load_random_state(checkpoint: MutableMapping[str, Any]) -> None:
+    """Restore what ``save_random_state`` saved; a checkpoint without it changes nothing."""
+    state = checkpoint.get(RANDOM_STATE_KEY)
+    if not state:
+        return
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
