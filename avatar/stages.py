@@ -120,7 +120,7 @@ def teacher_spec(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def build_teacher(cfg: DictConfig) -> Teacher:
-    return TEACHERS.build(teacher_spec(cfg)[0])
+    return TEACHERS.build(teacher_spec(cfg)[0], where="teacher")
 
 
 def cache_dir(cfg: DictConfig) -> Path:
@@ -131,7 +131,7 @@ def cache_dir(cfg: DictConfig) -> Path:
 def build_executor(cfg: DictConfig) -> Executor:
     """Where the independent units run (``executor``: local or ray); built before any work, so a
     bad option fails at once. Ray itself starts only when a map has work."""
-    return EXECUTORS.build(plain(cfg.get("executor")) or "local")
+    return EXECUTORS.build(plain(cfg.get("executor")) or "local", where="executor")
 
 
 def distill_settings(cfg: DictConfig) -> DistillSettings:
@@ -186,7 +186,7 @@ def teacher_parts(cfg: DictConfig, task: Task, run_dir: Path | None = None) -> T
     spec, budget = teacher_spec(cfg)
     root = cache_dir(cfg)
     context = TeacherContext(cache_dir=root, run_dir=run_dir or root / "teacher_runs", trainer=budget)
-    return TeacherParts(task, TEACHERS.build(spec), context)
+    return TeacherParts(task, TEACHERS.build(spec, where="teacher"), context)
 
 
 # ---------------------------------------------------------------------------------- search

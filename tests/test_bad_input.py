@@ -412,6 +412,37 @@ def search_on_two_devices(tmp: Path) -> None:
     search(_compose("indicator=flops", "distill.top_k=0", "trainer.devices=2", "trainer.strategy=ddp"), tmp)
 
 
+def options_of_another_indicator(tmp: Path) -> None:
+    """``experiment=demo indicator=flops``: the demo's surrogate options reach the flops indicator."""
+    cfg = _compose("experiment=demo", "indicator=flops")
+    Objectives.from_config(dict(cfg.indicator), [])
+
+
+def budget_below_the_checkpoint(tmp: Path) -> None:
+    """A rerun with a smaller ``trainer.max_epochs`` than the interrupted student already trained."""
+    import torch
+
+    from avatar.distill.settings import DistillSettings
+    from avatar.distill.train import distill_candidate
+    from avatar.plugins.tasks.demo import DemoTask
+    from avatar.teach.teacher import Knowledge
+
+    task = DemoTask(limit=16)
+    gold = np.array([e.label for e in task.read_split("unlabel_train")])
+    logits = np.eye(2)[gold] * 6 - 3
+    knowledge = Knowledge(task.name, "gold", task.fingerprint("unlabel_train"), logits=logits)
+    candidate = load_space("tiny").validate({
+        "tokenizer": "BPE", "vocab_size": 1000, "num_hidden_layers": 1, "hidden_size": 32,
+        "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "intermediate_size": 64, "num_attention_heads": 2,
+        "attention_probs_dropout_prob": 0.1, "max_sequence_length": 128,
+        "position_embedding_type": "absolute", "learning_rate": 1e-3, "batch_size": 16,
+    })
+    (tmp / "run" / "checkpoints").mkdir(parents=True)
+    torch.save({"epoch": 5, "global_step": 40, "state_dict": {}}, tmp / "run" / "checkpoints" / "last.ckpt")
+    distill_candidate(candidate, task, knowledge, DistillSettings(progress_bar=False), tmp / "run",
+                      cache_dir=tmp / "cache", trainer={"max_epochs": 2})
+
+
 def unknown_search_algorithm(tmp: Path) -> None:
     from avatar.stages import search
 
@@ -547,6 +578,11 @@ CASES: list[tuple[Callable[[Path], None], str]] = [
     (student_of_another_task_in_report, "was trained for task 'demo', not 'vuln'"),
     (single_function_student_given_pairs, "reads single functions; the input here is pairs of functions"),
     (unknown_search_algorithm, "search.algorithm must be one of nsga2, nsga3, spea2, got 'moead'"),
+    (options_of_another_indicator, "indicator 'flops' has no option samples, max_steps, train_examples, "
+                                   "eval_examples, target, learning_rate (it takes no options); options an "
+                                   "experiment set for another indicator go with ~indicator.samples"),
+    (budget_below_the_checkpoint, "last.ckpt has trained 5 epochs, more than trainer.max_epochs=2: set "
+                                  "trainer.max_epochs>=5 to resume it, or delete it to train from the start"),
 ]
 
 

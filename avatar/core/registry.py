@@ -72,18 +72,48 @@ class Registry(Generic[T]):
         factory = self.get(name)
         return factory(**kwargs)  # type: ignore[operator]
 
-    def build(self, spec: Mapping[str, Any] | str) -> Any:
-        """``{name: size, max_mb: 3}`` or ``"size"`` -> the plugin; bad options are one line."""
+    def build(self, spec: Mapping[str, Any] | str, where: str | None = None) -> Any:
+        """``{name: size, max_mb: 3}`` or ``"size"`` -> the plugin; bad options are one line.
+
+        ``where``: the spec's config key (``indicator``), so an unknown option's line says how
+        to remove it on the command line.
+        """
         if isinstance(spec, str):
             return self.create(spec)
         options = dict(spec)
         name = options.pop("name", None)
         if not name:
             raise AvatarError(f"{self.kind} entry without a name: {dict(spec)}")
+        unknown, accepted = self._unknown_options(name, options)
+        if unknown:
+            takes = f"it takes {', '.join(accepted)}" if accepted else "it takes no options"
+            message = f"{self.kind} {name!r} has no option {', '.join(unknown)} ({takes})"
+            if where:
+                remove = " ".join(f"~{where}.{key}" for key in unknown)
+                message += f"; options an experiment set for another {self.kind} go with {remove}"
+            raise AvatarError(message)
         try:
             return self.create(name, **options)
-        except (TypeError, ValueError) as error:  # wrong keyword, or a value the plugin refuses
+        except (TypeError, ValueError) as error:  # a value the plugin refuses
             raise AvatarError(f"{self.kind} {name!r}: bad options {options}: {error}") from None
+
+    def _unknown_options(self, name: str, options: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+        """The ``options`` the plugin's signature has no parameter for, and the ones it has.
+
+        Why here: Python's own message ("takes no arguments") names neither the option nor where
+        it came from: ``experiment=demo indicator=flops`` hands the flops indicator the
+        surrogate's options that the experiment set.
+        """
+        import inspect
+
+        try:
+            parameters = inspect.signature(self.get(name)).parameters.values()  # type: ignore[arg-type]
+        except (TypeError, ValueError):  # a builtin without a signature: let the call decide
+            return [], []
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+            return [], []
+        accepted = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        return [key for key in options if key not in accepted], accepted
 
     def names(self) -> list[str]:
         load_plugins()

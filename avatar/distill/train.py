@@ -36,7 +36,7 @@ from transformers import PreTrainedTokenizerFast
 
 from avatar.code.metamorphic import MetamorphicCopy, metamorphic_copy, supports
 from avatar.core.errors import AvatarError
-from avatar.core.io import UnreadableCheckpoint, atomic_write_json, load_checkpoint
+from avatar.core.io import atomic_write_json, load_checkpoint
 from avatar.distill.folder import HOLDOUT_AGREEMENT, save_student
 from avatar.distill.settings import (
     LAST_CKPT,
@@ -66,6 +66,7 @@ from avatar.learn.training import (
     explain_out_of_memory,
     leave_unless_rank_zero,
     quiet_lightning,
+    resume_checkpoint,
 )
 from avatar.search.cost import MB
 from avatar.search.space import Candidate
@@ -84,27 +85,6 @@ def _scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
 
 def _load_weights(module: ClassifierModule, path: str) -> None:
     module.load_state_dict(load_checkpoint(path)["state_dict"])
-
-
-def usable_checkpoint(path: Path) -> Path | None:
-    """``path`` if it holds a checkpoint the restricted unpickler reads, else None.
-
-    A damaged or foreign ``last.ckpt`` (a torn write, a file planted in a shared run
-    directory) is set aside as ``last.ckpt.unreadable-<n>`` with one warning, and the
-    student restarts: one line and a way out instead of the same traceback on every rerun.
-    """
-    if not path.is_file():
-        return None
-    try:
-        load_checkpoint(path)
-    except UnreadableCheckpoint as error:
-        taken = sum(1 for _ in path.parent.glob(f"{path.name}.unreadable-*"))
-        aside = path.with_name(f"{path.name}.unreadable-{taken}")
-        path.rename(aside)
-        log.warning("%s is not a checkpoint Avatar wrote, or damaged (%s); set aside as %s, "
-                    "this student starts again", path, error.reason, aside.name)
-        return None
-    return path
 
 
 def distill_candidate(
@@ -292,7 +272,7 @@ def _full_run(
         options, root_dir=out, logger=logger, checkpointing=True,
         callbacks=[best, last, stopper, throughput, *callbacks], **extra,
     )
-    resumed_from = usable_checkpoint(checkpoints / LAST_CKPT)
+    resumed_from = resume_checkpoint(checkpoints / LAST_CKPT, options)
     if resumed_from is not None:
         log.info("resuming %s from %s", candidate, resumed_from)
     started = time.perf_counter()

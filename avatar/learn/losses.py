@@ -90,6 +90,7 @@ def build_loss(
     """The loss ``name`` (``auto``: ``kl`` with logits, else ``hard``), checked against the teacher."""
     if name == AUTO:
         name = "kl" if has_logits else "hard"
-    loss = LOSSES.build({"name": name, "temperature": temperature, **(options or {})})
+    spec = {"name": name, "temperature": temperature, **(options or {})}
+    loss = LOSSES.build(spec, where="distill.loss_options")
     loss.check_teacher(has_logits)
     return loss

@@ -30,6 +30,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from avatar.core.errors import AvatarError, is_out_of_memory, out_of_memory_hint
+from avatar.core.io import UnreadableCheckpoint, load_checkpoint
 
 log = logging.getLogger("avatar")
 
@@ -237,6 +238,37 @@ class CheckpointOnTerminate(Callback):
                 trainer.save_checkpoint(path)
                 log.warning("SIGTERM: saved %s at step %d", path, trainer.global_step)
                 return
+
+
+def resume_checkpoint(path: Path, options: Mapping[str, Any]) -> Path | None:
+    """``path`` if a training can resume from it within the budget in ``options``; else None.
+
+    A damaged or foreign ``last.ckpt`` (a torn write, a file planted in a shared run
+    directory) is set aside as ``last.ckpt.unreadable-<n>`` with one warning, and the
+    training restarts: one line and a way out instead of the same traceback on every rerun.
+    A checkpoint further on than the budget (``trainer.max_steps``/``max_epochs`` lowered
+    since) is one line saying which budget resumes it; Lightning would stop with a
+    traceback (epochs) or end at once with more steps than asked (steps).
+    """
+    if not path.is_file():
+        return None
+    try:
+        checkpoint = load_checkpoint(path)
+    except UnreadableCheckpoint as error:
+        taken = sum(1 for _ in path.parent.glob(f"{path.name}.unreadable-*"))
+        aside = path.with_name(f"{path.name}.unreadable-{taken}")
+        path.rename(aside)
+        log.warning("%s is not a checkpoint Avatar wrote, or damaged (%s); set aside as %s, "
+                    "this training starts again", path, error.reason, aside.name)
+        return None
+    done = {"max_steps": int(checkpoint.get("global_step", 0)), "max_epochs": int(checkpoint.get("epoch", 0))}
+    for key, progress in done.items():
+        limit = options.get(key)
+        if limit is not None and int(limit) >= 0 and progress > int(limit):
+            unit = "steps" if key == "max_steps" else "epochs"
+            raise AvatarError(f"{path} has trained {progress} {unit}, more than trainer.{key}={limit}: set "
+                              f"trainer.{key}>={progress} to resume it, or delete it to train from the start")
+    return path
 
 
 SINGLE_PROCESS = {"devices": 1, "num_nodes": 1, "strategy": "auto"}

@@ -175,7 +175,8 @@ class Objectives:
         """From plain specs: ``"flops"`` or ``{name: surrogate, samples: 20}``, and a list of meter specs."""
         from avatar.core.registry import INDICATORS, METERS
 
-        return cls(INDICATORS.build(indicator) if indicator else None, [METERS.build(m) for m in meters])
+        built = INDICATORS.build(indicator, where="indicator") if indicator else None
+        return cls(built, [METERS.build(m) for m in meters])
 
     @property
     def names(self) -> list[str]:

@@ -17,6 +17,6 @@ def build_task(name: str, options: Mapping[str, Any], read_data: bool = True) ->
     teacher work; ``read_data=False`` checks only its attributes (a run that never reads
     the data). A ``data_dir`` of None means the data root (``$AVATAR_DATA``).
     """
-    task = TASKS.build({"name": name, **options})
+    task = TASKS.build({"name": name, **options}, where="task")
     check_task(task, registered_name=name, read_data=read_data)
     return task

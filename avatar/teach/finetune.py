@@ -30,7 +30,13 @@ from avatar.core.io import load_checkpoint
 from avatar.core.text import normalize_code
 from avatar.learn.classifier import SELECTION, ClassifierModule, headline_of
 from avatar.learn.resumable import resumable_loader
-from avatar.learn.training import SINGLE_PROCESS, build_trainer, leave_unless_rank_zero, quiet_lightning
+from avatar.learn.training import (
+    SINGLE_PROCESS,
+    build_trainer,
+    leave_unless_rank_zero,
+    quiet_lightning,
+    resume_checkpoint,
+)
 from avatar.task.base import Example
 
 log = logging.getLogger("avatar")
@@ -182,7 +188,7 @@ def fit_classifier(
         auto_insert_metric_name=False, enable_version_counter=False,
     )
     last_checkpoint = ModelCheckpoint(
-        dirpath=checkpoint_dir, save_top_k=0, save_last=True,
+        dirpath=checkpoint_dir, save_top_k=0, save_last=True, enable_version_counter=False,
         train_time_interval=timedelta(minutes=checkpoint_every_minutes),
     )
     callbacks: list[Any] = [best_checkpoint, last_checkpoint]
@@ -192,8 +198,8 @@ def fit_classifier(
         trainer, root_dir=run_dir, callbacks=callbacks, checkpointing=True,
         logger=CSVLogger(str(run_dir), name="teacher_logs"),
     )
-    resume = checkpoint_dir / "last.ckpt"
-    if resume.is_file():
+    resume = resume_checkpoint(checkpoint_dir / "last.ckpt", trainer)
+    if resume is not None:
         log.info("resuming the teacher's fine-tuning from %s", resume)
     module.train()  # from_pretrained returns the model in eval mode: dropout would stay off
     with quiet_lightning():
@@ -201,7 +207,7 @@ def fit_classifier(
             module,
             train_dataloaders=_loader(train, batch_size, pad_id, shuffle=True, seed=seed),
             val_dataloaders=_loader(valid, batch_size, pad_id, shuffle=False, seed=seed) if valid else None,
-            ckpt_path=resume if resume.is_file() else None,
+            ckpt_path=resume,
             weights_only=True,  # a planted checkpoint must not run code
         )
     leave_unless_rank_zero(fit)
