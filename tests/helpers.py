@@ -54,3 +54,22 @@ def codelang_records(per_class: dict[str, int] | None = None, seed: int = 0) -> 
             label = i % len(CODELANG_LABELS)
             records.append({"code": codelang_snippet(label, rng), "label": label, "split": split})
     return records
+
+
+# ---- a student that loads in a second -----------------------------------------------------------------
+
+def tiny_student(tmp: Path) -> Path:
+    """A saved, untrained 1-layer student with a Word tokenizer: enough to load and predict, in a second."""
+    from transformers import RobertaConfig, RobertaForSequenceClassification
+
+    from avatar.distill.tokenizer import train_tokenizer
+
+    folder = tmp / "student"
+    tokenizer = train_tokenizer("Word", 40, ["int main(void) { return 0; }", "void f(char *s) { gets(s); }"],
+                                max_length=32)
+    config = RobertaConfig(vocab_size=40, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                           intermediate_size=16, max_position_embeddings=34, pad_token_id=1, bos_token_id=0,
+                           eos_token_id=2)
+    RobertaForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -32,7 +32,7 @@ from avatar.search.objectives import Objectives
 from avatar.search.smt import Pruner
 from avatar.search.space import Space
 from tests.conftest import REPO
-from tests.helpers import load_space
+from tests.helpers import load_space, tiny_student
 
 
 def _compose(*overrides: str):
@@ -258,41 +258,59 @@ def _stdin(data: bytes) -> Iterator[None]:
 
 
 def binary_stdin_to_predict(tmp: Path) -> None:
-    from avatar.report.predict import read_inputs
+    from avatar.report.inputs import read_inputs
 
     with _stdin(b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x03\x00>\x00"):
         read_inputs("-", pair=False)
 
 
 def empty_stdin_to_predict(tmp: Path) -> None:
-    from avatar.report.predict import read_inputs
+    from avatar.report.inputs import read_inputs
 
     with _stdin(b"  \n\t\n"):
         read_inputs("-", pair=False)
 
 
 def empty_function_in_jsonl(tmp: Path) -> None:
-    from avatar.report.predict import read_inputs
+    from avatar.report.inputs import read_inputs
 
     (tmp / "in.jsonl").write_text(json.dumps({"func": "int f(){}"}) + "\n" + json.dumps({"func": " "}) + "\n")
     read_inputs(str(tmp / "in.jsonl"), pair=False)
 
 
-def _tiny_student(tmp: Path) -> Path:
-    """A saved, untrained 1-layer student with a Word tokenizer: enough to load, in a second."""
-    from transformers import RobertaConfig, RobertaForSequenceClassification
+def control_chars_on_stdin(tmp: Path) -> None:
+    from avatar.report.inputs import read_inputs
 
-    from avatar.distill.tokenizer import train_tokenizer
+    with _stdin(b"\x00\x01\n"):  # no code at all: called empty, not binary and not labelled
+        read_inputs("-", pair=False)
 
-    folder = tmp / "student"
-    tokenizer = train_tokenizer("Word", 40, ["int main(void) { return 0; }", "void f(char *s) { gets(s); }"],
-                                max_length=32)
-    config = RobertaConfig(vocab_size=40, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
-                           intermediate_size=16, max_position_embeddings=34, pad_token_id=1, bos_token_id=0,
-                           eos_token_id=2)
-    RobertaForSequenceClassification(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+
+def control_chars_in_code_file(tmp: Path) -> None:
+    from avatar.report.inputs import read_inputs
+
+    (tmp / "f.c").write_text("\ufeff\x07\u200b\r\n\x1b\n")  # BOM, bell, zero-width space, escape
+    read_inputs(str(tmp / "f.c"), pair=False)
+
+
+def control_chars_in_jsonl_field(tmp: Path) -> None:
+    from avatar.report.inputs import read_inputs
+
+    lines = [json.dumps({"func": "int f(){}"}), json.dumps({"func": "\u0000"})]  # JSON escapes a NUL
+    (tmp / "in.jsonl").write_text("\n".join(lines) + "\n")
+    read_inputs(str(tmp / "in.jsonl"), pair=False)
+
+
+def control_chars_in_pair_field(tmp: Path) -> None:
+    from avatar.report.inputs import read_inputs
+
+    (tmp / "pairs.jsonl").write_text(json.dumps({"func1": "int f(){}", "func2": "\u200b\u0007 \t"}) + "\n")
+    read_inputs(str(tmp / "pairs.jsonl"), pair=True)
+
+
+def control_chars_to_predictor(tmp: Path) -> None:
+    from avatar.report.predict import Predictor
+
+    Predictor.load(tiny_student(tmp)).predict(["int f(){}", "\x00\x01\n"])
 
 
 def _cut(path: Path, keep: float) -> None:
@@ -303,13 +321,13 @@ def _cut(path: Path, keep: float) -> None:
 def empty_snippet_to_predictor(tmp: Path) -> None:
     from avatar.report.predict import Predictor
 
-    Predictor.load(_tiny_student(tmp)).predict(["int f(){}", "\n  "])
+    Predictor.load(tiny_student(tmp)).predict(["int f(){}", "\n  "])
 
 
 def truncated_weights_in_predict(tmp: Path) -> None:
     from avatar.report.predict import Predictor
 
-    student = _tiny_student(tmp)
+    student = tiny_student(tmp)
     _cut(student / "model.safetensors", 0.5)
     Predictor.load(student, "torch")
 
@@ -317,7 +335,7 @@ def truncated_weights_in_predict(tmp: Path) -> None:
 def truncated_weights_in_export(tmp: Path) -> None:
     from avatar.report.export import export_onnx
 
-    student = _tiny_student(tmp)
+    student = tiny_student(tmp)
     _cut(student / "model.safetensors", 0.9)
     export_onnx(student)
 
@@ -325,7 +343,7 @@ def truncated_weights_in_export(tmp: Path) -> None:
 def unreadable_student_tokenizer(tmp: Path) -> None:
     from avatar.report.predict import Predictor
 
-    student = _tiny_student(tmp)
+    student = tiny_student(tmp)
     _cut(student / "tokenizer.json", 0.5)
     Predictor.load(student, "torch")
 
@@ -333,7 +351,7 @@ def unreadable_student_tokenizer(tmp: Path) -> None:
 def damaged_onnx_model(tmp: Path) -> None:
     from avatar.report.predict import Predictor
 
-    student = _tiny_student(tmp)
+    student = tiny_student(tmp)
     (student / "model.onnx").write_bytes(b"\x08\x07\x12\x04half")
     Predictor.load(student, "onnx")
 
@@ -497,8 +515,8 @@ def gpus_on_a_cluster_without_gpus(tmp: Path) -> None:
 
 
 def _demo_student(tmp: Path) -> Path:
-    """``_tiny_student`` with the ``avatar.json`` a demo student has (single functions, task demo)."""
-    folder = _tiny_student(tmp)
+    """``tiny_student`` with the ``avatar.json`` a demo student has (single functions, task demo)."""
+    folder = tiny_student(tmp)
     (folder / "avatar.json").write_text(json.dumps({"task": "demo", "is_pair": False, "labels": ["0", "1"]}))
     return folder
 
@@ -556,6 +574,11 @@ CASES: list[tuple[Callable[[Path], None], str]] = [
     (empty_stdin_to_predict, "<stdin>: the input is empty: there is no code to classify"),
     (empty_function_in_jsonl, "in.jsonl:2: field 'func' is empty: there is no code to classify"),
     (empty_snippet_to_predictor, "snippet 2 is empty: there is no code to classify"),
+    (control_chars_on_stdin, "<stdin>: the input is empty: there is no code to classify"),
+    (control_chars_in_code_file, "f.c: the input is empty: there is no code to classify"),
+    (control_chars_in_jsonl_field, "in.jsonl:2: field 'func' is empty: there is no code to classify"),
+    (control_chars_in_pair_field, "pairs.jsonl:1: field 'func2' is empty: there is no code to classify"),
+    (control_chars_to_predictor, "snippet 2 is empty: there is no code to classify"),
     (truncated_weights_in_predict, "model.safetensors: cannot load the student's weights (Error while"),
     (truncated_weights_in_export, "model.safetensors: cannot load the student's weights ("),
     (unreadable_student_tokenizer, "tokenizer.json: not a readable tokenizer ("),
@@ -640,14 +663,17 @@ def test_an_option_from_config_dir_passes_the_preflight(tmp_path: Path) -> None:
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
      "error: <stdin>: binary input (a NUL byte at offset 8), not source code"),
     (b"", "error: <stdin>: the input is empty: there is no code to classify"),
-], ids=["binary", "empty"])
+    (b"\x00\x01\n", "error: <stdin>: the input is empty: there is no code to classify"),
+    (b'{"func": "int f(){}"}\n{"func": "\\u0000"}\n',
+     "error: <stdin>:2: field 'func' is empty: there is no code to classify"),
+], ids=["binary", "empty", "control-characters", "control-characters-in-jsonl"])
 def test_predict_cli_refuses_binary_and_empty_stdin(
     data: bytes, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from avatar.cli.main import run_command
     predict_main = functools.partial(run_command, 'predict')
 
-    student = _tiny_student(tmp_path)
+    student = tiny_student(tmp_path)
     with _stdin(data):
         assert predict_main([str(student), "-"]) == 2
     captured = capsys.readouterr()

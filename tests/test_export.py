@@ -286,7 +286,7 @@ def test_predict_cli_jsonl_file(one_student: Path, tmp_path: Path,
     expected = Predictor.load(one_student, "onnx").predict(codes)
     assert [line["label"] for line in lines] == [r.label for r in expected]
     for line in lines:
-        assert set(line) == {"label", "label_name", "probabilities"}
+        assert set(line) == {"index", "line", "label", "label_name", "probabilities"}
         assert line["label_name"] == ["safe", "vulnerable"][line["label"]]
 
 

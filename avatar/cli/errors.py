@@ -86,6 +86,19 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+def detach_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush into a closed pipe stays silent.
+
+    For commands that stream to stdout (``avatar predict``, ``avatar scan``): ``... | head``
+    stops reading, which is no error, and the exit flush must not print a traceback for it.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (an in-process caller's stdout)
+        pass
+
+
 def report_errors(function: Callable[[], Any], run_dir: str | os.PathLike[str] | None = None) -> Any:
     """Run ``function``; every fault a user can meet becomes one stderr line and an exit code.
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from avatar import __version__
+from avatar.cli.errors import detach_stdout
 from avatar.code.functions import (
     EXTENSIONS,
     MAX_FILE_BYTES,
@@ -75,15 +76,6 @@ def parser() -> argparse.ArgumentParser:
 
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
-
-
-def _detach_stdout() -> None:
-    """Point stdout at /dev/null, so the interpreter's last flush into a closed pipe stays silent."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):  # no real file descriptor (an in-process caller's stdout)
-        pass
 
 
 def _warn(message: str) -> None:
@@ -161,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
                 update(writer.count)
     except BrokenPipeError:  # `avatar scan ... | head`: the reader stopped reading, which is no error
         writer.abort()
-        _detach_stdout()
+        detach_stdout()
         return 0
     except BaseException:
         writer.abort()  # jsonl/csv keep the rows written; no SARIF log that looks complete

@@ -169,19 +169,31 @@ def append_jsonl(path: str | os.PathLike[str], record: dict[str, Any]) -> None:
     """
     line = (json.dumps(to_jsonable(record)) + "\n").encode("utf-8")
     with open(path, "ab+") as handle:
-        _cut_torn_tail(handle, path)
+        dropped = _cut_torn_tail(handle)
         handle.write(line)
         handle.flush()
+    if dropped:
+        log.warning("%s: dropped a torn last line (%d bytes) left by a killed writer", path, dropped)
 
 
-def _cut_torn_tail(handle: Any, path: str | os.PathLike[str]) -> None:
-    """Truncate ``handle`` after its last newline, if it does not end with one."""
+def cut_torn_tail(path: str | os.PathLike[str]) -> int:
+    """Truncate the file ``path`` after its last newline; the number of bytes dropped (0: none).
+
+    For files appended line by line that a reader resumes from (``avatar predict --output``):
+    the caller says what it dropped, in its own words.
+    """
+    with open(path, "rb+") as handle:
+        return _cut_torn_tail(handle)
+
+
+def _cut_torn_tail(handle: Any) -> int:
+    """Truncate ``handle`` after its last newline, if it does not end with one; the bytes dropped."""
     size = handle.seek(0, os.SEEK_END)
     if size == 0:
-        return
+        return 0
     handle.seek(size - 1)
     if handle.read(1) == b"\n":
-        return
+        return 0
     end = size
     while end > 0:
         start = max(0, end - (1 << 16))
@@ -192,7 +204,7 @@ def _cut_torn_tail(handle: Any, path: str | os.PathLike[str]) -> None:
             break
         end = start
     handle.truncate(end)
-    log.warning("%s: dropped a torn last line (%d bytes) left by a killed writer", path, size - end)
+    return size - end
 
 
 @contextmanager

@@ -11,10 +11,7 @@ were trained on code normalised that way; a pair is encoded as a text pair.
 
 from __future__ import annotations
 
-import gzip
-import json
 import os
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from avatar.core.errors import AvatarError, DataError
+from avatar.core.errors import AvatarError
 from avatar.core.io import first_line
-from avatar.core.text import normalize_code
+from avatar.core.text import has_code, normalize_code
 from avatar.distill.folder import (
     StudentMeta,
     check_student_dir,
@@ -32,10 +29,13 @@ from avatar.distill.folder import (
     onnx_file,
     read_student_meta,
 )
+from avatar.report.inputs import Snippet
 
 BACKENDS = ("torch", "onnx", "int8")
-
-Snippet = str | tuple[str, str]
+BATCHES_PER_CHUNK = 4
+"""Streamed inputs (``avatar predict``, ``avatar scan``) are predicted, and written, in chunks of
+this many batches: sorting a chunk by length pads little, and a chunk is small enough that the
+output keeps up with the input."""
 LogitsFn = Callable[[dict[str, np.ndarray]], np.ndarray]
 
 
@@ -121,7 +121,7 @@ def _check_snippets(codes: Sequence[Snippet], is_pair: bool) -> list[str | tuple
             pairs += 1
         else:
             raise AvatarError(f"expected a code string or a (code, code) pair, got {type(code).__name__}")
-        if not all(items[-1] if isinstance(items[-1], tuple) else (items[-1],)):
+        if not all(map(has_code, items[-1] if isinstance(items[-1], tuple) else (items[-1],))):
             raise AvatarError(f"snippet {number} is empty: there is no code to classify")
     if pairs not in (0, len(items)):
         raise AvatarError("mixed single snippets and pairs in one call")
@@ -197,105 +197,3 @@ class Predictor:
         probabilities = _softmax(logits)
         return [PredictionResult(label=int(np.argmax(row)), probabilities=[float(p) for p in probs])
                 for row, probs in zip(logits, probabilities)]
-
-
-# ---- command line -------------------------------------------------------------------------------
-
-def _is_jsonl_name(path: Path) -> bool:
-    return path.name.endswith((".jsonl", ".jsonl.gz"))
-
-
-def _looks_like_jsonl(text: str) -> bool:
-    """Stdin carries jsonl when its first non-blank line is a JSON object; otherwise it is one snippet."""
-    for line in text.splitlines():
-        if line.strip():
-            try:
-                return isinstance(json.loads(line), dict)
-            except json.JSONDecodeError:
-                return False
-    return False
-
-
-def _field(record: dict[str, Any], name: str, where: str) -> str:
-    value = record.get(name)
-    if not isinstance(value, str):
-        raise DataError(f"{where}: missing string field {name!r}")
-    if not value.strip():
-        raise DataError(f"{where}: field {name!r} is empty: there is no code to classify")
-    return value
-
-
-def parse_jsonl(text: str, source: str, pair: bool) -> list[Snippet]:
-    """Snippets of a jsonl text (``func``, or ``func1``/``func2`` for pairs); errors name source:line."""
-    snippets: list[Snippet] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{source}:{number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataError(f"{where}: malformed JSON ({error.msg})") from None
-        if not isinstance(record, dict):
-            raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
-        if pair:
-            snippets.append((_field(record, "func1", where), _field(record, "func2", where)))
-        else:
-            snippets.append(_field(record, "func", where))
-    return snippets
-
-
-BINARY_SHARE = 0.3
-"""Input whose text is more than this share of undecodable bytes is binary, not code."""
-
-
-def _decode(data: bytes | str, name: str) -> str:
-    """Source text from ``data``; binary data (a NUL byte, or mostly bytes that are not UTF-8)
-    is a ``DataError``. Other stray bytes (a Latin-1 comment in old C code) become U+FFFD."""
-    if isinstance(data, bytes):
-        nul = data.find(b"\0")
-        text = data.decode("utf-8", errors="replace")
-        bad = text.count("\ufffd")
-    else:
-        nul, text, bad = data.find("\0"), data, 0
-    if nul >= 0 or (text and bad / len(text) > BINARY_SHARE):
-        where = f"a NUL byte at offset {nul}" if nul >= 0 else f"{bad} of {len(text)} characters not UTF-8"
-        raise DataError(f"{name}: binary input ({where}), not source code")
-    return text
-
-
-def _read_source(source: str) -> tuple[bytes | str, str]:
-    """The raw input and its name; stdin is read as bytes where it has a byte buffer."""
-    if source == "-":
-        buffer = getattr(sys.stdin, "buffer", None)
-        return (buffer.read() if buffer is not None else sys.stdin.read()), "<stdin>"
-    path = Path(source)
-    if not path.is_file():
-        raise DataError(f"input not found: {path}")
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as handle:
-            return handle.read(), str(path)
-    except (OSError, EOFError) as error:
-        raise DataError(f"{path}: cannot read ({error})") from None
-
-
-def read_inputs(source: str, pair: bool) -> list[Snippet]:
-    """A code file is one snippet; a ``.jsonl`` file (or jsonl on stdin) is one snippet per line.
-
-    Empty input (no code at all, or a jsonl with no record) is an error: a classifier gives a
-    confident-looking label to nothing, and that label would mean nothing.
-    """
-    data, name = _read_source(source)
-    text = _decode(data, name)
-    if not text.strip():
-        raise DataError(f"{name}: the input is empty: there is no code to classify")
-    is_jsonl = _is_jsonl_name(Path(source)) if source != "-" else _looks_like_jsonl(text)
-    if is_jsonl:
-        snippets = parse_jsonl(text, name, pair)
-        if not snippets:
-            raise DataError(f"{name}: no records: there is no code to classify")
-        return snippets
-    if pair:
-        raise DataError(f"{name}: pair input needs jsonl lines with 'func1' and 'func2'")
-    return [text]

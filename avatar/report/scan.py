@@ -21,15 +21,12 @@ from urllib.parse import quote
 from avatar.code.functions import Function
 from avatar.core.errors import AvatarError
 from avatar.core.io import atomic_write_text
-from avatar.report.predict import Predictor
+from avatar.report.predict import BATCHES_PER_CHUNK, Predictor
 
 FORMATS = ("jsonl", "csv", "sarif")
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SARIF_VERSION = "2.1.0"
 ROOT_ID = "SRCROOT"
-BATCHES_PER_CHUNK = 4
-"""Functions are classified (and written) in chunks of this many batches: sorting a chunk by
-length pads little, and a chunk is small enough that the output keeps up with the scan."""
 
 
 @dataclass(frozen=True)
