@@ -152,3 +152,30 @@ def test_a_full_disk_is_one_line_naming_the_run_dir_and_errno(
         f"error: cannot write a file under {tmp_path} or the cache: No space left on device (ENOSPC); "
         "free some space, or put hydra.run.dir and AVATAR_CACHE on another disk"
     )
+
+
+def test_a_cache_deleted_mid_run_is_one_line_and_a_missing_file_keeps_its_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``rm -rf`` of the cache while the surrogate appends its brief runs: one line, exit 2, the rerun."""
+    import shutil
+
+    from avatar.core.io import append_jsonl
+
+    runs = tmp_path / "cache" / "surrogate" / "demo-1234" / "runs.jsonl"
+    runs.parent.mkdir(parents=True)
+    append_jsonl(runs, {"key": "a"})
+
+    def record_after_the_cache_went() -> None:
+        shutil.rmtree(tmp_path / "cache")
+        append_jsonl(runs, {"key": "b"})
+
+    with pytest.raises(SystemExit) as stop:
+        report_errors(record_after_the_cache_went, run_dir=tmp_path / "run")
+    assert stop.value.code == EXIT_USER_ERROR
+    assert capsys.readouterr().err.strip() == (
+        f"error: cannot access {runs}: the folder {tmp_path / 'cache'} was deleted or moved while the run "
+        "used it; run the same command again (what is left is reused)"
+    )
+    with pytest.raises(FileNotFoundError):  # a file missing from a folder that exists: a bug, not this
+        report_errors(lambda: open(tmp_path / "absent.txt").read())

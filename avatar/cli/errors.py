@@ -18,7 +18,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from avatar.core.errors import AvatarError, storage_error
+from avatar.core.errors import AvatarError, storage_error, vanished_folder_error
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -123,7 +123,7 @@ def report_errors(function: Callable[[], Any], run_dir: str | os.PathLike[str] |
         raise
     except OSError as error:
         where = f"a file under {run_dir} or the cache" if run_dir is not None else "a file"
-        described = storage_error(error, fallback=where)
+        described = storage_error(error, fallback=where) or vanished_folder_error(error)
         if described is None:
             raise
         _fail(f"error: {described}", EXIT_USER_ERROR)

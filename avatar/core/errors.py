@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+from pathlib import Path
 
 
 class AvatarError(Exception):
@@ -53,6 +54,27 @@ def storage_error(
     name = errno.errorcode.get(error.errno, str(error.errno))
     reason = error.strerror or os.strerror(error.errno)
     return StorageError(f"{action} {where}: {reason} ({name}); {STORAGE_HINTS[error.errno]}")
+
+
+def vanished_folder_error(error: OSError) -> StorageError | None:
+    """One line for a file whose folder disappeared while the run used it (``None`` otherwise).
+
+    Why: a cache or run folder deleted or moved mid-run (``rm -rf ~/.cache/avatar`` to free
+    space, a cleanup job) makes the next append or read fail with ENOENT deep in the stack.
+    Avatar creates a file's folders before writing it, so a missing *folder* means someone
+    removed it, and the way out is the rerun (what survived is reused). A missing file in an
+    existing folder is not this, and keeps its traceback.
+    """
+    if error.errno != errno.ENOENT or not error.filename:
+        return None
+    path = Path(os.fsdecode(error.filename))
+    missing = path.parent
+    if missing.exists():
+        return None
+    while not missing.parent.exists() and missing.parent != missing:
+        missing = missing.parent
+    return StorageError(f"cannot access {path}: the folder {missing} was deleted or moved while the run "
+                        "used it; run the same command again (what is left is reused)")
 
 
 def is_out_of_memory(error: BaseException) -> bool:
