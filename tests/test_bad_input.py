@@ -492,6 +492,14 @@ def single_function_student_given_pairs(tmp: Path) -> None:
     raise AvatarError(printed.getvalue().strip())  # the one line the user saw
 
 
+def recorded_path_outside_the_run_gone(tmp: Path) -> None:
+    """A file of a run directory moved from elsewhere names a folder outside it that is gone."""
+    from avatar.core.io import recorded_path
+
+    (tmp / "run").mkdir()
+    recorded_path("/elsewhere/cache/teachers/demo-1", tmp / "run", source="run/teacher.json")
+
+
 CASES: list[tuple[Callable[[Path], None], str]] = [
     (unknown_constraint, "unknown constraint 'sizes'; known constraints: flops, heads, size"),
     (unknown_task, "unknown task 'vulnerability'; known tasks: clone, demo, vuln"),
@@ -547,6 +555,7 @@ CASES: list[tuple[Callable[[Path], None], str]] = [
     (student_of_another_task_in_report, "was trained for task 'demo', not 'vuln'"),
     (single_function_student_given_pairs, "reads single functions; the input here is pairs of functions"),
     (unknown_search_algorithm, "search.algorithm must be one of nsga2, nsga3, spea2, got 'moead'"),
+    (recorded_path_outside_the_run_gone, "teacher.json: /elsewhere/cache/teachers/demo-1 no longer exists"),
 ]
 
 
