@@ -60,9 +60,9 @@ def checkpoint_paths(out: Path) -> list[str]:
     return found
 
 
-def assert_resumed_as_itself(out: Path, result: DistillResult) -> None:
+def assert_resumed_as_itself(out: Path, result: DistillResult, steps: int = 4) -> None:
     """Resumed from its own last.ckpt, no versioned copy beside it, every recorded path its own."""
-    assert result.resumed_from == out / "checkpoints" / "last.ckpt" and result.global_step == 4
+    assert result.resumed_from == out / "checkpoints" / "last.ckpt" and result.global_step == steps
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
     assert all(Path(p).is_relative_to(out.resolve()) for p in checkpoint_paths(out))
     recorded = json.loads((out / "result.json").read_text())
@@ -169,3 +169,45 @@ def test_a_moved_search_run_finishes_its_students_and_report(candidate: Candidat
     assert row["path"] == recorded  # relative too: `avatar compare` matches the two
     (run / "pareto.json").write_text(json.dumps({"front": front}))
     assert best_student(read_run(run, "moved"))["latency_ms"] == float(row["latency_ms"])
+
+
+@pytest.mark.slow
+def test_train_py_resumes_a_copied_run_directory_as_itself(tmp_path: Path) -> None:
+    """The entry point end to end (two cold starts, about 45 s on one core): a run directory is
+    copied, the original deleted, and the same command with a larger budget and the copy's
+    ``hydra.run.dir`` resumes from the copy's own ``last.ckpt`` and finishes there."""
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from tests.conftest import REPO
+    from tests.test_resume import CANDIDATE
+
+    task = DemoTask(size=200)
+    gold = np.array([e.label for e in task.read_split("unlabel_train")])
+    np.save(tmp_path / "gold.npy", (np.eye(2)[gold] * 6 - 3).astype(np.float32))
+    env = {**os.environ, "AVATAR_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+
+    def train(run: Path, steps: int) -> str:
+        command = [
+            sys.executable, "train.py", "stage=distill", "task=demo", "task.size=200", "space=tiny",
+            "teacher=predictions", f"teacher.path={tmp_path / 'gold.npy'}", "teacher.kind=logits",
+            f"candidate={CANDIDATE}", f"trainer.max_steps={steps}", "trainer.max_epochs=-1",
+            "trainer.accelerator=cpu", "distill.checkpoint_every_n_steps=10", "logger=none",
+            f"hydra.run.dir={run}",
+        ]
+        done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout + done.stderr
+
+    train(tmp_path / "original", 20)
+    shutil.copytree(tmp_path / "original", tmp_path / "copy")
+    shutil.rmtree(tmp_path / "original")
+    log = train(tmp_path / "copy", 40)
+    [student] = (tmp_path / "copy" / "students").iterdir()
+    assert f"from {student / 'checkpoints' / 'last.ckpt'}" in log
+    assert_resumed_as_itself(student, DistillResult.from_dict(
+        json.loads((student / "result.json").read_text()), base=student), steps=40)
+    assert not (tmp_path / "original").exists()
