@@ -33,7 +33,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from avatar.core.errors import AvatarError
-from avatar.core.io import atomic_write_json, plain
+from avatar.core.io import atomic_write_json, plain, portable_path
 from avatar.core.progress import progress_bar
 from avatar.core.registry import CONSTRAINTS, EXECUTORS, INDICATORS, TEACHERS
 from avatar.distill.front import distill_front, students_estimate
@@ -332,12 +332,6 @@ def _search(cfg: DictConfig, run_dir: Path, plan: SearchPlan) -> dict[str, Any]:
     return {"pareto": str(pareto_path), "front": result.front, **summary, **outputs}
 
 
-
-
-
-
-
-
 def reads_data(cfg: DictConfig) -> bool:
     """Whether a search reads the teacher's knowledge, and so the task's data: it distils
     students, or its indicator needs the knowledge (the surrogate)."""
@@ -398,7 +392,8 @@ def teacher_stage(cfg: DictConfig, run_dir: Path) -> Knowledge:
     parts = teacher_parts(cfg, build_task(cfg), run_dir)
     knowledge = parts.knowledge
     folder = parts.model_dir()  # where the fine-tuned teacher lives, for `stage=report report.teacher=`
-    summary = {**parts.summary, "model_dir": str(folder) if folder else None}
+    summary = {**parts.summary, "model_dir": portable_path(folder, run_dir) if folder else None}
+    summary["cache_path"] = portable_path(summary["cache_path"], run_dir)  # both absolute unless in the run
     atomic_write_json(run_dir / "teacher.json", summary)
     return knowledge
 

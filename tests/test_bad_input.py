@@ -541,6 +541,14 @@ def single_function_student_given_pairs(tmp: Path) -> None:
     raise AvatarError(printed.getvalue().strip())  # the one line the user saw
 
 
+def recorded_path_outside_the_run_gone(tmp: Path) -> None:
+    """A file of a run directory moved from elsewhere names a folder outside it that is gone."""
+    from avatar.core.io import recorded_path
+
+    (tmp / "run").mkdir()
+    recorded_path("/elsewhere/cache/teachers/demo-1", tmp / "run", source="run/teacher.json")
+
+
 CASES: list[tuple[Callable[[Path], None], str]] = [
     (unknown_constraint, "unknown constraint 'sizes'; known constraints: flops, heads, size"),
     (unknown_task, "unknown task 'vulnerability'; known tasks: clone, demo, vuln"),
@@ -606,6 +614,7 @@ CASES: list[tuple[Callable[[Path], None], str]] = [
                                    "experiment set for another indicator go with ~indicator.samples"),
     (budget_below_the_checkpoint, "last.ckpt has trained 5 epochs, more than trainer.max_epochs=2: set "
                                   "trainer.max_epochs>=5 to resume it, or delete it to train from the start"),
+    (recorded_path_outside_the_run_gone, "teacher.json: /elsewhere/cache/teachers/demo-1 no longer exists"),
 ]
 
 

@@ -44,7 +44,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     students = json.loads((run_dir / "students.json").read_text())
     assert len(students) == 2
     for student in students:
-        model = AutoModelForSequenceClassification.from_pretrained(student["student_dir"])
+        model = AutoModelForSequenceClassification.from_pretrained(run_dir / student["student_dir"])
         size = sum(p.numel() for p in model.parameters()) * 4 / MB
         assert abs(size - student["objectives"]["size_mb"]) < 1e-9
         assert size <= 1.0

@@ -273,12 +273,13 @@ def test_search_distils_a_named_student_with_the_docs_package(site: Path, tmp_pa
     pareto = json.loads((run_dir / "pareto.json").read_text())
     assert set(pareto["objectives"]) == {"effectiveness", "size_mb", "params_k"}
     [student] = json.loads((run_dir / "students.json").read_text())
-    config = json.loads((Path(student["student_dir"]) / "config.json").read_text())
+    folder = run_dir / student["student_dir"]  # relative to the run directory
+    config = json.loads((folder / "config.json").read_text())
     assert config["id2label"] == {"0": "python", "1": "java", "2": "c"}
     assert "0 = python, 1 = java, 2 = c" in (run_dir / "report.md").read_text()
     snippet = tmp_path / "snippet.java"
     snippet.write_text("public static int twice(int a) {\n    System.out.println(a);\n    return a * 2;\n}\n")
-    assert predict_main([student["student_dir"], str(snippet)]) == 0
+    assert predict_main([str(folder), str(snippet)]) == 0
 
 
 # ---- the check of config-group options, before Hydra (in process) --------------------------------------

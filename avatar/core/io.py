@@ -4,7 +4,9 @@ Every output is written to a temporary file in the same directory and renamed ov
 the target, so a kill at any moment leaves either the old or the new file, never half
 of one. Readers of user data name the file and line of a malformed record. A cache entry
 is computed under ``cache_lock``, so concurrent runs compute it once; an entry found
-corrupt is reported in one warning, deleted and rebuilt (``discard_corrupt``).
+corrupt is reported in one warning, deleted and rebuilt (``discard_corrupt``). A path that a
+file of a run directory records is written relative to that directory (``portable_path``)
+and read back against where the directory is now (``recorded_path``).
 """
 
 from __future__ import annotations
@@ -153,6 +155,61 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     return value
+
+
+def portable_path(path: str | os.PathLike[str], base: str | os.PathLike[str]) -> str:
+    """``path`` as a file of the directory ``base`` records it: relative to ``base`` (POSIX) when
+    it lies inside ``base``, else absolute.
+
+    Why: a run directory that is moved or copied must find its own files where it is now, and
+    a copy must never read or write the original's. Paths outside (a cache, a teacher's
+    folder) stay absolute: they do not move with the run.
+    """
+    target = Path(os.path.abspath(path))
+    inside = _inside(target, Path(os.path.abspath(base)))
+    return inside.as_posix() if inside is not None else str(target)
+
+
+def recorded_path(value: str | os.PathLike[str], base: str | os.PathLike[str], *, source: str = "",
+                  must_exist: bool = True) -> Path:
+    """A path that a file of the directory ``base`` records, as it is now (``portable_path``'s inverse).
+
+    Relative: under ``base``. Absolute (files written before paths were relative): itself
+    when inside ``base``; else re-rooted onto the longest tail of it that ``base`` holds (the
+    directory was moved or copied: the copy's file, never the original's); else itself when
+    it exists (a cache outside the run). Otherwise one ``DataError`` line naming ``source``,
+    or with ``must_exist=False`` the path as recorded.
+    """
+    path, root = Path(value), Path(base)
+    if not path.is_absolute():
+        return root / path
+    if _inside(path, Path(os.path.abspath(root))) is not None:
+        return path
+    rerooted = _reroot(path, root)
+    if rerooted is not None:
+        return rerooted
+    if path.exists() or not must_exist:
+        return path
+    raise DataError(f"{source or root}: {path} no longer exists and is not in the run directory {root} "
+                    "(moved or copied from elsewhere?); rerun the stage that wrote it")
+
+
+def _inside(target: Path, root: Path) -> Path | None:
+    """``target`` relative to ``root`` when it lies inside (as written, or with links resolved)."""
+    for candidate, folder in ((target, root), (target.resolve(), root.resolve())):
+        if candidate.is_relative_to(folder):
+            return candidate.relative_to(folder)
+    return None
+
+
+def _reroot(path: Path, root: Path) -> Path | None:
+    """``root`` joined with the longest tail of ``path`` that exists there, or None."""
+    parts = path.parts[1:]
+    for start in range(len(parts)):
+        candidate = root.joinpath(*parts[start:])
+        if candidate.exists():
+            return candidate
+    return None
 
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:

@@ -22,6 +22,7 @@ from avatar.distill.settings import (
     DistillResult,
     DistillSettings,
     finished_result,
+    relative_paths,
     run_signature,
     student_key,
 )
@@ -128,7 +129,8 @@ def distill_front(
             finished[number] = {
                 "front_index": index, "objectives": front[index]["objectives"], **result.to_dict()
             }
-            atomic_write_json(Path(run_dir) / "students.json", [finished[n] for n in sorted(finished)])
+            atomic_write_json(Path(run_dir) / "students.json",  # paths relative: the run may move
+                              [relative_paths(finished[n], run_dir) for n in sorted(finished)])
             update(len(finished))
 
         # Finished students are read here, in the driver: sent to an executor they would cost

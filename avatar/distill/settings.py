@@ -11,13 +11,14 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from avatar.core.errors import AvatarError
-from avatar.core.io import to_jsonable
+from avatar.core.io import portable_path, recorded_path, to_jsonable
 from avatar.core.registry import TRANSFORMS
 from avatar.learn.classifier import check_schedule
 from avatar.learn.losses import AUTO, Loss, build_loss
@@ -126,18 +127,41 @@ class DistillResult:
     student_dir: Path | None = None
     resumed_from: Path | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, base: Path | None = None) -> dict[str, Any]:
+        """Plain JSON values; with ``base`` (the folder of the file it goes to), its paths relative
+        to it (``relative_paths``): a moved or copied run directory still finds its student."""
         data = dataclasses.asdict(self)
         data["candidate"] = self.candidate.as_dict()
-        return to_jsonable(data)
+        data = to_jsonable(data)
+        return relative_paths(data, base) if base is not None else data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> DistillResult:
+    def from_dict(cls, data: Mapping[str, Any], base: Path | None = None) -> DistillResult:
+        """The result ``to_dict`` wrote; with ``base`` (where that file is now), its paths resolved
+        against it (``absolute_paths``)."""
+        data = absolute_paths(data, base) if base is not None else data
         values = {f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data}
         values["candidate"] = Candidate.from_dict(data["candidate"])
-        for name in ("student_dir", "resumed_from"):
+        for name in PATH_FIELDS:
             values[name] = Path(values[name]) if values.get(name) else None
         return cls(**values)
+
+
+PATH_FIELDS = ("student_dir", "resumed_from")
+"""The fields of a student's record (``result.json``, ``students.json``) that name files of its run."""
+
+
+def relative_paths(record: Mapping[str, Any], base: str | os.PathLike[str]) -> dict[str, Any]:
+    """``record`` with its ``PATH_FIELDS`` written relative to ``base`` (``portable_path``)."""
+    return {k: portable_path(v, base) if k in PATH_FIELDS and v else v for k, v in record.items()}
+
+
+def absolute_paths(record: Mapping[str, Any], base: str | os.PathLike[str]) -> dict[str, Any]:
+    """``record`` with its ``PATH_FIELDS`` resolved against ``base``, where its file is now
+    (``recorded_path``; a path that cannot be found is kept as recorded: a student's own
+    checks say what is missing)."""
+    return {k: str(recorded_path(v, base, must_exist=False)) if k in PATH_FIELDS and v else v
+            for k, v in record.items()}
 
 
 def student_key(candidate: Candidate) -> str:
@@ -179,7 +203,7 @@ def finished_result(out_dir: Path, signature: str) -> DistillResult | None:
     if not path.is_file() or not (out_dir / "student" / "config.json").is_file():
         return None
     try:
-        result = DistillResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        result = DistillResult.from_dict(json.loads(path.read_text(encoding="utf-8")), base=out_dir)
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return result if result.signature == signature else None

@@ -325,7 +325,7 @@ def _full_run(
         },
     }
     result.student_dir = save_student(module.model, tokenizer, meta, out / "student")
-    atomic_write_json(out / RESULT_NAME, result.to_dict())
+    atomic_write_json(out / RESULT_NAME, result.to_dict(base=out))  # relative: the run may move
     return result
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import os
 import sys
 import time
 import warnings
@@ -217,7 +218,7 @@ def build_trainer(
         merged["default_root_dir"] = str(root_dir)
     _warn_slow_precision(merged)
     if checkpointing:
-        callbacks = [*callbacks, CheckpointOnTerminate()]
+        callbacks = [*callbacks, CheckpointOnTerminate(), CheckpointsWhereTheyAre()]
     return L.Trainer(**merged, callbacks=list(callbacks), logger=logger, enable_checkpointing=checkpointing)
 
 
@@ -269,6 +270,42 @@ def resume_checkpoint(path: Path, options: Mapping[str, Any]) -> Path | None:
             raise AvatarError(f"{path} has trained {progress} {unit}, more than trainer.{key}={limit}: set "
                               f"trainer.{key}>={progress} to resume it, or delete it to train from the start")
     return path
+
+
+class CheckpointsWhereTheyAre(Callback):
+    """On resume, each ``ModelCheckpoint``'s saved state re-rooted onto the folder it saves in now.
+
+    Why: Lightning records absolute paths in a checkpoint (its ``dirpath``, ``best_model_path``,
+    ``last_model_path``). After the run directory (or the cache, for a teacher) was moved or
+    copied, it would reload the best weights from the original, and, not recognising its own
+    ``last.ckpt``, write ``last-v1.ckpt`` beside it. Re-rooted, a moved or copied run resumes
+    as itself: its own best checkpoint, its own ``last.ckpt`` rewritten.
+    """
+
+    def on_load_checkpoint(self, trainer: L.Trainer, module: L.LightningModule,
+                           checkpoint: dict[str, Any]) -> None:
+        states = checkpoint.get("callbacks") or {}
+        for callback in trainer.checkpoint_callbacks:
+            state = states.get(callback.state_key) if isinstance(callback, ModelCheckpoint) else None
+            if isinstance(state, dict) and callback.dirpath:
+                states[callback.state_key] = rerooted_state(state, str(callback.dirpath))
+
+
+def rerooted_state(state: dict[str, Any], dirpath: str) -> dict[str, Any]:
+    """A ``ModelCheckpoint`` state whose paths under its recorded ``dirpath`` now lie under ``dirpath``."""
+    old = state.get("dirpath")
+    if not old or os.path.abspath(old) == os.path.abspath(dirpath):
+        return state
+
+    def move(path: Any) -> Any:
+        if not path or not Path(path).is_relative_to(old):
+            return path
+        return str(Path(dirpath) / Path(path).relative_to(old))
+
+    keys = ("best_model_path", "kth_best_model_path", "last_model_path")
+    moved = {key: move(state[key]) for key in keys if key in state}
+    best_k = {move(path): score for path, score in (state.get("best_k_models") or {}).items()}
+    return {**state, **moved, "best_k_models": best_k, "dirpath": dirpath}
 
 
 SINGLE_PROCESS = {"devices": 1, "num_nodes": 1, "strategy": "auto"}

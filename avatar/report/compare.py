@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from avatar.core.errors import AvatarError, DataError
-from avatar.core.io import atomic_write_bytes
+from avatar.core.io import atomic_write_bytes, recorded_path
 from avatar.report.figures import figure_png, pyplot
 from avatar.report.rows import format_or_na
 
@@ -130,7 +130,7 @@ def _latencies(run: Path) -> dict[str, float]:
     out: dict[str, float] = {}
     for row in csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))):
         if row.get("kind") == "student" and row.get("path") and row.get("latency_ms"):
-            out[str(Path(row["path"]).resolve())] = float(row["latency_ms"])
+            out[str(recorded_path(row["path"], run, must_exist=False).resolve())] = float(row["latency_ms"])
     return out
 
 
@@ -198,7 +198,8 @@ def best_student(run: Run) -> dict[str, Any] | None:
     metric = best.get("headline_metric") or "accuracy"
     split = "test" if f"test/{metric}" in (best.get("metrics") or {}) else "val"
     folder = best.get("student_dir")
-    latency = run.latency_ms.get(str(Path(folder).resolve())) if folder else None
+    where = recorded_path(folder, run.path, must_exist=False) if folder else None  # relative to the run
+    latency = run.latency_ms.get(str(where.resolve())) if where else None
     if latency is None:
         latency = (best.get("objectives") or {}).get("latency_ms")
     return {"name": Path(folder).parent.name if folder else str(best.get("front_index")),

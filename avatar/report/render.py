@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from avatar.core.errors import AvatarError
-from avatar.core.io import atomic_write_bytes, atomic_write_text
+from avatar.core.io import atomic_write_bytes, atomic_write_text, portable_path
 from avatar.report.figures import figure_png, pyplot
 from avatar.report.rows import KINDS, RATIO_FIELDS, ReportRow, format_or_na, ratios, teacher_row
 
@@ -132,8 +132,12 @@ def greening_lines(rows: Sequence[ReportRow], greening: dict[str, float]) -> lis
     return lines
 
 
-def render_csv(rows: Sequence[ReportRow]) -> str:
-    """One line per row: every field, the class names (``|``-joined), the ratios and the extra metrics."""
+def render_csv(rows: Sequence[ReportRow], folder: str | os.PathLike[str] | None = None) -> str:
+    """One line per row: every field, the class names (``|``-joined), the ratios and the extra metrics.
+
+    With ``folder`` (where the CSV goes), each model's ``path`` is relative to it when
+    inside (``portable_path``): a moved run directory's report still names its own students.
+    """
     extra = sorted({name for row in rows for name in row.metrics})
     base = [k for k in asdict(rows[0]) if k not in ("metrics", "labels", "predictions")]
     header = (base + ["labels"] + [f"{label}_ratio" for label, _ in RATIO_FIELDS]
@@ -143,6 +147,8 @@ def render_csv(rows: Sequence[ReportRow]) -> str:
     writer.writerow(header)
     for row, ratio in zip(rows, ratios(rows)):
         values = asdict(row)
+        if folder is not None and values["path"]:
+            values["path"] = portable_path(values["path"], folder)
         ratio_values = [ratio[label] for label, _ in RATIO_FIELDS]
         writer.writerow([values[k] for k in base] + ["|".join(row.labels)] + ratio_values
                         + [row.metrics.get(name) for name in extra])
@@ -224,6 +230,6 @@ def build_report(rows: Sequence[ReportRow], out_dir: str | os.PathLike[str], tit
     markdown = render_markdown(rows, title, machine or machine_info(), source or energy_source(), greening,
                                notes)
     atomic_write_text(paths["md"], markdown)
-    atomic_write_text(paths["csv"], render_csv(rows))
+    atomic_write_text(paths["csv"], render_csv(rows, folder))
     atomic_write_bytes(paths["png"], render_png(rows))
     return paths
