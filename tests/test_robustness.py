@@ -91,3 +91,53 @@ def test_every_student_reports_its_flips(cache: Path, tmp_path: Path) -> None:
     assert saved["test/flips"] == metrics["test/flips"]
     with pytest.raises(AvatarError, match="distill.augment: unknown transform 'shuffle'; known transforms"):
         DistillSettings.from_config({"augment": "shuffle"})
+
+
+def test_an_indicators_extra_objectives_follow_effectiveness_in_every_list() -> None:
+    from avatar.search.objectives import EffectivenessIndicator, Objectives
+    from avatar.search.space import Candidate
+
+    class Robust(EffectivenessIndicator):
+        extra_objectives = [("flip_rate", "min")]
+
+        def predict(self, candidate: Candidate, context) -> float:  # noqa: ANN001
+            return 0.9
+
+        def predict_extra(self, candidate: Candidate, context) -> dict[str, float]:  # noqa: ANN001
+            return {"flip_rate": 0.1}
+
+    from avatar.core.registry import METERS
+
+    objectives = Objectives(Robust(), [METERS.create("size_mb")])
+    assert objectives.names == ["effectiveness", "flip_rate", "size_mb"]
+    assert objectives.directions == ["max", "min", "min"]
+
+
+@pytest.mark.slow
+def test_robustness_is_a_search_objective_from_the_brief_runs(tmp_path: Path) -> None:
+    """``indicator.robustness=true``: each brief run counts its validation flips, a second ridge
+    predicts the flip rate, and the front minimises it beside effectiveness and the costs."""
+    import numpy as np
+    from hydra import compose, initialize_config_dir
+
+    from avatar import stages
+    from avatar.plugins.tasks.demo import DemoTask
+    from tests.conftest import REPO
+
+    gold = np.array([e.label for e in DemoTask(size=200).read_split("unlabel_train")])
+    logits = tmp_path / "gold.npy"
+    np.save(logits, (np.eye(2)[gold] * 6 - 3).astype(np.float32))
+    with initialize_config_dir(str(REPO / "configs"), version_base="1.3"):
+        cfg = compose("search", overrides=[
+            "experiment=demo", "task.size=200", "teacher=predictions", f"teacher.path={logits}",
+            "teacher.kind=logits", "indicator.samples=3", "indicator.max_steps=10",
+            "indicator.robustness=true", "search.population=6", "search.generations=1", "distill.top_k=0",
+            "logger=none",
+            f"paths.cache={tmp_path / 'cache'}",
+        ])
+    result = stages.search(cfg, tmp_path / "run")
+    pareto = json.loads((tmp_path / "run" / "pareto.json").read_text())
+    assert pareto["objectives"]["flip_rate"] == "min"
+    assert all(0.0 <= member["objectives"]["flip_rate"] <= 1.0 for member in result["front"])
+    runs = json.loads((tmp_path / "run" / "surrogate.json").read_text())["runs"]
+    assert len(runs) == 3 and all(0.0 <= run["val_flip_rate"] <= 1.0 for run in runs)

@@ -47,6 +47,9 @@ class DistillSettings:
     # Robustness: each student's flips on a metamorphic copy of the test split (the transform
     # measured; None: not measured), and augmentation of its training data by k copies.
     flips: str | None = "rename"
+    # A brief run's robustness (the surrogate's ``robustness`` objective): its flips on the
+    # metamorphic copy of this many validation examples (0: not measured)
+    validation_flips: int = 0
     augment: str | None = None
     augment_copies: int = 1
     schedule: str = "linear"
@@ -100,6 +103,8 @@ class DistillSettings:
                                   f"{', '.join(TRANSFORMS.names())} (or null)")
         if self.holdout < 0:
             raise AvatarError(f"distill.holdout must be >= 0, got {self.holdout}")
+        if self.validation_flips < 0:
+            raise AvatarError(f"distill.validation_flips must be >= 0, got {self.validation_flips}")
         if self.patience < 0:
             raise AvatarError(f"distill.patience must be >= 0, got {self.patience}")
         minutes = self.checkpoint_every_minutes
@@ -187,7 +192,7 @@ def run_signature(candidate: Candidate, settings: DistillSettings, trainer: Mapp
     A rerun with the same signature returns the finished student; a larger budget resumes
     from ``last.ckpt`` instead (progress bars and energy metering do not count).
     """
-    ignored = ("progress_bar", "measure_energy", "flips")  # flips are measured after training
+    ignored = ("progress_bar", "measure_energy", "flips", "validation_flips")  # measured after training
     method = {k: v for k, v in dataclasses.asdict(settings).items() if k not in ignored}
     # options at their old defaults are left out: students finished before they existed keep their signature
     for key, unset in (("loss_options", {}), ("augment", None), ("augment_copies", 1)):

@@ -365,24 +365,28 @@ def predicted_labels(model: torch.nn.Module, split: EncodedSplit, batch_size: in
 
 FLIPS = "test/flips"
 FLIP_RATE = "test/flip_rate"
+VAL_FLIP_RATE = "val/flip_rate"  # a brief run's, on the validation split's copy
 
 
 def flip_metrics(model: torch.nn.Module, data: StudentDataModule, copy: MetamorphicCopy,
-                 batch_size: int = 64) -> dict[str, float]:
-    """Robustness: the test examples whose predicted label changes on their metamorphic copy.
+                 batch_size: int = 64, split: str = "test", limit: int | None = None) -> dict[str, float]:
+    """Robustness: the ``split`` examples whose predicted label changes on their metamorphic copy.
 
-    Over the examples the copy has (skipped ones are left out of both sides): ``test/flips``
-    (a count), ``test/flip_rate`` (flips / compared) and ``test/flip_examples`` (compared).
+    Over the examples the copy has (skipped ones are left out of both sides; the first
+    ``limit`` of them when given): ``<prefix>/flips`` (a count), ``<prefix>/flip_rate`` (flips /
+    compared) and ``<prefix>/flip_examples`` (compared); the prefix is ``test`` or ``val``.
     """
-    test = data.split("test")
-    kept = copy.kept
+    examples = data.split(split)
+    kept = copy.kept[:limit] if limit else copy.kept
     dummy = torch.zeros(len(kept), dtype=torch.long)
-    original = EncodedSplit([test.texts[i] for i in kept], dummy, data.tokenizer, data.max_length)
+    original = EncodedSplit([examples.texts[i] for i in kept], dummy, data.tokenizer, data.max_length)
     variants: list[Text] = [copy.codes[i] for i in kept]  # type: ignore[misc]  # kept: never None
     variant = EncodedSplit(variants, dummy, data.tokenizer, data.max_length)
     before = predicted_labels(model, original, batch_size)
     flips = int((before != predicted_labels(model, variant, batch_size)).sum())
-    return {FLIPS: float(flips), FLIP_RATE: flips / max(1, len(kept)), "test/flip_examples": float(len(kept))}
+    prefix = "test" if split == "test" else "val"
+    return {f"{prefix}/flips": float(flips), f"{prefix}/flip_rate": flips / max(1, len(kept)),
+            f"{prefix}/flip_examples": float(len(kept))}
 
 
 @torch.inference_mode()

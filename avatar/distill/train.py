@@ -158,7 +158,7 @@ def distill_candidate(
             warmup_ratio=settings.warmup_ratio,
         )
         if settings.fast:
-            return _fast_run(candidate, task, module, data, settings, trainer, callbacks)
+            return _fast_run(candidate, task, module, data, settings, trainer, callbacks, cache)
         assert out is not None
         return _full_run(
             candidate, task, module, data, tokenizer, settings, trainer, out, logger, callbacks, labels,
@@ -174,8 +174,10 @@ def _fast_run(
     settings: DistillSettings,
     options: dict[str, Any],
     callbacks: Sequence[Callback],
+    cache: Path,
 ) -> DistillResult:
-    """Train without validation or files, then validate the last weights once."""
+    """Train without validation or files, then validate the last weights once (and, with
+    ``validation_flips``, count their flips on the validation split's metamorphic copy)."""
     throughput = Throughput()
     fit = build_trainer(
         options, callbacks=[throughput, *callbacks], enable_progress_bar=bool(settings.progress_bar),
@@ -187,6 +189,10 @@ def _fast_run(
     seconds = time.perf_counter() - started
     evaluator = build_trainer({**options, "max_steps": -1}, enable_progress_bar=False)
     metrics = _scalars(evaluator.validate(module, datamodule=data, verbose=False)[0])
+    if settings.validation_flips and settings.flips and supports(task):
+        copy = metamorphic_copy(task, "valid", cache, settings.flips, seed=0)
+        metrics.update(flip_metrics(module.model, data, copy, settings.eval_batch_size, split="valid",
+                                    limit=settings.validation_flips))
     return _result(candidate, task, module, metrics, throughput, seconds, fit.global_step, energy)
 
 

@@ -157,6 +157,16 @@ class EffectivenessIndicator(ABC):
     @abstractmethod
     def predict(self, candidate: Candidate, context: MeterContext) -> float: ...
 
+    @property
+    def extra_objectives(self) -> list[tuple[str, Direction]]:
+        """Further predicted objectives, after effectiveness (the surrogate's robustness): why
+        here and not a meter: they come from the same brief runs, prepared once."""
+        return []
+
+    def predict_extra(self, candidate: Candidate, context: MeterContext) -> dict[str, float]:
+        """The ``extra_objectives``' predicted values for ``candidate``."""
+        return {}
+
 
 class Objectives:
     """The effectiveness indicator (first) and the meters, in a fixed order."""
@@ -179,14 +189,18 @@ class Objectives:
         return cls(built, [METERS.build(m) for m in meters])
 
     @property
+    def _predicted(self) -> list[tuple[str, Direction]]:
+        if self.indicator is None:
+            return []
+        return [(EFFECTIVENESS, "max"), *self.indicator.extra_objectives]
+
+    @property
     def names(self) -> list[str]:
-        head = [EFFECTIVENESS] if self.indicator is not None else []
-        return head + [m.name for m in self.meters]
+        return [name for name, _ in self._predicted] + [m.name for m in self.meters]
 
     @property
     def directions(self) -> list[Direction]:
-        head: list[Direction] = ["max"] if self.indicator is not None else []
-        return head + [m.direction for m in self.meters]
+        return [direction for _, direction in self._predicted] + [m.direction for m in self.meters]
 
     def prepare(self, context: MeterContext) -> None:
         if self.indicator is not None:
@@ -196,6 +210,7 @@ class Objectives:
         values: dict[str, float] = {}
         if self.indicator is not None:
             values[EFFECTIVENESS] = float(self.indicator.predict(candidate, context))
+            values.update(self.indicator.predict_extra(candidate, context))
         for meter in self.meters:
             values[meter.name] = float(meter.measure(candidate, context))
         return values

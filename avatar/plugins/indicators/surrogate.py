@@ -30,21 +30,27 @@ from typing import Any
 
 import numpy as np
 
+from avatar.code.metamorphic import metamorphic_copy, supports
 from avatar.core.errors import AvatarError, DataError
 from avatar.core.io import append_jsonl, atomic_write_json, cache_lock, discard_corrupt, read_jsonl
 from avatar.core.progress import progress_bar
 from avatar.core.registry import INDICATORS
 from avatar.distill.front import training_cost
 from avatar.distill.settings import DistillSettings
-from avatar.distill.student import build_tokenizer
+from avatar.distill.student import VAL_FLIP_RATE, build_tokenizer
 from avatar.distill.train import distill_candidate
 from avatar.run.executor import LocalExecutor
-from avatar.search.objectives import EffectivenessIndicator, MeterContext
+from avatar.search.objectives import Direction, EffectivenessIndicator, MeterContext
 from avatar.search.space import Candidate, Space
 from avatar.task.base import Task, label_signature
 from avatar.teach.teacher import Knowledge
 
 log = logging.getLogger("avatar")
+
+ROBUSTNESS_EXAMPLES = 200
+"""Validation examples whose flips a brief run counts (``robustness``): 2 x 200 predictions."""
+PREDICTED_FLIP_RATE = "flip_rate"
+"""The robustness objective's name: the predicted share of validation examples that flip."""
 
 SURROGATE_FORMAT = 2
 """Version of the cached runs: bump it when a brief distillation's recipe or record changes."""
@@ -80,6 +86,7 @@ class BriefRun:
     trainer: dict[str, Any]
     tokenizer: Any  # built by the driver, so workers write no cache
     learning_rate: float | None = None  # the brief runs' own learning rate, or None: the candidate's
+    cache_dir: str | None = None  # where the driver cached the validation split's metamorphic copy
 
 
 def brief_run(unit: BriefRun, task: Task, knowledge: Knowledge) -> dict[str, Any]:
@@ -88,11 +95,13 @@ def brief_run(unit: BriefRun, task: Task, knowledge: Knowledge) -> dict[str, Any
     if unit.learning_rate is not None:
         trained = Candidate.from_dict({**trained.as_dict(), "learning_rate": unit.learning_rate})
     result = distill_candidate(
-        trained, task, knowledge, unit.settings, trainer=unit.trainer, tokenizer=unit.tokenizer
+        trained, task, knowledge, unit.settings, trainer=unit.trainer, tokenizer=unit.tokenizer,
+        cache_dir=unit.cache_dir,
     )
     return {
         "key": unit.candidate.key(), "config": unit.candidate.as_dict(), "metric": result.headline,
-        "val_loss": result.metrics.get("val/loss"), "seconds": result.train_seconds,
+        "val_loss": result.metrics.get("val/loss"), "val_flip_rate": result.metrics.get(VAL_FLIP_RATE),
+        "seconds": result.train_seconds,
         "energy_kwh": result.train_energy_kwh, "collapsed": result.collapsed, "host": socket.gethostname(),
     }
 
@@ -112,6 +121,14 @@ def _read_runs(path: Path) -> dict[str, dict[str, Any]]:
         discard_corrupt(path, error)
         return {}
     return {record["key"]: record for record in records}
+
+
+def _ridge(features: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, float]:
+    """A Bayesian ridge fit: (coefficients, intercept), kept as plain numbers for the cache."""
+    from sklearn.linear_model import BayesianRidge
+
+    model = BayesianRidge().fit(features, targets)
+    return np.asarray(model.coef_, dtype=float), float(model.intercept_)
 
 
 def mean_predictor_error(targets: np.ndarray) -> float:
@@ -136,6 +153,7 @@ class SurrogateIndicator(EffectivenessIndicator):
         sample_pool: int = 4,
         target: str = "loss",
         learning_rate: float | None = 1e-3,
+        robustness: bool = False,
     ) -> None:
         if target not in ("headline", "loss"):
             raise AvatarError(f"indicator.target must be headline or loss, got {target!r}")
@@ -149,6 +167,8 @@ class SurrogateIndicator(EffectivenessIndicator):
         self.sample_pool = sample_pool
         self.target = target
         self.learning_rate = None if learning_rate is None else float(learning_rate)
+        self.robustness = bool(robustness)
+        self.flips_model: tuple[np.ndarray, float] | None = None  # (coef, intercept) of the flip rate
         self.coef: np.ndarray | None = None
         self.intercept = 0.0
         self.space: Space | None = None
@@ -174,6 +194,7 @@ class SurrogateIndicator(EffectivenessIndicator):
             "eval_examples": self.eval_examples,
             "seed": self.seed,
             **({"learning_rate": self.learning_rate} if self.learning_rate is not None else {}),
+            **({"robustness": ROBUSTNESS_EXAMPLES} if self.robustness else {}),
         }
 
     @property
@@ -207,7 +228,14 @@ class SurrogateIndicator(EffectivenessIndicator):
         runs_path = folder / "runs.jsonl"
         genomes = pruner.sample(self.samples, random.Random(f"surrogate:{self.seed}"), pool=self.sample_pool)
         candidates = [context.space.candidate(g) for g in genomes]
-        settings = DistillSettings(fast=True, max_train_examples=self.train_examples, seed=self.seed)
+        flips = ROBUSTNESS_EXAMPLES if self.robustness and supports(task) else 0
+        if self.robustness and not flips:
+            raise AvatarError(f"indicator.robustness: task {task.name!r} is in {task.language}, which the "
+                              "metamorphic transforms do not parse; set indicator.robustness=false")
+        if flips:  # the driver writes the copy once; the brief runs (maybe Ray workers) read it
+            metamorphic_copy(task, "valid", cache_root, "rename", seed=0)
+        settings = DistillSettings(fast=True, max_train_examples=self.train_examples, seed=self.seed,
+                                   validation_flips=flips)
         executor = context.executor or LocalExecutor()
         with cache_lock(runs_path):  # a concurrent search on the same task waits, then reuses these runs
             done = _read_runs(runs_path)
@@ -218,7 +246,7 @@ class SurrogateIndicator(EffectivenessIndicator):
             # the driver trains (or loads) the tokenizers: workers get them in the unit, write nothing
             units = [
                 BriefRun(c, settings, self.trainer_options(context), build_tokenizer(c, task, cache_root),
-                         self.learning_rate)
+                         self.learning_rate, str(cache_root))
                 for c in todo
             ]
             started = time.perf_counter()
@@ -243,6 +271,13 @@ class SurrogateIndicator(EffectivenessIndicator):
         features = np.array([encode(context.space, c, self.fixed) for c in candidates])
         targets = np.array([self._target(done[c.key()]) for c in candidates], dtype=float)
         self._fit(features, targets)
+        if self.robustness:
+            rates = np.array([float(done[c.key()]["val_flip_rate"]) for c in candidates])
+            self.flips_model = _ridge(features, rates)
+            loo_rates = self.leave_one_out_error(features, rates)
+            log.info("surrogate: validation flip rate from %d runs, leave-one-out MAE %.4f; the mean of the "
+                     "other runs: %.4f (mean %.4f)", len(candidates), loo_rates, mean_predictor_error(rates),
+                     rates.mean())
         loo = self.leave_one_out_error(features, targets)
         baseline = mean_predictor_error(targets)
         atomic_write_json(
@@ -288,11 +323,21 @@ class SurrogateIndicator(EffectivenessIndicator):
         return -float(run["val_loss"])
 
     def _fit(self, features: np.ndarray, targets: np.ndarray) -> None:
-        from sklearn.linear_model import BayesianRidge
+        self.coef, self.intercept = _ridge(features, targets)
 
-        model = BayesianRidge().fit(features, targets)
-        self.coef = np.asarray(model.coef_, dtype=float)
-        self.intercept = float(model.intercept_)
+    @property
+    def extra_objectives(self) -> list[tuple[str, Direction]]:
+        """With ``robustness``: the predicted validation flip rate, to minimise."""
+        return [(PREDICTED_FLIP_RATE, "min")] if self.robustness else []
+
+    def predict_extra(self, candidate: Candidate, context: MeterContext) -> dict[str, float]:
+        if not self.robustness:
+            return {}
+        if self.flips_model is None or self.space is None:
+            raise AvatarError("the surrogate indicator was not prepared (call prepare first)")
+        coef, intercept = self.flips_model
+        rate = float(np.dot(coef, encode(self.space, candidate, self.fixed)) + intercept)
+        return {PREDICTED_FLIP_RATE: min(1.0, max(0.0, rate))}
 
     @staticmethod
     def leave_one_out_error(features: np.ndarray, targets: np.ndarray) -> float:
