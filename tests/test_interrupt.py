@@ -179,3 +179,20 @@ def test_a_cache_deleted_mid_run_is_one_line_and_a_missing_file_keeps_its_traceb
     )
     with pytest.raises(FileNotFoundError):  # a file missing from a folder that exists: a bug, not this
         report_errors(lambda: open(tmp_path / "absent.txt").read())
+
+
+def test_sigterm_wrapped_by_the_code_it_interrupts_is_still_143(capsys: pytest.CaptureFixture[str]) -> None:
+    """An extension module's import turns the signal into "ImportError: initialization failed"
+    (seen: SIGTERM during ``import onnxruntime`` in the export phase): still the signal's line."""
+
+    def import_an_extension() -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        except BaseException as error:
+            raise ImportError("initialization failed") from error
+
+    with pytest.raises(SystemExit) as stop:
+        report_errors(import_an_extension)
+    assert stop.value.code == EXIT_TERMINATED
+    assert capsys.readouterr().err.strip() == f"terminated (SIGTERM): {RESUME}"

@@ -112,6 +112,8 @@ def report_errors(function: Callable[[], Any], run_dir: str | os.PathLike[str] |
     try:
         return function()
     except AvatarError as error:
+        if watch.seen:  # code that turned the signal into its own error: the signal it was
+            watch.stop()
         _fail(f"error: {error}", EXIT_USER_ERROR)
     except KeyboardInterrupt:
         if not watch.seen:  # a KeyboardInterrupt raised by code, not by a signal
@@ -122,11 +124,19 @@ def report_errors(function: Callable[[], Any], run_dir: str | os.PathLike[str] |
             watch.stop()
         raise
     except OSError as error:
+        if watch.seen:  # the signal's own exception, turned into an OSError on its way out
+            watch.stop()
         where = f"a file under {run_dir} or the cache" if run_dir is not None else "a file"
         described = storage_error(error, fallback=where) or vanished_folder_error(error)
         if described is None:
             raise
         _fail(f"error: {described}", EXIT_USER_ERROR)
+    except Exception:
+        # A signal raised inside code that wraps what it catches (an extension module's import
+        # turns it into "ImportError: initialization failed") is still the signal: its line
+        if watch.seen:
+            watch.stop()
+        raise
     finally:
         watch.restore()
 
