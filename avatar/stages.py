@@ -60,6 +60,7 @@ from avatar.teach.teacher import (
     collapse_warning,
     describe_knowledge,
     teacher_knowledge,
+    weak_teacher_warning,
 )
 
 log = logging.getLogger("avatar")
@@ -161,8 +162,9 @@ class TeacherParts:
         seconds = time.perf_counter() - started
         log.info(describe_knowledge(knowledge, from_cache, path, seconds))
         warning = collapse_warning(knowledge)
-        if warning:
-            log.warning(warning)
+        for line in (warning, weak_teacher_warning(knowledge)):
+            if line:
+                log.warning(line)
         self.summary.update(
             task=self.task.name, teacher=knowledge.teacher, examples=len(knowledge), soft=knowledge.soft,
             from_cache=from_cache, cache_path=str(path), gold_agreement=knowledge.gold_agreement(),

@@ -147,7 +147,27 @@ def distill_front(
         costs = [training_cost(units[n].candidate, task.num_labels) for n in todo]
         for position, result in executor.map(train_student, [units[n] for n in todo], shared, costs):
             record(todo[position], result)
-    return [finished[n] for n in sorted(finished)]
+    students = [finished[n] for n in sorted(finished)]
+    if students and all(s.get("collapsed") for s in students):
+        log.warning(all_collapsed_advice(knowledge, trainer, settings))
+    return students
+
+
+def all_collapsed_advice(knowledge: Knowledge, trainer: Mapping[str, Any], settings: DistillSettings) -> str:
+    """What to change when every student predicts one class: the one line a run ends with.
+
+    Why: each collapse is logged as it happens, but a user whose run gave no usable model
+    needs the way out, not the symptom: a weak teacher teaches nothing, and a budget of a
+    few dozen steps leaves a student on its first plateau.
+    """
+    agreement = knowledge.gold_agreement()
+    teacher = "" if agreement is None else f"the teacher agrees with gold on {agreement:.0%}; "
+    budget = (f"trainer.max_time={trainer['max_time']}" if trainer.get("max_time")
+              else f"trainer.max_epochs={trainer.get('max_epochs')}, distill.min_steps={settings.min_steps}")
+    return (f"every student collapsed to one class ({teacher}budget {budget}): give the students more "
+            "steps (distill.min_steps, trainer.max_epochs or max_time), a better teacher "
+            "(teacher.trainer.min_steps, teacher=<a pretrained model>), or a smaller learning rate "
+            "in the space")
 
 
 def students_estimate(top_k: int, trainer: dict[str, Any], workers: int = 1) -> str:

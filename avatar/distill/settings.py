@@ -55,6 +55,9 @@ class DistillSettings:
     schedule: str = "linear"
     warmup_ratio: float = 0.1
     patience: int = 3
+    # At least this many optimizer steps under an epoch budget: a small task's few batches per
+    # epoch get more epochs (a 750-snippet task had 39 steps in 3 epochs, and its students collapsed)
+    min_steps: int = 0
     weight_decay: float = 0.0
     eval_batch_size: int = 64
     num_workers: int = 0
@@ -107,6 +110,9 @@ class DistillSettings:
             raise AvatarError(f"distill.validation_flips must be >= 0, got {self.validation_flips}")
         if self.patience < 0:
             raise AvatarError(f"distill.patience must be >= 0, got {self.patience}")
+        if self.min_steps < 0:
+            raise AvatarError(f"distill.min_steps must be >= 0 (0: the epoch budget alone), "
+                              f"got {self.min_steps}")
         minutes = self.checkpoint_every_minutes
         if minutes is not None and minutes <= 0:
             raise AvatarError(f"distill.checkpoint_every_minutes must be positive or null, got {minutes}")
@@ -195,7 +201,7 @@ def run_signature(candidate: Candidate, settings: DistillSettings, trainer: Mapp
     ignored = ("progress_bar", "measure_energy", "flips", "validation_flips")  # measured after training
     method = {k: v for k, v in dataclasses.asdict(settings).items() if k not in ignored}
     # options at their old defaults are left out: students finished before they existed keep their signature
-    for key, unset in (("loss_options", {}), ("augment", None), ("augment_copies", 1)):
+    for key, unset in (("loss_options", {}), ("augment", None), ("augment_copies", 1), ("min_steps", 0)):
         if method[key] == unset:
             del method[key]
     text = json.dumps([candidate.key(), method, dict(trainer)], sort_keys=True, default=str)

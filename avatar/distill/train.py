@@ -22,6 +22,7 @@ writes nothing, prints nothing and returns the validation metrics of the last we
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -67,6 +68,7 @@ from avatar.learn.training import (
     leave_unless_rank_zero,
     quiet_lightning,
     resume_checkpoint,
+    with_min_steps,
 )
 from avatar.search.cost import MB
 from avatar.search.space import Candidate
@@ -160,6 +162,8 @@ def distill_candidate(
         if settings.fast:
             return _fast_run(candidate, task, module, data, settings, trainer, callbacks, cache)
         assert out is not None
+        steps_per_epoch = math.ceil(len(data.split("unlabel_train")) / data.batch_size)
+        trainer = with_min_steps(trainer, steps_per_epoch, settings.min_steps)
         return _full_run(
             candidate, task, module, data, tokenizer, settings, trainer, out, logger, callbacks, labels,
             teacher or knowledge.teacher, signature, cache,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import math
 import os
 import sys
 import time
@@ -239,6 +240,33 @@ class CheckpointOnTerminate(Callback):
                 trainer.save_checkpoint(path)
                 log.warning("SIGTERM: saved %s at step %d", path, trainer.global_step)
                 return
+
+
+def with_min_steps(options: Mapping[str, Any], steps_per_epoch: int, min_steps: int,
+                   where: str = "distill.min_steps") -> dict[str, Any]:
+    """``options`` with enough epochs for ``min_steps`` optimizer steps, when the budget is epochs.
+
+    Why: an epoch budget means very different training on different data sizes. Three epochs
+    of a 750-snippet task are 39 steps, and its students stayed on the first plateau
+    (collapsed to one class); BigCloneBench's are thousands. A step or wall-clock budget the
+    user set (``max_steps``, ``max_time``) is left as it is. Lightning's ``min_steps`` is set
+    too, so early stopping waits for them.
+    """
+    merged = dict(options)
+    epochs = merged.get("max_epochs")
+    step_budget = (merged.get("max_steps") or -1) > 0
+    if min_steps <= 0 or steps_per_epoch <= 0 or merged.get("max_time") or step_budget or epochs is None \
+            or int(epochs) < 0:
+        return merged
+    accumulate = int(merged.get("accumulate_grad_batches") or 1)
+    per_epoch = max(1, steps_per_epoch // accumulate)
+    needed = math.ceil(min_steps / per_epoch)
+    if needed > int(epochs):
+        log.info("%d optimizer steps per epoch: %d epochs instead of %d, for at least %d steps (%s)",
+                 per_epoch, needed, int(epochs), min_steps, where)
+        merged["max_epochs"] = needed
+        merged["min_steps"] = max(int(merged.get("min_steps") or 0), min_steps)
+    return merged
 
 
 def resume_checkpoint(path: Path, options: Mapping[str, Any]) -> Path | None:

@@ -14,6 +14,7 @@ too) and the Trainer comes from ``avatar.learn.training.build_trainer``. The pie
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 from collections.abc import Sequence
 from datetime import timedelta
@@ -36,6 +37,7 @@ from avatar.learn.training import (
     leave_unless_rank_zero,
     quiet_lightning,
     resume_checkpoint,
+    with_min_steps,
 )
 from avatar.task.base import Example
 
@@ -194,6 +196,10 @@ def fit_classifier(
     callbacks: list[Any] = [best_checkpoint, last_checkpoint]
     if valid and patience > 0:
         callbacks.append(EarlyStopping(monitor=monitor, mode="max", patience=patience, strict=False))
+    # Lightning stops at max_epochs even before min_steps: here min_steps raises the epochs instead
+    steps_per_epoch = math.ceil(len(train) / batch_size)
+    minimum = int(trainer.get("min_steps") or 0)
+    trainer = with_min_steps(trainer, steps_per_epoch, minimum, "teacher.trainer.min_steps")
     fit = build_trainer(
         trainer, root_dir=run_dir, callbacks=callbacks, checkpointing=True,
         logger=CSVLogger(str(run_dir), name="teacher_logs"),

@@ -286,6 +286,27 @@ def collapse_warning(knowledge: Knowledge) -> str | None:
     )
 
 
+def weak_teacher_warning(knowledge: Knowledge) -> str | None:
+    """A warning when the teacher closes less than a quarter of the gap between always
+    answering the most frequent class and the gold labels, on the unlabeled examples.
+
+    Why: students learn the teacher's answers; a scratch teacher trained for a few dozen
+    steps (0.66 on an easy 3-class task) caps every student below it, and the user should
+    hear that before the search spends its time.
+    """
+    agreement = knowledge.gold_agreement()
+    if agreement is None or knowledge.gold is None or (knowledge.gold >= 0).sum() < 10:
+        return None
+    gold = knowledge.gold[knowledge.gold >= 0]
+    majority = float(np.bincount(gold).max() / len(gold))
+    if agreement >= majority + 0.25 * (1 - majority):
+        return None
+    return (f"weak teacher: it agrees with gold on {agreement:.1%} of the unlabeled {knowledge.task} "
+            f"examples, where always answering the most frequent class gives {majority:.1%}: its students "
+            "cannot do better; train it longer (teacher.trainer.min_steps, max_epochs) or use a pretrained "
+            "teacher")
+
+
 def describe_knowledge(knowledge: Knowledge, from_cache: bool, path: Path, seconds: float) -> str:
     """One line for the log: size, kind, cache hit or not, agreement with gold."""
     kind = "soft labels (logits)" if knowledge.soft else "hard labels"
