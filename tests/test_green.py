@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -194,6 +195,10 @@ def test_report_stage_finds_students_by_default(models: dict[str, Path], tmp_pat
     # report.baseline (default true): a TF-IDF + LR row fitted on the demo's labeled half
     assert [r["kind"] for r in records] == ["teacher", "student", "onnx", "int8", "baseline"]
     assert all(r["n_examples"] == "4" for r in records)
+    # latency: median and IQR over 10 round-robin repeats (report.latency_repeats), every row
+    for record in records:
+        assert record["latency_repeats"] == "10"
+        assert float(record["latency_q1_ms"]) <= float(record["latency_ms"]) <= float(record["latency_q3_ms"])
     assert records[0]["teacher_agreement"] == "" and 0 <= float(records[1]["teacher_agreement"]) <= 1
     baseline = records[-1]
     assert baseline["name"] == "TF-IDF + LR (baseline)" and 0 <= float(baseline["teacher_agreement"]) <= 1
@@ -201,6 +206,10 @@ def test_report_stage_finds_students_by_default(models: dict[str, Path], tmp_pat
     markdown = Path(paths["md"]).read_text()
     assert "the teacher's predictions on the same examples: tiny " in markdown
     assert "TF-IDF + LR (baseline): TF-IDF over code tokens" in markdown
+    assert ("- Latency: 10 repeats per model, each one pass over the first 4 measured examples; the 5 "
+            "models ran round-robin") in markdown
+    teacher_line = next(line for line in markdown.splitlines() if line.startswith("| teacher |"))
+    assert re.search(r"\| \d+\.\d\d \[\d+\.\d\d-\d+\.\d\d\] \|", teacher_line), teacher_line
     # robustness: every model ran on the same metamorphic copy of the measured examples
     assert all(0 <= int(r["flips"]) <= int(r["flip_examples"]) == 4 for r in records)
     assert "Flips (robustness): measured examples whose predicted label" in Path(paths["md"]).read_text()

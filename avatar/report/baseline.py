@@ -22,7 +22,8 @@ import numpy as np
 from avatar.code.metamorphic import MetamorphicCopy
 from avatar.core.errors import AvatarError
 from avatar.report.measure import flip_count, score
-from avatar.report.rows import ReportRow
+from avatar.report.rows import ReportRow, set_latency
+from avatar.run.timing import Spread
 from avatar.search.cost import MB
 from avatar.task.base import Task, label_names
 from avatar.teach.tfidf import TfidfClassifier, TfidfOptions, fit_on_labeled_half
@@ -39,6 +40,7 @@ class Baseline:
 
     row: ReportRow
     note: str
+    model: TfidfClassifier | None = None  # the fitted model, for the report's interleaved latency
 
 
 def baseline_row(task: Task, n_examples: int, split: str = "test", copy: MetamorphicCopy | None = None,
@@ -81,7 +83,8 @@ def baseline_row(task: Task, n_examples: int, split: str = "test", copy: Metamor
         collapsed=len(examples) > 1 and len(set(predictions.tolist())) == 1, predictions=predictions.tolist(),
         flips=flips[0] if flips else None, flip_examples=flips[1] if flips else None,
     )
-    return Baseline(row, baseline_note(model))
+    set_latency(row, Spread.from_ms(times, "baseline"), False)
+    return Baseline(row, baseline_note(model), model)
 
 
 def baseline_note(model: TfidfClassifier) -> str:

@@ -2,9 +2,10 @@
 
 Every model is measured the same way, on the same examples of one split: loaded through
 ``avatar.report.predict.Predictor`` (so tokenisation is included, as a deployed model pays
-it), run at batch 1, timed per example (median), and the whole run measured by codecarbon
-(``avatar.run.green``). Energy and CO2 are per 1,000 examples, extrapolated linearly from
-the N measured.
+it), run at batch 1, timed per example (median and IQR over the examples), and the whole run
+measured by codecarbon (``avatar.run.green``). A report then re-times every model's latency
+with the models interleaved (``avatar.report.latency``). Energy and CO2 are per 1,000
+examples, extrapolated linearly from the N measured.
 """
 
 from __future__ import annotations
@@ -14,17 +15,20 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from avatar.code.metamorphic import MetamorphicCopy
 from avatar.core.errors import AvatarError
 from avatar.distill.folder import onnx_file
-from avatar.report.rows import KINDS, ReportRow
+from avatar.report.rows import KINDS, ReportRow, set_latency
 from avatar.run.executor import torch_threads
 from avatar.search.cost import MB
 from avatar.task.base import Task
+
+if TYPE_CHECKING:
+    from avatar.run.green import InferenceMeasurement
 
 log = logging.getLogger("avatar")
 
@@ -120,7 +124,7 @@ def measure_model(model_dir: str | os.PathLike[str], task: Task, backend: str = 
     energy, co2 = result.per_1000()
     flips = flip_count(predictor, predictions, copy, len(examples), threads)
     label = name or model_name(model_dir)
-    return ReportRow(
+    row = ReportRow(
         name=label if kind in ("teacher", "student") else f"{label} ({kind})",
         kind=kind, size_mb=model_size_mb(model_dir, backend), metric_name=task.headline_metric,
         metric=metrics.get(task.headline_metric), latency_ms=result.latency_ms, energy_kwh_per_1k=energy,
@@ -130,6 +134,14 @@ def measure_model(model_dir: str | os.PathLike[str], task: Task, backend: str = 
         collapsed=len(examples) > 1 and len(set(predictions.tolist())) == 1, predictions=predictions.tolist(),
         flips=flips[0] if flips else None, flip_examples=flips[1] if flips else None,
     )
+    _keep_spread(row, result)
+    return row
+
+
+def _keep_spread(row: ReportRow, result: InferenceMeasurement) -> None:
+    """The workload's per-example spread and load on ``row`` (a report may re-time it interleaved)."""
+    if result.latency is not None:
+        set_latency(row, result.latency, result.load is not None and result.load.loaded)
 
 
 def flip_count(predictor: Any, predictions: np.ndarray, copy: MetamorphicCopy | None, n: int,
@@ -171,10 +183,12 @@ def measure_architecture(architecture: Mapping[str, Any], task: Task, name: str,
             result = inference_workload(model, inputs, batch_size=1, warmup=1, name="report-teacher-cost")
             size_mb = parameter_bytes(model) / MB
     energy, co2 = result.per_1000()
-    return ReportRow(
+    row = ReportRow(
         name=f"{name} (cost: its architecture, random weights)", kind="teacher", size_mb=size_mb,
         metric_name=task.headline_metric, metric=None, latency_ms=result.latency_ms,
         energy_kwh_per_1k=energy, co2_g_per_1k=co2, estimated=result.measurement.estimated,
         n_examples=result.n, split=split, threads=used_threads,
         gflops=int(forward_flops(candidate_vars(candidate, task.num_labels))) / 1e9,
     )
+    _keep_spread(row, result)
+    return row

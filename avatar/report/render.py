@@ -14,7 +14,15 @@ from typing import Any
 from avatar.core.errors import AvatarError
 from avatar.core.io import atomic_write_bytes, atomic_write_text, portable_path
 from avatar.report.figures import figure_png, pyplot
-from avatar.report.rows import KINDS, RATIO_FIELDS, ReportRow, format_or_na, ratios, teacher_row
+from avatar.report.rows import (
+    KINDS,
+    RATIO_FIELDS,
+    ReportRow,
+    format_latency,
+    format_or_na,
+    ratios,
+    teacher_row,
+)
 
 
 def _ratio(value: float | None) -> str:
@@ -55,6 +63,15 @@ def label_notes(rows: Sequence[ReportRow]) -> list[str]:
     return notes
 
 
+def load_notes(rows: Sequence[ReportRow]) -> list[str]:
+    """A bold line naming the rows measured while the CPUs they could use were busy (none: no line)."""
+    loaded = [row.name for row in rows if row.loaded]
+    if not loaded:
+        return []
+    return [f"- **Measured on a loaded machine** (their threads waited for a CPU while they ran): "
+            f"{', '.join(loaded)}. Their latency and energy are unreliable; rerun on an idle machine."]
+
+
 def render_markdown(rows: Sequence[ReportRow], title: str, machine: dict[str, Any], source: str,
                     greening: dict[str, float] | None = None, notes: Sequence[str] = ()) -> str:
     """The table and the conditions it was measured under (machine, energy source, N, ``notes``)."""
@@ -70,21 +87,23 @@ def render_markdown(rows: Sequence[ReportRow], title: str, machine: dict[str, An
         f"({machine.get('platform', '')}).",
         f"- Energy and CO2 were {_bold_kind(source, estimated)}."
         + (" With no power sensor, energy follows run time here." if estimated else ""),
-        f"- Each model ran up to {split_n} {split} examples at batch 1; latency is the median per example "
-        "(tokenisation included); energy and CO2 are per 1,000 examples, extrapolated from those measured.",
+        f"- Each model ran up to {split_n} {split} examples at batch 1; latency is the median ms per example "
+        "[its interquartile range] (tokenisation included); energy and CO2 are per 1,000 examples, "
+        "extrapolated from those measured.",
         "- Ratios are teacher / model: how many times smaller, faster and less energy-hungry.",
         *(f"- {note}" for note in notes),
         *label_notes(rows),
+        *load_notes(rows),
         "",
-        f"| model | kind | size MB | GFLOPs | {metric} ({split}) | latency ms (batch 1) | energy kWh / 1k "
-        "| CO2 g / 1k | size ratio | latency ratio | energy ratio |",
+        f"| model | kind | size MB | GFLOPs | {metric} ({split}) | latency ms (batch 1) [IQR] "
+        "| energy kWh / 1k | CO2 g / 1k | size ratio | latency ratio | energy ratio |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row, ratio in zip(rows, ratios(rows)):
         lines.append(
             f"| {row.name} | {row.kind} | {row.size_mb:.2f} | {format_or_na(row.gflops, '.3g')} "
             f"| {format_or_na(row.metric, '.4f')} "
-            f"| {row.latency_ms:.2f} | {row.energy_kwh_per_1k:.3g} | {row.co2_g_per_1k:.3g} "
+            f"| {format_latency(row)} | {row.energy_kwh_per_1k:.3g} | {row.co2_g_per_1k:.3g} "
             f"| {_ratio(ratio['size'])} | {_ratio(ratio['latency'])} | {_ratio(ratio['energy'])} |"
         )
     agreeing = [row for row in rows if row.teacher_agreement is not None]

@@ -12,6 +12,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from avatar.run.timing import Spread
+
 KINDS = ("teacher", "student", "onnx", "int8", "baseline")
 """``baseline``: the classical TF-IDF + LR row (``avatar.report.baseline``), never the teacher."""
 RATIO_FIELDS = (("size", "size_mb"), ("latency", "latency_ms"), ("energy", "energy_kwh_per_1k"))
@@ -47,6 +49,12 @@ class ReportRow:
     flips: int | None = None  # measured examples whose label changes on their metamorphic copy
     flip_examples: int | None = None  # measured examples that have a copy (the flips' denominator)
     predictions: list[int] = field(default_factory=list, repr=False)  # per measured example (not written)
+    # The latency's interquartile range (25th and 75th percentiles, ms) over its repeats; a
+    # latency whose IQR overlaps another's is not told apart from it (avatar.run.timing).
+    latency_q1_ms: float | None = None
+    latency_q3_ms: float | None = None
+    latency_repeats: int = 0
+    loaded: bool = False  # the CPUs it may use were busy while it was measured: numbers unreliable
 
 
 def teacher_row(rows: Sequence[ReportRow]) -> ReportRow | None:
@@ -77,6 +85,20 @@ def ratios(rows: Sequence[ReportRow]) -> list[dict[str, float | None]]:
             entry[label] = (getattr(teacher, attribute) / mine) if teacher is not None and mine > 0 else None
         out.append(entry)
     return out
+
+
+def set_latency(row: ReportRow, spread: Spread, loaded: bool) -> None:
+    """Put ``spread`` (ms per example) in ``row``: median, IQR ends and repeats; ``loaded`` sticks."""
+    row.latency_ms, row.latency_q1_ms, row.latency_q3_ms = spread.median_ms, spread.q1_ms, spread.q3_ms
+    row.latency_repeats = spread.repeats
+    row.loaded = row.loaded or loaded
+
+
+def format_latency(row: ReportRow) -> str:
+    """``1.23 [1.20-1.31]``: the median and its IQR in brackets (the median alone without one)."""
+    if row.latency_q1_ms is None or row.latency_q3_ms is None:
+        return f"{row.latency_ms:.2f}"
+    return f"{row.latency_ms:.2f} [{row.latency_q1_ms:.2f}-{row.latency_q3_ms:.2f}]"
 
 
 def format_or_na(value: float | None, spec: str) -> str:

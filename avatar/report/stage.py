@@ -15,7 +15,9 @@ the ``report`` settings (``ReportOptions``):
 ``report.teacher`` (a saved teacher folder, optional), ``report.students`` (folders or
 globs; default ``<run_dir>/students/*/student``), ``report.examples``, ``report.export``
 (also export each student to ONNX and int8 and report those rows), ``report.baseline`` (a
-TF-IDF + LR row fitted on the labeled half, ``avatar.report.baseline``).
+TF-IDF + LR row fitted on the labeled half, ``avatar.report.baseline``), ``report.latency_repeats``
+and ``report.latency_examples`` (every model's latency re-timed round-robin with the others,
+median and IQR over the repeats, ``avatar.report.latency``).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from avatar.distill.folder import (
 )
 from avatar.distill.student import default_cache_dir
 from avatar.report.baseline import baseline_row
+from avatar.report.latency import interleave_latencies
 from avatar.report.measure import measure_architecture, measure_model
 from avatar.report.render import build_report, render_pareto_png
 from avatar.report.rows import DEFAULT_STUDENTS_GLOB, ReportRow, add_teacher_agreement
@@ -132,6 +135,8 @@ class ReportOptions:
     threads: int | None = None
     flips: str | None = "rename"  # the transform of the metamorphic copy each model's flips count on
     baseline: bool = True  # a TF-IDF + LR row fitted on the labeled half (avatar.report.baseline)
+    latency_repeats: int = 10  # round-robin repeats per model (avatar.report.latency); 0: keep each pass's
+    latency_examples: int = 10  # examples per repeat: the first ones measured
 
     @classmethod
     def from_config(cls, options: dict[str, Any]) -> ReportOptions:
@@ -201,11 +206,15 @@ def report_run(
             f"nothing to report: set report.teacher and/or report.students (no {DEFAULT_STUDENTS_GLOB} "
             f"under {run_dir})"
         )
-    if options.baseline:
-        baseline = baseline_row(task, options.examples, options.split, copy)
-        if baseline is not None:
-            rows.append(baseline.row)
-            notes = [*notes, baseline.note]
+    baseline = baseline_row(task, options.examples, options.split, copy) if options.baseline else None
+    if baseline is not None:
+        rows.append(baseline.row)
+        notes = [*notes, baseline.note]
+    timing = interleave_latencies(
+        rows, task, options.split, options.latency_repeats, min(options.latency_examples, options.examples),
+        options.threads, None if teacher_dir else teacher_architecture, baseline.model if baseline else None)
+    if timing is not None:
+        notes = [*notes, *timing.notes()]
     add_teacher_agreement(rows)
     paths = {k: str(v) for k, v in build_report(rows, run_dir, title=f"Avatar report: {task.name}",
                                                   greening=greening, notes=notes).items()}

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from avatar.core.errors import AvatarError
+from avatar.run.timing import Load, LoadMonitor, Spread
 
 DEFAULT_COUNTRY = "USA"
 DEFAULT_TRACKING_MODE = "process"
@@ -61,7 +62,9 @@ class InferenceMeasurement:
     """N examples at a fixed batch size: median latency per call and the energy of all N.
 
     ``outputs`` holds the logits (N, labels) in input order when the workload produced them,
-    so a report scores the very predictions it timed.
+    so a report scores the very predictions it timed. ``latency`` is the spread of the
+    per-call times (over examples of different lengths, so wider than noise alone) and
+    ``load`` how busy our CPUs were meanwhile (``avatar.run.timing``).
     """
 
     n: int
@@ -69,6 +72,8 @@ class InferenceMeasurement:
     latency_ms: float
     measurement: Measurement
     outputs: np.ndarray | None = None
+    latency: Spread | None = None
+    load: Load | None = None
 
     def per_1000(self) -> tuple[float, float]:
         """(kWh, g CO2) per 1,000 examples, extrapolated linearly from the N measured."""
@@ -266,9 +271,11 @@ def inference_workload(model_or_predictor: Any, examples: Sequence[Any], batch_s
             outputs.append(_call(model_or_predictor, batch))
             times.append((time.perf_counter() - start) * 1000.0)
 
-    measurement = measure_workload(run, name)
+    with LoadMonitor() as monitor:
+        measurement = measure_workload(run, name)
     return InferenceMeasurement(n=len(examples), batch_size=batch_size, latency_ms=statistics.median(times),
-                                measurement=measurement, outputs=np.concatenate(outputs))
+                                measurement=measurement, outputs=np.concatenate(outputs),
+                                latency=Spread.from_ms(times, name), load=monitor.load)
 
 
 def random_sequences(vocab_size: int, length: int, count: int, seed: int = 0) -> list[Any]:

@@ -7,8 +7,11 @@ inferences, so the number does not depend on how many examples were measured.
 
 ``energy_kwh`` and ``co2_g`` come from the same measurement: both meters share one cache
 (in memory, and ``<run_dir>/energy_cache.json`` to survive a resume), so asking for both
-runs the workload once. Where codecarbon finds no power sensor the numbers are estimates
-that track wall time (see ``avatar.run.green``); the cache records which.
+runs the workload once. Energy is one codecarbon reading of the whole workload, not a
+repeat of many, so it has no spread; a workload measured while the CPUs were busy logs one
+warning (``avatar.run.timing``), as the latency meter does. Where codecarbon finds no
+power sensor the numbers are estimates that track wall time (see ``avatar.run.green``);
+the cache records which.
 """
 
 from __future__ import annotations
@@ -45,12 +48,15 @@ class _EnergyMeter(MeasuredMeter):
 
     def _measure(self, candidate: Candidate, context: MeterContext) -> dict[str, Any]:
         from avatar.run.green import inference_workload, random_sequences
+        from avatar.run.timing import warn_if_loaded
 
         with random_weight_model(candidate, context.num_labels, self.seed, self.threads) as model:
             length = int(candidate["max_sequence_length"])
             inputs = random_sequences(model.config.vocab_size, length, self.examples, seed=self.seed)
             result = inference_workload(model, inputs, batch_size=1, warmup=self.warmup, name="energy-meter")
         energy, co2 = result.per_1000()
+        if result.load is not None:
+            warn_if_loaded(result.load, f"energy of {candidate.architecture_key()}")
         return {"energy_kwh": energy, "co2_g": co2, "latency_ms": result.latency_ms,
                 "estimated": result.measurement.estimated}
 
