@@ -688,3 +688,24 @@ def test_predict_cli_refuses_binary_and_empty_stdin(
     captured = capsys.readouterr()
     assert captured.out == ""  # no label at all, least of all a confident one
     assert captured.err.strip() == message
+
+
+def test_push_lists_the_students_files_and_offline_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``avatar push``: everything up to the network call; offline it stops there in one line."""
+    from avatar.cli.main import run_command
+
+    student = tiny_student(tmp_path)
+    (student / ".model.onnx.123.abcd.tmp.onnx").write_bytes(b"a killed export")
+    assert run_command("push", [str(student), "me/tiny-student", "--dry-run"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[0] == f"would push {len(listed) - 1} files of {student} to me/tiny-student:"
+    names = [line.strip() for line in listed[1:]]
+    assert "README.md" in names and "config.json" in names and not [n for n in names if ".tmp" in n]
+    assert run_command("push", [str(student), "me/tiny-student"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: HF_HUB_OFFLINE is set: avatar push needs the Hugging Face Hub; unset it, log in "
+        "(hf auth login, or HF_TOKEN) and run the command again")
+    assert run_command("push", [str(student), "tiny-student"]) == 2
+    assert "repository id must be <user or organisation>/<name>" in capsys.readouterr().err

@@ -14,6 +14,7 @@ COMMANDS = {
     "compare": "avatar.cli.compare",
     "export": "avatar.cli.export",
     "predict": "avatar.cli.predict",
+    "push": "avatar.cli.push",
     "scan": "avatar.cli.scan",
 }
 USAGE = (f"usage: avatar {{{','.join(COMMANDS)}}} ... | avatar --version  "
