@@ -61,6 +61,21 @@ class _NoAdverts(logging.Filter):
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NoAdverts())
 
 
+def one_lightning_log() -> None:
+    """Each Lightning line once in the run's log.
+
+    Why: the ``lightning`` package logger prints every line itself (``INFO: ...``) and also
+    passes it up; with the run's log configured on the root logger (Hydra's file and console),
+    every Lightning line appeared twice. When the root logger has handlers, it alone prints.
+    """
+    if not logging.getLogger().handlers:
+        return
+    package = logging.getLogger("lightning")
+    for handler in list(package.handlers):
+        if type(handler) is logging.StreamHandler:
+            package.removeHandler(handler)
+
+
 @functools.cache
 def trainer_defaults() -> dict[str, Any]:
     """Every keyword ``lightning.Trainer`` accepts, with its default (read from its signature)."""
@@ -210,6 +225,7 @@ def build_trainer(
     ``checkpointing`` are the caller's (a user's ``trainer.logger`` would otherwise
     replace the run's CSV log).
     """
+    one_lightning_log()
     merged: dict[str, Any] = {"enable_model_summary": False, "num_sanity_val_steps": 0, **(defaults or {})}
     merged.update(check_trainer_options(options))
     merged.update(required)
