@@ -15,6 +15,7 @@ COMMANDS = {
     "export": "avatar.cli.export",
     "predict": "avatar.cli.predict",
     "scan": "avatar.cli.scan",
+    "serve": "avatar.cli.serve",
 }
 USAGE = (f"usage: avatar {{{','.join(COMMANDS)}}} ... | avatar --version  "
          "(search and train: python search.py / train.py)")
