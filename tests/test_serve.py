@@ -182,3 +182,13 @@ def test_a_student_of_another_kind_is_refused_at_start(tmp_path: Path,
     assert len(lines) == 3 and all(line.startswith("error: ") for line in lines)
     assert "reads pairs of functions" in lines[0] and "'clone', not 'devign'" in lines[1]
     assert "avatar export" in lines[2]
+
+
+def test_a_taken_port_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    single = _student(tmp_path, "single", {"task": "devign", "is_pair": False})
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert main(["serve", str(single), "--port", str(taken.getsockname()[1])]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Address already in use" in err
