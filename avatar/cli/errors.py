@@ -1,11 +1,10 @@
 """Command-line plumbing: every fault a user can meet ends in one line on stderr.
 
 ``avatar check-task <task>``, ``avatar compare <runs>``, ``avatar export <student>``,
-``avatar predict <student> <file>`` and ``avatar scan <student> <paths>`` are the console
-commands; ``search.py`` and ``train.py`` are the Hydra entry points. Exit codes: 2 for a
-one-line error (bad input, a full or read-only disk), 130 for Ctrl-C and 143 for SIGTERM
-(like a shell), and
-anything else is a bug with its traceback.
+``avatar predict <student> <file>``, ``avatar scan <student> <paths>`` and ``avatar serve
+<student>`` are the console commands; ``search.py`` and ``train.py`` are the Hydra entry
+points. Exit codes: 2 for a one-line error (bad input, a full or read-only disk), 130 for
+Ctrl-C and 143 for SIGTERM (like a shell), and anything else is a bug with its traceback.
 """
 
 from __future__ import annotations

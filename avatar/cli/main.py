@@ -16,6 +16,7 @@ COMMANDS = {
     "predict": "avatar.cli.predict",
     "push": "avatar.cli.push",
     "scan": "avatar.cli.scan",
+    "serve": "avatar.cli.serve",
 }
 USAGE = (f"usage: avatar {{{','.join(COMMANDS)}}} ... | avatar --version  "
          "(search and train: python search.py / train.py)")
