@@ -52,7 +52,7 @@ PHASES: list[tuple[str, Callable[[Path, Path, str], bool]]] = [
     ("search", _exists("search_checkpoint*")),
     ("students", _exists("students/*/checkpoints/best.ckpt")),
     ("export", _exists("students/*/student/*.onnx")),
-    ("report", _log_says("report: measuring")),
+    ("report", _log_says("TF-IDF + LR fitted")),  # mid-report: the baseline row, then latencies
 ]
 
 
