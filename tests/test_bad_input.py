@@ -340,6 +340,16 @@ def truncated_weights_in_export(tmp: Path) -> None:
     export_onnx(student)
 
 
+def labels_of_another_student_in_export(tmp: Path) -> None:
+    """``avatar.json`` from a 3-class student beside a 2-class student's weights (files mixed)."""
+    from avatar.report.export import export_onnx
+
+    student = tiny_student(tmp)
+    meta = {"task": "codelang", "is_pair": False, "labels": ["python", "java", "c"]}
+    (student / "avatar.json").write_text(json.dumps(meta))
+    export_onnx(student)
+
+
 def unreadable_student_tokenizer(tmp: Path) -> None:
     from avatar.report.predict import Predictor
 
@@ -612,6 +622,7 @@ CASES: list[tuple[Callable[[Path], None], str]] = [
     (options_of_another_indicator, "indicator 'flops' has no option samples, max_steps, train_examples, "
                                    "eval_examples, target, learning_rate (it takes no options); options an "
                                    "experiment set for another indicator go with ~indicator.samples"),
+    (labels_of_another_student_in_export, "has 3 labels; its weights' classifier head has 2"),
     (budget_below_the_checkpoint, "last.ckpt has trained 5 epochs, more than trainer.max_epochs=2: set "
                                   "trainer.max_epochs>=5 to resume it, or delete it to train from the start"),
     (recorded_path_outside_the_run_gone, "teacher.json: /elsewhere/cache/teachers/demo-1 no longer exists"),

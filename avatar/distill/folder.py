@@ -141,7 +141,8 @@ def read_student_meta(student_dir: str | os.PathLike[str]) -> StudentMeta:
 
 
 def check_student_fits(meta: StudentMeta, folder: str | os.PathLike[str], *, task: str | None = None,
-                       is_pair: bool | None = None, num_labels: int | None = None) -> None:
+                       is_pair: bool | None = None, num_labels: int | None = None,
+                       labels_of: str = "the task") -> None:
     """One line, before any work, when a student was trained for another task or input kind.
 
     Why: a demo student measured on Devign, or a single-function student fed BigCloneBench
@@ -155,7 +156,7 @@ def check_student_fits(meta: StudentMeta, folder: str | os.PathLike[str], *, tas
         kinds = {True: "pairs of functions", False: "single functions"}
         raise AvatarError(f"student {folder} reads {kinds[meta.is_pair]}; the input here is {kinds[is_pair]}")
     if num_labels is not None and len(meta.labels) != num_labels:
-        raise AvatarError(f"student {folder} has {len(meta.labels)} labels; the task has {num_labels}")
+        raise AvatarError(f"student {folder} has {len(meta.labels)} labels; {labels_of} has {num_labels}")
 
 
 def save_student(model: Any, tokenizer: Any, meta: Mapping[str, Any], target: str | os.PathLike[str]) -> Path:

@@ -20,7 +20,13 @@ from pathlib import Path
 
 from avatar.core.errors import AvatarError
 from avatar.core.io import atomic_path
-from avatar.distill.folder import check_student_dir, load_classifier, onnx_file
+from avatar.distill.folder import (
+    check_student_dir,
+    check_student_fits,
+    load_classifier,
+    onnx_file,
+    read_student_meta,
+)
 
 INPUT_NAMES = ("input_ids", "attention_mask")
 OUTPUT_NAME = "logits"
@@ -77,6 +83,10 @@ def export_onnx(student_dir: str | os.PathLike[str], out_path: str | os.PathLike
     folder = check_student_dir(student_dir)
     target = Path(out_path) if out_path is not None else onnx_file(folder)
     model = load_classifier(folder, attn_implementation="eager")
+    # avatar.json's labels and the weights' head must agree: files mixed from two students
+    # would export a model whose labels name other classes
+    check_student_fits(read_student_meta(folder), folder, num_labels=int(model.config.num_labels),
+                       labels_of="its weights' classifier head")
     model.eval()
     wrapper = _logits_only(model).eval()
     args = _dummy_inputs(model.config)
