@@ -89,6 +89,13 @@ def test_every_student_reports_its_flips(cache: Path, tmp_path: Path) -> None:
     weights = result.student_dir / "model.safetensors"
     assert weights.stat().st_mode & 0o044 == 0o044  # readable by others: a student is meant to be shared
     assert saved["test/flips"] == metrics["test/flips"]
+    # the card's pipeline, as a user copies it: a 2,000-token function needs no argument per call
+    from transformers import pipeline
+
+    classify = pipeline("text-classification", model=str(result.student_dir), truncation=True)
+    long_function = "int f(int a) { " + " ".join(f"a = a + {i};" for i in range(500)) + " return a; }"
+    assert len(classify.tokenizer(long_function)["input_ids"]) > 2000
+    assert classify(long_function)[0]["label"] in ("not vulnerable", "vulnerable")
     with pytest.raises(AvatarError, match="distill.augment: unknown transform 'shuffle'; known transforms"):
         DistillSettings.from_config({"augment": "shuffle"})
 

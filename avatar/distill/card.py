@@ -71,8 +71,9 @@ Agreement with its teacher on unlabeled examples held out of its training:
 ```python
 from transformers import pipeline
 
-classify = pipeline("text-classification", model="<this folder>")
-print(classify("int f(char *s) {{ char b[8]; strcpy(b, s); return 0; }}", truncation=True))
+# truncation=True once here: the student reads its first max_length tokens, as in training
+classify = pipeline("text-classification", model="<this folder>", truncation=True)
+print(classify("int f(char *s) {{ char b[8]; strcpy(b, s); return 0; }}"))
 ```
 
 or `avatar predict <this folder> file.c`, `avatar scan <this folder> src/`.
