@@ -36,7 +36,7 @@ from avatar.core.errors import AvatarError
 from avatar.core.io import atomic_write_json, plain, portable_path
 from avatar.core.progress import progress_bar
 from avatar.core.registry import CONSTRAINTS, EXECUTORS, INDICATORS, TEACHERS
-from avatar.distill.front import distill_front, students_estimate
+from avatar.distill.front import distill_front, student_curves, students_estimate
 from avatar.distill.settings import DistillSettings, student_key
 from avatar.distill.student import default_cache_dir
 from avatar.distill.train import distill_candidate
@@ -316,6 +316,7 @@ def _search(cfg: DictConfig, run_dir: Path, plan: SearchPlan) -> dict[str, Any]:
             )
             executor.close()
             logger.log_table("students", [_student_row(s) for s in students])
+            logger.log_table("student_curves", student_curves(students))
             outputs["students"] = students
             teacher_dir = plan.report.teacher or teacher.model_dir()
             notes = [placement_note(executor)]

@@ -222,6 +222,10 @@ def test_full_run_resumes_and_saves_a_loadable_student(candidate, cache, tmp_pat
     assert json.loads((out / "result.json").read_text())["global_step"] == 4
     _check_student(second, candidate, task, cache)
     assert not [p for p in out.iterdir() if p.name.startswith(".student")]  # no temp folders left
+    from avatar.distill.front import student_curves
+
+    curves = student_curves([{"student_dir": str(second.student_dir), "front_index": 0}])
+    assert curves and {"student", "step", "val/accuracy"} <= set(curves[-1])  # what wandb gets
     # the same command again: the finished student is returned, not trained one more epoch
     third = run(4)
     assert third.global_step == 4 and third.student_dir == second.student_dir

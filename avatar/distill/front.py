@@ -181,3 +181,29 @@ def students_estimate(top_k: int, trainer: dict[str, Any], workers: int = 1) -> 
     steps, epochs = trainer.get("max_steps", -1), trainer.get("max_epochs")
     limit = f"{steps} steps" if steps and steps > 0 else f"{epochs} epochs over the unlabeled split"
     return f"{top_k} to distil, each for {limit} (set trainer.max_time to bound the wall time)"
+
+
+CURVE_COLUMNS = ("step", "epoch", "train/loss", "val/loss", "val/accuracy", "val/f1", "val/selection")
+
+
+def student_curves(students: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every student's training curve from its CSV log, one row per logged step, keyed by student.
+
+    Why here, in the driver: students may train on Ray workers, and only the driver writes
+    the run's wandb log; the CSV each student's folder keeps is read back once it finished.
+    """
+    import csv
+
+    rows: list[dict[str, Any]] = []
+    for student in students:
+        folder = Path(student["student_dir"]).parent if student.get("student_dir") else None
+        if folder is None:
+            continue
+        for path in sorted(folder.glob("logs/version_*/metrics.csv")):
+            with open(path, encoding="utf-8") as handle:
+                for record in csv.DictReader(handle):
+                    values = {k: float(record[k]) for k in CURVE_COLUMNS if record.get(k) not in (None, "")}
+                    if len(values) > 2:  # more than step and epoch
+                        rows.append({"student": folder.name, "front_index": student.get("front_index"),
+                                     **values})
+    return rows
