@@ -49,3 +49,12 @@ def test_a_fixed_brief_run_learning_rate_leaves_it_out_of_the_fit() -> None:
     assert fixed._budget()["learning_rate"] == 1e-3  # in the cache key: other-lr runs are not reused
     own = SurrogateIndicator(learning_rate=None)
     assert "learning_rate" not in own._budget()  # caches made before the option stay valid
+
+
+def test_brief_runs_on_a_small_split_see_train_examples_over_several_passes() -> None:
+    from avatar.plugins.indicators.surrogate import SurrogateIndicator
+
+    indicator = SurrogateIndicator(train_examples=2000)
+    assert indicator.passes_over(249) == 9  # a 750-snippet task's unlabeled third
+    assert indicator.passes_over(90_000) == 1  # BigCloneBench: one pass, as before
+    assert SurrogateIndicator(max_steps=80).passes_over(249) == 1  # a step budget is kept

@@ -170,7 +170,7 @@ def all_collapsed_advice(knowledge: Knowledge, trainer: Mapping[str, Any], setti
             "in the space")
 
 
-def students_estimate(top_k: int, trainer: dict[str, Any], workers: int = 1) -> str:
+def students_estimate(top_k: int, trainer: dict[str, Any], workers: int = 1, min_steps: int = 0) -> str:
     """What the distillation stage will cost, said before it starts."""
     budget = trainer.get("max_time")
     if budget:
@@ -180,6 +180,8 @@ def students_estimate(top_k: int, trainer: dict[str, Any], workers: int = 1) -> 
         return f"{top_k} to distil, each for at most {budget} (trainer.max_time) plus its test{rounds_note}"
     steps, epochs = trainer.get("max_steps", -1), trainer.get("max_epochs")
     limit = f"{steps} steps" if steps and steps > 0 else f"{epochs} epochs over the unlabeled split"
+    if not (steps and steps > 0) and min_steps > 0:
+        limit += f", at least {min_steps} steps (distill.min_steps)"
     return f"{top_k} to distil, each for {limit} (set trainer.max_time to bound the wall time)"
 
 

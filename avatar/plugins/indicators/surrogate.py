@@ -168,6 +168,7 @@ class SurrogateIndicator(EffectivenessIndicator):
         self.target = target
         self.learning_rate = None if learning_rate is None else float(learning_rate)
         self.robustness = bool(robustness)
+        self.passes = 1  # passes over a split smaller than train_examples (set by prepare)
         self.flips_model: tuple[np.ndarray, float] | None = None  # (coef, intercept) of the flip rate
         self.coef: np.ndarray | None = None
         self.intercept = 0.0
@@ -181,9 +182,18 @@ class SurrogateIndicator(EffectivenessIndicator):
         return {
             **context.trainer,
             "max_steps": self.max_steps if self.max_steps else -1,
-            "max_epochs": -1 if self.max_steps else 1,
+            "max_epochs": -1 if self.max_steps else self.passes,
             "limit_val_batches": eval_batches,
         }
+
+    def passes_over(self, unlabeled: int) -> int:
+        """Passes over an unlabeled split of ``unlabeled`` examples so each brief run sees
+        ``train_examples`` of them. Why: on a small task one pass was 4 to 16 steps, every brief
+        run stayed on its first plateau (all 20 collapsed on a 750-snippet task), and the
+        effectiveness objective carried nothing; a large split is one pass, as before."""
+        if self.max_steps or not self.train_examples or unlabeled <= 0 or unlabeled >= self.train_examples:
+            return 1
+        return math.ceil(self.train_examples / unlabeled)
 
     # -- preparation: K brief distillations, then the fit
     def _budget(self) -> dict[str, Any]:
@@ -195,6 +205,7 @@ class SurrogateIndicator(EffectivenessIndicator):
             "seed": self.seed,
             **({"learning_rate": self.learning_rate} if self.learning_rate is not None else {}),
             **({"robustness": ROBUSTNESS_EXAMPLES} if self.robustness else {}),
+            **({"passes": self.passes} if self.passes > 1 else {}),
         }
 
     @property
@@ -223,6 +234,10 @@ class SurrogateIndicator(EffectivenessIndicator):
         task, pruner, cache_root = context.task, context.pruner, Path(context.cache_dir)
         self.space = context.space
         knowledge = context.teacher_knowledge()
+        self.passes = self.passes_over(len(knowledge))
+        if self.passes > 1:
+            log.info("surrogate: %d unlabeled examples, so %d passes per brief run "
+                     "(indicator.train_examples=%d)", len(knowledge), self.passes, self.train_examples)
         folder = cache_root / "surrogate" / f"{task.name}-{self.cache_key(task, knowledge, context.space)}"
         folder.mkdir(parents=True, exist_ok=True)
         runs_path = folder / "runs.jsonl"
