@@ -43,6 +43,7 @@ from avatar.distill.train import distill_candidate
 from avatar.learn.training import check_trainer_options
 from avatar.report.notes import greening_cost, logits_teacher_note, placement_note
 from avatar.report.stage import ReportOptions, report_run
+from avatar.run.estimate import say_expected
 from avatar.run.executor import Executor
 from avatar.run.runlock import locked_run
 from avatar.run.tracking import create_logger
@@ -257,6 +258,7 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     """Knowledge -> z3 pruning -> search -> pareto.json (-> distillation and report, when top_k > 0)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    say_expected(plain(cfg.get("estimate")), "this run")
     plan = plan_search(cfg, run_dir)
     try:
         return _search(cfg, run_dir, plan)
