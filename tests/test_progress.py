@@ -44,3 +44,13 @@ def test_lightning_lines_are_printed_once_when_the_run_logs_on_the_root_logger()
         assert own == [] and logging.getLogger("lightning").propagate
     finally:
         root.removeHandler(handler)
+
+
+def test_the_expected_time_scales_the_reference_by_the_probe(caplog: pytest.LogCaptureFixture) -> None:
+    from avatar.run.estimate import expected_seconds, probe_seconds, say_expected
+
+    assert expected_seconds({"seconds": 150, "probe_seconds": 0.1}, 0.3) == pytest.approx(450)
+    assert 0 < probe_seconds(repeats=1) < 5
+    caplog.set_level(logging.INFO, logger="avatar")
+    say_expected({"seconds": 150, "probe_seconds": 0.08}, "this run")
+    assert caplog.records[-1].getMessage().startswith("this run: expected about ")
