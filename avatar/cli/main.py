@@ -11,6 +11,7 @@ from avatar.cli.errors import EXIT_USER_ERROR, exit_code
 
 COMMANDS = {
     "check-task": "avatar.cli.check_task",
+    "clones": "avatar.cli.clones",
     "compare": "avatar.cli.compare",
     "export": "avatar.cli.export",
     "predict": "avatar.cli.predict",
