@@ -48,3 +48,20 @@ def test_kl_cosine_is_kl_plus_the_cosine_distance() -> None:
     assert float(both) == pytest.approx(float(kl + 0.5 * cosine), rel=1e-5)
     same = LOSSES.create("kl_cosine", temperature=2.0)(teacher, teacher)
     assert float(same) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_auto_takes_hard_labels_from_a_teacher_undecided_between_two_classes() -> None:
+    """Measured: such a teacher's logits taught every student the tie; its hard labels did not."""
+    import numpy as np
+
+    from avatar.distill.settings import DistillSettings
+    from avatar.distill.train import undecided_teacher
+    from avatar.teach.teacher import Knowledge
+
+    tied = np.array([[2.26, -1.33, -1.27], [-2.25, 1.32, 1.27], [-2.07, 1.18, 1.20]] * 10)
+    teacher = Knowledge("codelang", "scratch", "", logits=tied)
+    assert teacher.undecided_share() == pytest.approx(2 / 3)
+    assert undecided_teacher(teacher, DistillSettings(fast=True))
+    assert not undecided_teacher(teacher, DistillSettings(fast=True, loss="kl"))  # asked for: kept
+    confident = Knowledge("clone", "codebert", "", logits=np.array([[3.0, -3.0], [-2.0, 2.5]] * 10))
+    assert confident.undecided_share() == 0.0 and not undecided_teacher(confident, DistillSettings(fast=True))

@@ -60,6 +60,7 @@ from avatar.distill.student import (
     parameter_bytes,
 )
 from avatar.learn.classifier import SELECTION, ClassifierModule
+from avatar.learn.losses import AUTO
 from avatar.learn.training import (
     SINGLE_PROCESS,
     Throughput,
@@ -128,7 +129,7 @@ def distill_candidate(
             log.info("student %s already finished in %s: not training it again", candidate, out)
             return done
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    loss = loss_for(settings, task, knowledge.soft)
+    loss = loss_for(settings, task, knowledge.soft and not undecided_teacher(knowledge, settings))
     check_knowledge(task, knowledge)  # before a tokenizer is trained for nothing
 
     with quiet_lightning(info=not settings.fast):
@@ -168,6 +169,32 @@ def distill_candidate(
             candidate, task, module, data, tokenizer, settings, trainer, out, logger, callbacks, labels,
             teacher or knowledge.teacher, signature, cache,
         )
+
+
+UNDECIDED_SHARE = 0.25
+"""``distill.loss=auto`` takes the teacher's hard labels when it leaves more of the unlabeled
+examples than this undecided between two classes (``Knowledge.undecided_share``)."""
+
+
+def undecided_teacher(knowledge: Knowledge, settings: DistillSettings) -> bool:
+    """Whether ``auto`` should distil the teacher's hard labels instead of its logits.
+
+    Why: a scratch teacher that reached 100% validation accuracy early kept logits that
+    barely separate two of three classes (1.32 against 1.27 on a 750-snippet language task):
+    its soft labels taught every student the tie (0.667 test accuracy, validation loss ln 2),
+    and the same student on its hard labels reached 1.0. Measured shares: that teacher 67%,
+    the demo's 0.5%, the paper's BigCloneBench teachers 0.06% and 0.004%.
+    """
+    if settings.loss != AUTO or not knowledge.soft:
+        return False
+    share = knowledge.undecided_share()
+    if share <= UNDECIDED_SHARE:
+        return False
+    if not settings.fast:
+        log.warning("the teacher's probabilities leave %.0f%% of the unlabeled examples undecided between "
+                    "two classes: distilling its hard labels (distill.loss=auto; distill.loss=kl keeps the "
+                    "logits)", 100 * share)
+    return True
 
 
 def _fast_run(

@@ -77,6 +77,16 @@ class Knowledge:
             return self.hard_labels
         return self.logits.argmax(axis=1)  # type: ignore[union-attr]
 
+    def undecided_share(self, margin: float = 0.05) -> float:
+        """Share of examples whose top two classes the teacher's probabilities (temperature 1)
+        separate by less than ``margin``: soft labels that say "either of these two"."""
+        if self.logits is None or len(self) == 0 or self.logits.shape[1] < 2:
+            return 0.0
+        shifted = self.logits - self.logits.max(axis=1, keepdims=True)
+        probabilities = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+        top = np.sort(probabilities, axis=1)
+        return float(np.mean(top[:, -1] - top[:, -2] < margin))
+
     def gold_agreement(self) -> float | None:
         """Share of examples with a gold label where the teacher agrees with it."""
         if self.gold is None:

@@ -38,7 +38,7 @@ from avatar.core.registry import INDICATORS
 from avatar.distill.front import training_cost
 from avatar.distill.settings import DistillSettings
 from avatar.distill.student import VAL_FLIP_RATE, build_tokenizer
-from avatar.distill.train import distill_candidate
+from avatar.distill.train import distill_candidate, undecided_teacher
 from avatar.run.executor import LocalExecutor
 from avatar.search.objectives import Direction, EffectivenessIndicator, MeterContext
 from avatar.search.space import Candidate, Space
@@ -169,6 +169,7 @@ class SurrogateIndicator(EffectivenessIndicator):
         self.learning_rate = None if learning_rate is None else float(learning_rate)
         self.robustness = bool(robustness)
         self.passes = 1  # passes over a split smaller than train_examples (set by prepare)
+        self.hard_labels = False  # the teacher leaves its examples undecided: brief runs use hard labels
         self.flips_model: tuple[np.ndarray, float] | None = None  # (coef, intercept) of the flip rate
         self.coef: np.ndarray | None = None
         self.intercept = 0.0
@@ -206,6 +207,7 @@ class SurrogateIndicator(EffectivenessIndicator):
             **({"learning_rate": self.learning_rate} if self.learning_rate is not None else {}),
             **({"robustness": ROBUSTNESS_EXAMPLES} if self.robustness else {}),
             **({"passes": self.passes} if self.passes > 1 else {}),
+            **({"labels": "hard"} if self.hard_labels else {}),
         }
 
     @property
@@ -235,6 +237,7 @@ class SurrogateIndicator(EffectivenessIndicator):
         self.space = context.space
         knowledge = context.teacher_knowledge()
         self.passes = self.passes_over(len(knowledge))
+        self.hard_labels = undecided_teacher(knowledge, DistillSettings(fast=True))  # as the students
         if self.passes > 1:
             log.info("surrogate: %d unlabeled examples, so %d passes per brief run "
                      "(indicator.train_examples=%d)", len(knowledge), self.passes, self.train_examples)
