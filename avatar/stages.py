@@ -269,6 +269,8 @@ def search(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
 def _search(cfg: DictConfig, run_dir: Path, plan: SearchPlan) -> dict[str, Any]:
     settings, space, task, teacher, executor = (plan.settings, plan.space, plan.task, plan.teacher,
                                                 plan.executor)
+    objectives = build_objectives(cfg)
+    space = objectives.measured_space(space)  # what the indicator measured at one value stays there
     started = time.perf_counter()
     pruner = build_pruner(cfg, space, task.num_labels)
     feasible = pruner.count_grid() if cfg.get("count_feasible", True) else None
@@ -276,8 +278,6 @@ def _search(cfg: DictConfig, run_dir: Path, plan: SearchPlan) -> dict[str, Any]:
     if feasible is not None:
         log.info("feasible: %s of %s candidates (%.2e)", f"{feasible:,}", f"{space.grid_size:,}",
                  feasible / space.grid_size)
-
-    objectives = build_objectives(cfg)
     context = MeterContext(
         space, task.num_labels, str(run_dir), task=task, pruner=pruner, cache_dir=cache_dir(cfg),
         trainer=hardware(cfg), knowledge=(lambda: teacher.knowledge) if teacher is not None else None,

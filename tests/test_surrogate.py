@@ -58,3 +58,19 @@ def test_brief_runs_on_a_small_split_see_train_examples_over_several_passes() ->
     assert indicator.passes_over(249) == 9  # a 750-snippet task's unlabeled third
     assert indicator.passes_over(90_000) == 1  # BigCloneBench: one pass, as before
     assert SurrogateIndicator(max_steps=80).passes_over(249) == 1  # a step budget is kept
+
+
+def test_the_search_holds_the_learning_rate_the_brief_runs_measured() -> None:
+    from avatar.core.registry import METERS
+    from avatar.search.objectives import Objectives
+
+    space = load_space("tiny")  # learning_rate: [1e-3, 5e-4]
+    objectives = Objectives(SurrogateIndicator(learning_rate=1e-3), [METERS.create("size_mb")])
+    held = objectives.measured_space(space)
+    assert held.by_name["learning_rate"].choices == (1e-3,)
+    assert [d.choices for d in held.dimensions if d.name != "learning_rate"] == \
+        [d.choices for d in space.dimensions if d.name != "learning_rate"]
+    own_rates = Objectives(SurrogateIndicator(learning_rate=None), []).measured_space(space)
+    assert own_rates.by_name["learning_rate"].choices == (1e-3, 5e-4)
+    absent = Objectives(SurrogateIndicator(learning_rate=2e-3), []).measured_space(space)
+    assert absent.by_name["learning_rate"].choices == (1e-3, 5e-4)  # a value the space lacks: left

@@ -211,6 +211,11 @@ class SurrogateIndicator(EffectivenessIndicator):
         }
 
     @property
+    def fixed_choices(self) -> dict[str, Any]:
+        """The brief runs' own learning rate: the search holds the students at the rate measured."""
+        return {"learning_rate": self.learning_rate} if self.learning_rate is not None else {}
+
+    @property
     def fixed(self) -> frozenset[str]:
         """Dimensions the brief runs hold fixed, so the fit leaves them out."""
         return frozenset({"learning_rate"}) if self.learning_rate is not None else frozenset()
