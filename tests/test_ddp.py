@@ -24,7 +24,8 @@ def _train(tmp_path: Path, name: str, *overrides: str) -> str:
     env = {**os.environ, "AVATAR_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
         [sys.executable, "train.py", "task=demo", "task.size=200", "teacher=scratch",
-         "teacher.trainer.max_epochs=2", *DDP, *overrides, f"hydra.run.dir={tmp_path / name}"],
+         "teacher.trainer.max_epochs=2", "teacher.trainer.min_steps=null", "distill.min_steps=0", *DDP,
+         *overrides, f"hydra.run.dir={tmp_path / name}"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=400,
     )
     output = done.stdout + done.stderr
