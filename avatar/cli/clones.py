@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from avatar.cli.errors import detach_stdout
-from avatar.cli.scan import _IntermixedParser, scan_language
-from avatar.code.functions import EXTENSIONS, MAX_FILE_BYTES, Function, read_functions, source_files
+from avatar.cli.scan import _IntermixedParser, add_reading_options, scan_language
+from avatar.code.functions import Function, read_functions, source_files
 from avatar.core.errors import AvatarError
 from avatar.core.progress import progress_bar, stderr_is_terminal
 from avatar.distill.folder import StudentMeta, read_student_meta
@@ -31,7 +31,7 @@ from avatar.report.clones import (
     select,
     write_pairs,
 )
-from avatar.report.predict import BACKENDS, Predictor
+from avatar.report.predict import Predictor
 
 
 def parser() -> argparse.ArgumentParser:
@@ -52,12 +52,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--neighbours", type=int, metavar="K", default=NEIGHBOURS,
                         help="candidates per function: the student scores at most K pairs per function "
                              "(default: %(default)d; more finds more clones, slower)")
-    parser.add_argument("--backend", choices=BACKENDS, default="torch")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--language", choices=sorted(EXTENSIONS), default=None,
-                        help="the code's language (default: the language of the student's task)")
-    parser.add_argument("--max-file-mb", type=float, default=MAX_FILE_BYTES / 2**20,
-                        help="skip larger files with a warning (default: %(default)g)")
+    add_reading_options(parser)
     return parser
 
 

@@ -45,6 +45,16 @@ class _IntermixedParser(argparse.ArgumentParser):
         return self.parse_intermixed_args(args, namespace)
 
 
+def add_reading_options(parser: argparse.ArgumentParser) -> None:
+    """The options of every command that reads source trees through a student (scan, clones)."""
+    parser.add_argument("--backend", choices=BACKENDS, default="torch")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--language", choices=sorted(EXTENSIONS), default=None,
+                        help="the code's language (default: the language of the student's task)")
+    parser.add_argument("--max-file-mb", type=float, default=MAX_FILE_BYTES / 2**20,
+                        help="skip larger files with a warning (default: %(default)g)")
+
+
 def parser() -> argparse.ArgumentParser:
     parser = _IntermixedParser(
         prog="avatar scan",
@@ -60,14 +70,9 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--threshold", type=float, metavar="P", default=None,
                         help="report a function when a label other than the first has probability >= P "
                              "(default: the most probable label)")
-    parser.add_argument("--backend", choices=BACKENDS, default="torch")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--language", choices=sorted(EXTENSIONS), default=None,
-                        help="the code's language (default: the language of the student's task)")
+    add_reading_options(parser)
     parser.add_argument("--root", metavar="DIR", default=None,
                         help="SARIF file URIs are relative to DIR (default: the current folder)")
-    parser.add_argument("--max-file-mb", type=float, default=MAX_FILE_BYTES / 2**20,
-                        help="skip larger files with a warning (default: %(default)g)")
     parser.add_argument("--fail-on-findings", action="store_true",
                         help=f"exit {EXIT_FINDINGS} when a function gets a label other than the first "
                              "(for pre-commit and CI gates)")

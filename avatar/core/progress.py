@@ -78,8 +78,8 @@ def progress_lines(description: str, total: int | None, completed: int = 0,
         count = f"{done}/{end}" if end is not None else f"{done}"
         left = ""
         if end is not None and rate > 0 and done < end:
-            left = f", about {_duration((end - done) / rate)} left"
-        log.info("%s: %s, %.2f/s, %s elapsed%s", description, count, rate, _duration(elapsed), left)
+            left = f", about {duration_text((end - done) / rate)} left"
+        log.info("%s: %s, %.2f/s, %s elapsed%s", description, count, rate, duration_text(elapsed), left)
 
     def update(done: int, total: int | None = total) -> None:
         with lock:
@@ -101,6 +101,7 @@ def progress_lines(description: str, total: int | None, completed: int = 0,
     say()
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
+    """``5 min 40 s`` or ``40 s``: a time a user reads in a log line."""
     minutes, rest = divmod(int(round(seconds)), 60)
     return f"{minutes} min {rest} s" if minutes else f"{rest} s"

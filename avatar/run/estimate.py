@@ -17,6 +17,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from avatar.core.progress import duration_text
+
 log = logging.getLogger("avatar")
 
 
@@ -57,10 +59,6 @@ def say_expected(reference: Mapping[str, Any] | None, name: str) -> None:
     seconds = expected_seconds(reference, probe)
     ratio = probe / float(reference["probe_seconds"])
     log.info("%s: expected about %s on this machine now (%s on the reference machine; the probe runs "
-             "%.1fx %s here)", name, _minutes(seconds), _minutes(float(reference["seconds"])),
+             "%.1fx %s here)", name, duration_text(seconds), duration_text(float(reference["seconds"])),
              ratio if ratio >= 1 else 1 / ratio, "slower" if ratio >= 1 else "faster")
 
-
-def _minutes(seconds: float) -> str:
-    minutes, rest = divmod(int(round(seconds)), 60)
-    return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
