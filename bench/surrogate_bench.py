@@ -30,8 +30,9 @@ sys.path.insert(0, str(REPO))
 from hydra import compose, initialize_config_dir  # noqa: E402
 
 from avatar.core.registry import INDICATORS  # noqa: E402
-from avatar.plugins.indicators.surrogate import SurrogateIndicator, encode, mean_predictor_error  # noqa: E402
+from avatar.plugins.indicators.surrogate import encode  # noqa: E402
 from avatar.search.objectives import MeterContext  # noqa: E402
+from avatar.search.regression import leave_one_out_error, mean_predictor_error  # noqa: E402
 from avatar.stages import (  # noqa: E402
     build_executor,
     build_pruner,
@@ -84,7 +85,7 @@ def main() -> None:
     targets = {"headline": [r["metric"] for r in runs], "loss": [-r["val_loss"] for r in runs]}
     for target, values in targets.items():
         y = np.array(values, dtype=float)
-        surrogate, mean = SurrogateIndicator.leave_one_out_error(features, y), mean_predictor_error(y)
+        surrogate, mean = leave_one_out_error("ridge", features, y), mean_predictor_error(y)
         print(f"| {target} | {surrogate:.4f} | {mean:.4f} | {surrogate / mean:.2f} |")
     print(f"\n{len(runs)} runs; preparation {seconds:.0f} s (cached runs are reused)")
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from avatar.core.errors import AvatarError
-from avatar.plugins.indicators.surrogate import SurrogateIndicator, encode, mean_predictor_error
+from avatar.plugins.indicators.surrogate import SurrogateIndicator, encode
+from avatar.search.regression import REGRESSORS, fit_regressor, leave_one_out_error, mean_predictor_error
 from tests.helpers import load_space
 
 
@@ -27,12 +28,57 @@ def test_targets_headline_or_negated_loss() -> None:
         SurrogateIndicator(target="f2")
 
 
-def test_leave_one_out_error_of_a_linear_signal_is_small() -> None:
+@pytest.mark.parametrize("regressor", REGRESSORS)
+def test_every_regressor_predicts_a_smooth_signal_better_than_the_mean(regressor: str) -> None:
     rng = np.random.default_rng(0)
     features = rng.random((20, 4))
     targets = features @ np.array([0.3, -0.2, 0.1, 0.0]) + 0.5
-    assert SurrogateIndicator.leave_one_out_error(features, targets) < 0.01
-    assert mean_predictor_error(targets) > 0.03  # the bar the surrogate is measured against
+    loo = leave_one_out_error(regressor, features, targets)
+    assert loo < 0.5 * mean_predictor_error(targets)  # the bar the surrogate is measured against
+    if regressor == "ridge":
+        assert loo < 0.01  # linear: exact up to its prior
+
+
+def test_gradient_boosting_sees_an_interaction_the_ridge_cannot() -> None:
+    rng = np.random.default_rng(1)
+    features = rng.random((40, 2))
+    targets = np.where((features[:, 0] > 0.5) & (features[:, 1] > 0.5), 1.0, 0.0)  # an interaction
+    assert leave_one_out_error("gbt", features, targets) < leave_one_out_error("ridge", features, targets)
+
+
+def test_a_fitted_regressor_is_seeded() -> None:
+    rng = np.random.default_rng(2)
+    features, targets = rng.random((15, 3)), rng.random(15)
+    for regressor in REGRESSORS:
+        first = fit_regressor(regressor, features, targets, seed=3).predict(features)
+        again = fit_regressor(regressor, features, targets, seed=3).predict(features)
+        assert np.allclose(first, again)
+
+
+def test_unknown_regressor_sampling_or_budget_is_one_line() -> None:
+    with pytest.raises(AvatarError, match="indicator.regressor must be one of ridge, gbt, gp, got 'svm'"):
+        SurrogateIndicator(regressor="svm")
+    with pytest.raises(AvatarError, match="indicator.sampling must be one of adaptive, lhs, got 'sobol'"):
+        SurrogateIndicator(sampling="sobol")
+    with pytest.raises(AvatarError, match="budget_seconds must be a positive number"):
+        SurrogateIndicator(budget_seconds=0)
+
+
+def test_a_wall_clock_budget_gives_every_brief_run_the_same_time() -> None:
+    from avatar.search.objectives import MeterContext
+
+    space = load_space("avatar")
+    context = MeterContext(space, 2, None, trainer={"accelerator": "cpu"})
+    timed = SurrogateIndicator(budget_seconds=60, eval_examples=128)
+    options = timed.trainer_options(context)
+    assert options["max_time"] == {"seconds": 60.0}
+    assert options["max_epochs"] == -1 and options["max_steps"] == -1
+    assert options["limit_val_batches"] == 2 and options["accelerator"] == "cpu"
+    assert timed.passes_over(249) == 1  # time, not passes, bounds the run
+    assert timed._budget()["seconds"] == 60.0  # in the cache key: example-budget runs are not reused
+    default = SurrogateIndicator()._budget()
+    assert "seconds" not in default and "sampling" not in default  # earlier caches stay valid
+    assert SurrogateIndicator(sampling="lhs")._budget()["sampling"] == "lhs"
 
 
 def test_mean_predictor_error_is_the_error_of_the_other_runs_mean() -> None:

@@ -1,18 +1,21 @@
-"""The paper's effectiveness indicator: a Bayesian ridge surrogate of a brief distillation's result.
+"""The paper's effectiveness indicator: a surrogate model of a brief distillation's result.
 
-Why a surrogate: distilling every candidate the search visits would take days on a
-laptop. Instead K feasible candidates, picked by adaptive random sampling (diverse by
-construction), are each distilled on a small budget, all at one learning rate; a Bayesian
-ridge regression maps an encoded configuration to the run's negated validation loss (the
-paper's: its validation headline metric, ``target=headline``), and its prediction is the
-effectiveness objective. Both choices were measured on real BigCloneBench (README,
-"Effectiveness indicator"): a brief run at a small learning rate mostly stays on its
-first plateau, so with each candidate's own rate the runs measured the rate; and the loss
-still ranks runs that all collapse to one class, where accuracy ties. The K runs and the
-fitted model are cached under ``<paths.cache>/surrogate/``, keyed by everything a run's
-score depends on (``cache_key``: task, labels, data, teacher knowledge, budget,
-``SURROGATE_FORMAT``), so later searches on the same task and teacher (other seeds, other
-constraint sets) reuse them; an interrupted preparation resumes at the first missing run.
+Why a surrogate: distilling every candidate the search visits would take days on a laptop.
+Instead K feasible candidates, picked by adaptive random sampling (diverse by construction;
+``sampling=lhs``: a Latin hypercube over the z3-feasible space), are each distilled on a
+small budget (``train_examples``, or ``budget_seconds`` of wall-clock time), all at one
+learning rate; a regression (``regressor``: the paper's Bayesian ridge, gradient boosting or
+a Gaussian process, ``avatar.search.regression``) maps an encoded configuration to the run's
+negated validation loss (the paper's: its validation headline metric, ``target=headline``),
+and its prediction is the effectiveness objective. Both choices were measured on real
+BigCloneBench (docs/benchmarks.md, "Effectiveness indicator"): a brief run at a small
+learning rate mostly stays on its first plateau, so with each candidate's own rate the runs
+measured the rate; and the loss still ranks runs that all collapse to one class, where
+accuracy ties. The K runs and the fitted model are cached under
+``<paths.cache>/surrogate/``, keyed by everything a run's score depends on (``cache_key``:
+task, labels, data, teacher knowledge, budget, ``SURROGATE_FORMAT``), so later searches on
+the same task and teacher (other seeds, other constraint sets) reuse them; an interrupted
+preparation resumes at the first missing run.
 """
 
 from __future__ import annotations
@@ -41,6 +44,13 @@ from avatar.distill.student import VAL_FLIP_RATE, build_tokenizer
 from avatar.distill.train import distill_candidate, undecided_teacher
 from avatar.run.executor import LocalExecutor
 from avatar.search.objectives import Direction, EffectivenessIndicator, MeterContext
+from avatar.search.regression import (
+    check_regressor,
+    fit_regressor,
+    leave_one_out_error,
+    linear_summary,
+    mean_predictor_error,
+)
 from avatar.search.space import Candidate, Space
 from avatar.task.base import Task, label_signature
 from avatar.teach.teacher import Knowledge
@@ -52,6 +62,8 @@ ROBUSTNESS_EXAMPLES = 200
 PREDICTED_FLIP_RATE = "flip_rate"
 """The robustness objective's name: the predicted share of validation examples that flip."""
 
+SAMPLINGS = ("adaptive", "lhs")
+"""How the brief runs' candidates are drawn: adaptive random (maximin) or a Latin hypercube."""
 SURROGATE_FORMAT = 2
 """Version of the cached runs: bump it when a brief distillation's recipe or record changes."""
 
@@ -123,22 +135,6 @@ def _read_runs(path: Path) -> dict[str, dict[str, Any]]:
     return {record["key"]: record for record in records}
 
 
-def _ridge(features: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, float]:
-    """A Bayesian ridge fit: (coefficients, intercept), kept as plain numbers for the cache."""
-    from sklearn.linear_model import BayesianRidge
-
-    model = BayesianRidge().fit(features, targets)
-    return np.asarray(model.coef_, dtype=float), float(model.intercept_)
-
-
-def mean_predictor_error(targets: np.ndarray) -> float:
-    """Leave-one-out MAE of predicting each run by the mean of the others: the bar to beat."""
-    n = len(targets)
-    if n < 2:
-        return 0.0
-    return float(np.mean([abs((targets.sum() - t) / (n - 1) - t) for t in targets]))
-
-
 @INDICATORS.register("surrogate")
 class SurrogateIndicator(EffectivenessIndicator):
     needs_knowledge = True  # the configuration layer provides the teacher's knowledge
@@ -154,11 +150,22 @@ class SurrogateIndicator(EffectivenessIndicator):
         target: str = "loss",
         learning_rate: float | None = 1e-3,
         robustness: bool = False,
+        regressor: str = "ridge",
+        sampling: str = "adaptive",
+        budget_seconds: float | None = None,
     ) -> None:
         if target not in ("headline", "loss"):
             raise AvatarError(f"indicator.target must be headline or loss, got {target!r}")
         if samples < 3:
             raise AvatarError(f"indicator.samples must be at least 3 to fit a surrogate, got {samples}")
+        if sampling not in SAMPLINGS:
+            raise AvatarError(f"indicator.sampling must be one of {', '.join(SAMPLINGS)}, got {sampling!r}")
+        if budget_seconds is not None and not float(budget_seconds) > 0:
+            raise AvatarError(f"indicator.budget_seconds must be a positive number of seconds or null, "
+                              f"got {budget_seconds!r}")
+        self.regressor = check_regressor(regressor)
+        self.sampling = sampling
+        self.budget_seconds = None if budget_seconds is None else float(budget_seconds)
         self.samples = samples
         self.max_steps = max_steps
         self.train_examples = train_examples
@@ -170,16 +177,20 @@ class SurrogateIndicator(EffectivenessIndicator):
         self.robustness = bool(robustness)
         self.passes = 1  # passes over a split smaller than train_examples (set by prepare)
         self.hard_labels = False  # the teacher leaves its examples undecided: brief runs use hard labels
-        self.flips_model: tuple[np.ndarray, float] | None = None  # (coef, intercept) of the flip rate
-        self.coef: np.ndarray | None = None
-        self.intercept = 0.0
+        self.flips_model: Any = None  # the fitted regression of the validation flip rate
+        self.model: Any = None  # the fitted regression of the target
         self.space: Space | None = None
 
     def trainer_options(self, context: MeterContext) -> dict[str, Any]:
         """The brief runs' Lightning budget over the machine's keys (accelerator ...): a budget in
         examples (one pass over ``train_examples``) costs every candidate the same data;
-        ``max_steps``, when set, caps the steps instead."""
+        ``max_steps``, when set, caps the steps instead; ``budget_seconds`` gives every
+        candidate the same wall-clock time, so a fast candidate sees more data, as a student
+        under ``trainer.max_time`` does."""
         eval_batches = math.ceil(self.eval_examples / 64) if self.eval_examples else None
+        if self.budget_seconds:
+            return {**context.trainer, "max_steps": -1, "max_epochs": -1,
+                    "max_time": {"seconds": self.budget_seconds}, "limit_val_batches": eval_batches}
         return {
             **context.trainer,
             "max_steps": self.max_steps if self.max_steps else -1,
@@ -192,7 +203,9 @@ class SurrogateIndicator(EffectivenessIndicator):
         ``train_examples`` of them. Why: on a small task one pass was 4 to 16 steps, every brief
         run stayed on its first plateau (all 20 collapsed on a 750-snippet task), and the
         effectiveness objective carried nothing; a large split is one pass, as before."""
-        if self.max_steps or not self.train_examples or unlabeled <= 0 or unlabeled >= self.train_examples:
+        if self.max_steps or self.budget_seconds or not self.train_examples:
+            return 1
+        if unlabeled <= 0 or unlabeled >= self.train_examples:
             return 1
         return math.ceil(self.train_examples / unlabeled)
 
@@ -208,6 +221,8 @@ class SurrogateIndicator(EffectivenessIndicator):
             **({"robustness": ROBUSTNESS_EXAMPLES} if self.robustness else {}),
             **({"passes": self.passes} if self.passes > 1 else {}),
             **({"labels": "hard"} if self.hard_labels else {}),
+            **({"seconds": self.budget_seconds} if self.budget_seconds else {}),
+            **({"sampling": self.sampling} if self.sampling != "adaptive" else {}),
         }
 
     @property
@@ -249,7 +264,9 @@ class SurrogateIndicator(EffectivenessIndicator):
         folder = cache_root / "surrogate" / f"{task.name}-{self.cache_key(task, knowledge, context.space)}"
         folder.mkdir(parents=True, exist_ok=True)
         runs_path = folder / "runs.jsonl"
-        genomes = pruner.sample(self.samples, random.Random(f"surrogate:{self.seed}"), pool=self.sample_pool)
+        rng = random.Random(f"surrogate:{self.seed}")
+        genomes = (pruner.latin_hypercube(self.samples, rng) if self.sampling == "lhs"
+                   else pruner.sample(self.samples, rng, pool=self.sample_pool))
         candidates = [context.space.candidate(g) for g in genomes]
         flips = ROBUSTNESS_EXAMPLES if self.robustness and supports(task) else 0
         if self.robustness and not flips:
@@ -257,7 +274,8 @@ class SurrogateIndicator(EffectivenessIndicator):
                               "metamorphic transforms do not parse; set indicator.robustness=false")
         if flips:  # the driver writes the copy once; the brief runs (maybe Ray workers) read it
             metamorphic_copy(task, "valid", cache_root, "rename", seed=0)
-        settings = DistillSettings(fast=True, max_train_examples=self.train_examples, seed=self.seed,
+        settings = DistillSettings(fast=True, seed=self.seed,
+                                   max_train_examples=None if self.budget_seconds else self.train_examples,
                                    validation_flips=flips)
         executor = context.executor or LocalExecutor()
         with cache_lock(runs_path):  # a concurrent search on the same task waits, then reuses these runs
@@ -296,12 +314,12 @@ class SurrogateIndicator(EffectivenessIndicator):
         self._fit(features, targets)
         if self.robustness:
             rates = np.array([float(done[c.key()]["val_flip_rate"]) for c in candidates])
-            self.flips_model = _ridge(features, rates)
-            loo_rates = self.leave_one_out_error(features, rates)
+            self.flips_model = fit_regressor(self.regressor, features, rates, self.seed)
+            loo_rates = leave_one_out_error(self.regressor, features, rates, self.seed)
             log.info("surrogate: validation flip rate from %d runs, leave-one-out MAE %.4f; the mean of the "
                      "other runs: %.4f (mean %.4f)", len(candidates), loo_rates, mean_predictor_error(rates),
                      rates.mean())
-        loo = self.leave_one_out_error(features, targets)
+        loo = leave_one_out_error(self.regressor, features, targets, self.seed)
         baseline = mean_predictor_error(targets)
         atomic_write_json(
             folder / "surrogate.json",
@@ -311,9 +329,9 @@ class SurrogateIndicator(EffectivenessIndicator):
                 "budget": self._budget(),
                 "headline_metric": task.headline_metric,
                 "target": self.target,
+                "regressor": self.regressor,
                 "fixed": sorted(self.fixed),
-                "coef": self.coef,
-                "intercept": self.intercept,
+                **linear_summary(self.model),
                 "loo_mae": loo,
                 "mean_predictor_loo_mae": baseline,
                 "metric_mean": float(targets.mean()),
@@ -325,9 +343,9 @@ class SurrogateIndicator(EffectivenessIndicator):
             summary = json.loads((folder / "surrogate.json").read_text())
             atomic_write_json(Path(context.run_dir) / "surrogate.json", summary)
         predicted = task.headline_metric if self.target == "headline" else "negated validation loss"
-        log.info("surrogate: %s from %d runs, leave-one-out MAE %.4f; predicting the mean of the "
-                 "other runs: %.4f (mean %.4f, std %.4f)", predicted, len(candidates), loo, baseline,
-                 targets.mean(), targets.std())
+        log.info("surrogate (%s): %s from %d runs, leave-one-out MAE %.4f; predicting the mean of the "
+                 "other runs: %.4f (mean %.4f, std %.4f)", self.regressor, predicted, len(candidates), loo,
+                 baseline, targets.mean(), targets.std())
         if baseline > 0 and loo >= baseline:
             log.warning("surrogate: it predicts its runs no better than their mean (leave-one-out MAE "
                         "%.4f >= %.4f): the search's effectiveness objective carries little signal; more "
@@ -346,7 +364,7 @@ class SurrogateIndicator(EffectivenessIndicator):
         return -float(run["val_loss"])
 
     def _fit(self, features: np.ndarray, targets: np.ndarray) -> None:
-        self.coef, self.intercept = _ridge(features, targets)
+        self.model = fit_regressor(self.regressor, features, targets, self.seed)
 
     @property
     def extra_objectives(self) -> list[tuple[str, Direction]]:
@@ -358,23 +376,10 @@ class SurrogateIndicator(EffectivenessIndicator):
             return {}
         if self.flips_model is None or self.space is None:
             raise AvatarError("the surrogate indicator was not prepared (call prepare first)")
-        coef, intercept = self.flips_model
-        rate = float(np.dot(coef, encode(self.space, candidate, self.fixed)) + intercept)
+        rate = float(self.flips_model.predict(np.array([encode(self.space, candidate, self.fixed)]))[0])
         return {PREDICTED_FLIP_RATE: min(1.0, max(0.0, rate))}
 
-    @staticmethod
-    def leave_one_out_error(features: np.ndarray, targets: np.ndarray) -> float:
-        """Mean absolute error of predicting each run from the others."""
-        from sklearn.linear_model import BayesianRidge
-
-        errors = []
-        for i in range(len(targets)):
-            mask = np.arange(len(targets)) != i
-            model = BayesianRidge().fit(features[mask], targets[mask])
-            errors.append(abs(float(model.predict(features[i : i + 1])[0]) - targets[i]))
-        return float(np.mean(errors))
-
     def predict(self, candidate: Candidate, context: MeterContext) -> float:
-        if self.coef is None or self.space is None:
+        if self.model is None or self.space is None:
             raise AvatarError("the surrogate indicator was not prepared (call prepare first)")
-        return float(np.dot(self.coef, encode(self.space, candidate, self.fixed)) + self.intercept)
+        return float(self.model.predict(np.array([encode(self.space, candidate, self.fixed)]))[0])
