@@ -1,0 +1,166 @@
+"""Benchmark: every effectiveness indicator variant against the ground truth. Prints a table.
+
+Why: the search is only as good as the order its effectiveness objective puts candidates
+in. ``bench/indicator_bench.py`` distils Latin-hypercube candidates of the paper's whole
+3 MiB space (``space=avatar``) for the students' real budget on BigCloneBench; this bench
+asks each indicator variant to predict those same candidates and prints, per variant:
+Spearman's rho and Kendall's tau against their test accuracy, the regret (the best true
+accuracy minus the true accuracy of the candidate the indicator ranks first), and what the
+indicator cost in CPU-minutes (its preparation and its predictions, this process's CPU
+time; brief runs cached by an earlier run cost nothing again, so the column reports the
+cost recorded by the runs themselves: their training seconds).
+
+Variants: the zero-cost proxies (``flops``; ``snip``: one forward and backward pass of each
+untrained student), the surrogate's regressors (Bayesian ridge, gradient boosting, a Gaussian
+process) over its sampling (adaptive random, Latin hypercube) and brief-run budget (2,000
+examples, or a fixed wall-clock time), and a learning-curve reference: each candidate's own
+validation accuracy at its first check (a fifth of its budget), read from the ground truth.
+
+    AVATAR_DATA=../shared/data python bench/indicator_eval.py [--variants NAME ...] [--list]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "offline")
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
+
+from avatar.core.registry import INDICATORS  # noqa: E402
+from avatar.search.objectives import MeterContext  # noqa: E402
+from avatar.stages import build_pruner, build_space, build_task, cache_dir, hardware, teacher_parts  # noqa: E402
+
+GROUND_TRUTH = BENCH / "results" / "indicator_ground_truth.jsonl"
+SURROGATE = ["indicator=surrogate"]
+VARIANTS: dict[str, list[str]] = {
+    "flops": ["indicator=flops"],
+    "snip": ["indicator=snip"],
+    **{f"surrogate {regressor}, adaptive, 2000 ex": [*SURROGATE, f"indicator.regressor={regressor}"]
+       for regressor in ("ridge", "gbt", "gp")},
+    **{f"surrogate {regressor}, lhs, 2000 ex": [*SURROGATE, f"indicator.regressor={regressor}",
+                                                "indicator.sampling=lhs"]
+       for regressor in ("ridge", "gbt", "gp")},
+    **{f"surrogate {regressor}, lhs, 60 s": [*SURROGATE, f"indicator.regressor={regressor}",
+                                             "indicator.sampling=lhs", "indicator.budget_seconds=60"]
+       for regressor in ("ridge", "gbt", "gp")},
+    **{f"surrogate {regressor}, lhs, 2000 ex, own lr": [
+        *SURROGATE, f"indicator.regressor={regressor}", "indicator.sampling=lhs",
+        "indicator.learning_rate=null"]
+       for regressor in ("ridge", "gbt", "gp")},
+}
+CURVE = "learning curve: own val acc at 1/5 budget"
+BASE = ["task=clone", "teacher=paper_codebert", "space=avatar", "constraints=size3mb", "logger=none"]
+
+
+def ground_truth(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise SystemExit(f"{path} not found: run bench/indicator_bench.py first")
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return sorted(rows, key=lambda row: row["index"])
+
+
+def agreement(predicted: list[float], truth: list[float]) -> dict[str, float]:
+    """Spearman, Kendall and the regret of trusting the indicator's first choice."""
+    from scipy.stats import kendalltau, spearmanr
+
+    best = int(np.argmax(predicted))
+    return {"spearman": float(spearmanr(predicted, truth).statistic),
+            "kendall": float(kendalltau(predicted, truth).statistic),
+            "regret": float(max(truth) - truth[best]), "picked": best}
+
+
+def evaluate(name: str, overrides: list[str], rows: list[dict]) -> dict:
+    """Prepare the variant's indicator as a search would, then predict every ground-truth candidate."""
+    with initialize_config_dir(str(REPO / "configs"), version_base="1.3"):
+        cfg = compose("search", overrides=BASE + overrides)
+    task, space = build_task(cfg), build_space(cfg)
+    pruner = build_pruner(cfg, space, task.num_labels)
+    teacher = teacher_parts(cfg, task)
+    indicator = INDICATORS.build(dict(cfg.indicator))
+    cpu = time.process_time()
+    with tempfile.TemporaryDirectory() as run_dir:
+        context = MeterContext(space, task.num_labels, run_dir, task=task, pruner=pruner,
+                               cache_dir=cache_dir(cfg), trainer=hardware(cfg),
+                               knowledge=lambda: teacher.knowledge)
+        indicator.prepare(context)
+        predicted = [indicator.predict(space.validate(row["candidate"]), context) for row in rows]
+        summary = Path(run_dir) / "surrogate.json"
+        runs = json.loads(summary.read_text())["runs"] if summary.is_file() else []
+    cpu_minutes = (time.process_time() - cpu) / 60
+    recorded = sum(float(run.get("seconds") or 0.0) for run in runs) / 60  # the runs' own cost, cached or not
+    return {"variant": name, "predicted": predicted, "cpu_minutes": max(cpu_minutes, recorded),
+            "runs": len(runs), **agreement(predicted, [row["test_accuracy"] for row in rows])}
+
+
+def curve_reference(rows: list[dict]) -> dict:
+    """The candidates' own validation accuracy at their first check: a learning-curve indicator's
+    best case, at a fifth of the budget per candidate."""
+    predicted = [row["curve"][0]["val_accuracy"] if row.get("curve") else 0.5 for row in rows]
+    minutes = sum(row["minutes"] / 5 for row in rows)
+    return {"variant": CURVE, "predicted": predicted, "cpu_minutes": minutes, "runs": len(rows),
+            **agreement(predicted, [row["test_accuracy"] for row in rows])}
+
+
+def render(results: list[dict], rows: list[dict]) -> str:
+    accuracies = [r["test_accuracy"] for r in rows]
+    lines = [f"{len(rows)} ground-truth candidates (test accuracy {min(accuracies):.4f} - "
+             f"{max(accuracies):.4f}); regret 0: the indicator's first choice is the best",
+             "", "| indicator | Spearman | Kendall | regret | first choice (#) | brief runs | CPU-min |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in results:
+        lines.append(f"| {r['variant']} | {r['spearman']:.3f} | {r['kendall']:.3f} | {r['regret']:.4f} "
+                     f"| {rows[r['picked']]['index']} | {r['runs']} | {r['cpu_minutes']:.1f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", nargs="*", default=None,
+                        help="variant names (default: all); see --list")
+    parser.add_argument("--ground-truth", default=str(GROUND_TRUTH))
+    parser.add_argument("--out", default=None, help="also write the results as JSON here")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (the brief runs, the proxies)")
+    parser.add_argument("--list", action="store_true")
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    if args.list:
+        print("\n".join([*VARIANTS, CURVE]))
+        return 0
+    rows = ground_truth(Path(args.ground_truth))
+    if len(rows) < 3:
+        raise SystemExit(f"{len(rows)} ground-truth candidates: at least 3 are needed to rank")
+    chosen = args.variants or [*VARIANTS, CURVE]
+    unknown = [v for v in chosen if v not in VARIANTS and v != CURVE]
+    if unknown:
+        raise SystemExit(f"unknown variants {unknown}; known: {[*VARIANTS, CURVE]}")
+    results = []
+    for name in chosen:
+        started = time.perf_counter()
+        result = curve_reference(rows) if name == CURVE else evaluate(name, VARIANTS[name], rows)
+        results.append(result)
+        print(f"{name}: Spearman {result['spearman']:.3f}, regret {result['regret']:.4f} "
+              f"({time.perf_counter() - started:.0f} s)", flush=True)
+        if args.out:
+            Path(args.out).write_text(json.dumps(results, indent=1))
+    print()
+    print(render(results, rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
