@@ -40,7 +40,7 @@ from avatar.distill.front import distill_front, student_curves, students_estimat
 from avatar.distill.settings import DistillSettings, student_key
 from avatar.distill.student import default_cache_dir
 from avatar.distill.train import distill_candidate
-from avatar.learn.training import check_trainer_options
+from avatar.learn.training import check_trainer_options, wall_clock_seconds
 from avatar.report.notes import greening_cost, logits_teacher_note, placement_note
 from avatar.report.stage import ReportOptions, report_run
 from avatar.run.estimate import say_expected
@@ -281,7 +281,7 @@ def _search(cfg: DictConfig, run_dir: Path, plan: SearchPlan) -> dict[str, Any]:
     context = MeterContext(
         space, task.num_labels, str(run_dir), task=task, pruner=pruner, cache_dir=cache_dir(cfg),
         trainer=hardware(cfg), knowledge=(lambda: teacher.knowledge) if teacher is not None else None,
-        executor=executor,
+        executor=executor, student_seconds=wall_clock_seconds(student_trainer(cfg), "trainer.max_time"),
     )
     objectives.prepare(context)
     executor.close()  # the measured meters (the search) and the report run with no Ray beside them

@@ -40,7 +40,16 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 
 from avatar.core.registry import INDICATORS  # noqa: E402
 from avatar.search.objectives import MeterContext  # noqa: E402
-from avatar.stages import build_pruner, build_space, build_task, cache_dir, hardware, teacher_parts  # noqa: E402
+from avatar.learn.training import wall_clock_seconds  # noqa: E402
+from avatar.stages import (  # noqa: E402
+    build_pruner,
+    build_space,
+    build_task,
+    cache_dir,
+    hardware,
+    student_trainer,
+    teacher_parts,
+)
 
 GROUND_TRUTH = BENCH / "results" / "indicator_ground_truth.jsonl"
 SURROGATE = ["indicator=surrogate"]
@@ -59,9 +68,14 @@ VARIANTS: dict[str, list[str]] = {
         *SURROGATE, f"indicator.regressor={regressor}", "indicator.sampling=lhs",
         "indicator.learning_rate=null"]
        for regressor in ("ridge", "gbt", "gp")},
+    **{f"surrogate {regressor}, lhs, 2000 ex, curve 4 points": [
+        *SURROGATE, f"indicator.regressor={regressor}", "indicator.sampling=lhs", "indicator.curve_points=4"]
+       for regressor in ("ridge", "gbt", "gp")},
 }
 CURVE = "learning curve: own val acc at 1/5 budget"
-BASE = ["task=clone", "teacher=paper_codebert", "space=avatar", "constraints=size3mb", "logger=none"]
+# the ground truth's budget: 30 minutes per student (what curve_points extrapolates to)
+BASE = ["task=clone", "teacher=paper_codebert", "space=avatar", "constraints=size3mb", "logger=none",
+        "trainer.max_time=00:00:30:00"]
 
 
 def ground_truth(path: Path) -> list[dict]:
@@ -93,7 +107,8 @@ def evaluate(name: str, overrides: list[str], rows: list[dict]) -> dict:
     with tempfile.TemporaryDirectory() as run_dir:
         context = MeterContext(space, task.num_labels, run_dir, task=task, pruner=pruner,
                                cache_dir=cache_dir(cfg), trainer=hardware(cfg),
-                               knowledge=lambda: teacher.knowledge)
+                               knowledge=lambda: teacher.knowledge,
+                               student_seconds=wall_clock_seconds(student_trainer(cfg), "trainer.max_time"))
         indicator.prepare(context)
         predicted = [indicator.predict(space.validate(row["candidate"]), context) for row in rows]
         summary = Path(run_dir) / "surrogate.json"

@@ -148,6 +148,13 @@ def check_max_time(value: Any, where: str) -> timedelta:
     return budget
 
 
+def wall_clock_seconds(options: Mapping[str, Any], where: str) -> float | None:
+    """The seconds of the ``max_time`` in Lightning ``options``, or None when the budget is in
+    epochs or steps (what an indicator predicting the students' result within it reads)."""
+    budget = options.get("max_time")
+    return check_max_time(budget, where).total_seconds() if budget else None
+
+
 def check_trainer_options(options: Mapping[str, Any] | None, where: str = "trainer") -> dict[str, Any]:
     """The options a Trainer should get, checked before any work starts (one line each).
 

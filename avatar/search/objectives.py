@@ -41,7 +41,9 @@ class MeterContext:
     ``knowledge`` is a provider: calling it returns the teacher's knowledge, computed once
     per command by the configuration layer and only when a plugin asks (``indicator=flops``
     with no students needs no teacher). ``trainer`` holds the machine's Lightning options
-    (accelerator, devices ...) for plugins that train (the surrogate's brief runs);
+    (accelerator, devices ...) for plugins that train (the surrogate's brief runs), and
+    ``student_seconds`` the students' budget when it is a time, so an indicator can predict what
+    a candidate reaches in it;
     ``executor`` is where such plugins run their independent units (``avatar.run.executor``;
     ``None``: in this process).
     """
@@ -56,6 +58,7 @@ class MeterContext:
     knowledge: Callable[[], Knowledge] | None = None
     executor: Executor | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    student_seconds: float | None = None  # the students' wall-clock budget (trainer.max_time), if a time
 
     def model_config(self, candidate: Candidate) -> dict[str, Any]:
         return model_config(candidate, self.num_labels)

@@ -42,6 +42,7 @@ from avatar.distill.front import training_cost
 from avatar.distill.settings import DistillSettings
 from avatar.distill.student import VAL_FLIP_RATE, build_tokenizer
 from avatar.distill.train import distill_candidate, undecided_teacher
+from avatar.learn.curves import ValidationCurve, extrapolate
 from avatar.run.executor import LocalExecutor
 from avatar.search.objectives import Direction, EffectivenessIndicator, MeterContext
 from avatar.search.regression import (
@@ -99,6 +100,8 @@ class BriefRun:
     tokenizer: Any  # built by the driver, so workers write no cache
     learning_rate: float | None = None  # the brief runs' own learning rate, or None: the candidate's
     cache_dir: str | None = None  # where the driver cached the validation split's metamorphic copy
+    curve_points: int = 0  # validation points during the run (the learning-curve variant)
+    curve_batches: int | None = None  # validation batches per point
 
 
 def brief_run(unit: BriefRun, task: Task, knowledge: Knowledge) -> dict[str, Any]:
@@ -106,14 +109,16 @@ def brief_run(unit: BriefRun, task: Task, knowledge: Knowledge) -> dict[str, Any
     trained = unit.candidate
     if unit.learning_rate is not None:
         trained = Candidate.from_dict({**trained.as_dict(), "learning_rate": unit.learning_rate})
+    curve = ValidationCurve(unit.curve_points, unit.curve_batches) if unit.curve_points else None
     result = distill_candidate(
         trained, task, knowledge, unit.settings, trainer=unit.trainer, tokenizer=unit.tokenizer,
-        cache_dir=unit.cache_dir,
+        cache_dir=unit.cache_dir, callbacks=[curve] if curve else (),
     )
     return {
         "key": unit.candidate.key(), "config": unit.candidate.as_dict(), "metric": result.headline,
         "val_loss": result.metrics.get("val/loss"), "val_flip_rate": result.metrics.get(VAL_FLIP_RATE),
-        "seconds": result.train_seconds,
+        "seconds": result.train_seconds, "examples_per_s": result.train_examples_per_second,
+        **({"curve": curve.curve} if curve else {}),
         "energy_kwh": result.train_energy_kwh, "collapsed": result.collapsed, "host": socket.gethostname(),
     }
 
@@ -153,6 +158,7 @@ class SurrogateIndicator(EffectivenessIndicator):
         regressor: str = "ridge",
         sampling: str = "adaptive",
         budget_seconds: float | None = None,
+        curve_points: int = 0,
     ) -> None:
         if target not in ("headline", "loss"):
             raise AvatarError(f"indicator.target must be headline or loss, got {target!r}")
@@ -163,6 +169,10 @@ class SurrogateIndicator(EffectivenessIndicator):
         if budget_seconds is not None and not float(budget_seconds) > 0:
             raise AvatarError(f"indicator.budget_seconds must be a positive number of seconds or null, "
                               f"got {budget_seconds!r}")
+        if int(curve_points) < 0 or int(curve_points) == 1:
+            raise AvatarError(f"indicator.curve_points must be 0 (off) or at least 2, got {curve_points}")
+        self.curve_points = int(curve_points)
+        self.student_seconds: float | None = None  # the students' wall-clock budget (prepare sets it)
         self.regressor = check_regressor(regressor)
         self.sampling = sampling
         self.budget_seconds = None if budget_seconds is None else float(budget_seconds)
@@ -223,6 +233,7 @@ class SurrogateIndicator(EffectivenessIndicator):
             **({"labels": "hard"} if self.hard_labels else {}),
             **({"seconds": self.budget_seconds} if self.budget_seconds else {}),
             **({"sampling": self.sampling} if self.sampling != "adaptive" else {}),
+            **({"curve_points": self.curve_points} if self.curve_points else {}),
         }
 
     @property
@@ -255,6 +266,10 @@ class SurrogateIndicator(EffectivenessIndicator):
             raise AvatarError("the surrogate indicator needs the task, the pruner and the cache folder")
         task, pruner, cache_root = context.task, context.pruner, Path(context.cache_dir)
         self.space = context.space
+        if self.curve_points and not context.student_seconds:
+            raise AvatarError("indicator.curve_points extrapolates the brief runs to the students' budget, "
+                              "which must then be a time: set trainer.max_time (e.g. 00:00:30:00)")
+        self.student_seconds = context.student_seconds
         knowledge = context.teacher_knowledge()
         self.passes = self.passes_over(len(knowledge))
         self.hard_labels = undecided_teacher(knowledge, DistillSettings(fast=True))  # as the students
@@ -287,7 +302,8 @@ class SurrogateIndicator(EffectivenessIndicator):
             # the driver trains (or loads) the tokenizers: workers get them in the unit, write nothing
             units = [
                 BriefRun(c, settings, self.trainer_options(context), build_tokenizer(c, task, cache_root),
-                         self.learning_rate, str(cache_root))
+                         self.learning_rate, str(cache_root), self.curve_points,
+                         self.trainer_options(context)["limit_val_batches"])
                 for c in todo
             ]
             started = time.perf_counter()
@@ -354,7 +370,17 @@ class SurrogateIndicator(EffectivenessIndicator):
 
     def _target(self, run: dict[str, Any]) -> float:
         """What the surrogate learns: the headline metric (the paper's), or the negated
-        validation loss, a continuous signal where brief runs collapse to one class."""
+        validation loss, a continuous signal where brief runs collapse to one class. With
+        ``curve_points``, the run's learning curve read at the examples the candidate would see
+        in the students' budget at the run's measured throughput."""
+        if self.curve_points:
+            if not run.get("curve") or not run.get("examples_per_s") or not self.student_seconds:
+                raise AvatarError("indicator.curve_points needs runs that recorded their curve; clear the "
+                                  "surrogate cache")
+            examples = float(run["examples_per_s"]) * self.student_seconds
+            if self.target == "headline":
+                return extrapolate(run["curve"], examples, "val_accuracy")
+            return -extrapolate(run["curve"], examples, "val_loss")
         if self.target == "headline":
             return float(run["metric"])
         if run.get("val_loss") is None:
