@@ -39,8 +39,8 @@ import numpy as np  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 
 from avatar.core.registry import INDICATORS  # noqa: E402
-from avatar.search.objectives import MeterContext  # noqa: E402
 from avatar.learn.training import wall_clock_seconds  # noqa: E402
+from avatar.search.objectives import MeterContext  # noqa: E402
 from avatar.stages import (  # noqa: E402
     build_pruner,
     build_space,
