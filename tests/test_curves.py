@@ -50,7 +50,8 @@ def test_a_brief_run_records_its_curve_and_the_target_reads_it_at_the_students_b
     gold = np.array([e.label for e in task.read_split("unlabel_train")], dtype=np.int64)
     knowledge = Knowledge(task.name, "gold", task.fingerprint("unlabel_train"),
                           logits=np.eye(task.num_labels)[gold] * 6 - 3, gold=gold)
-    unit = BriefRun(candidate, DistillSettings(fast=True, max_train_examples=160, seed=0, measure_energy=False),
+    settings = DistillSettings(fast=True, max_train_examples=160, seed=0, measure_energy=False)
+    unit = BriefRun(candidate, settings,
                     {"accelerator": "cpu", "max_epochs": 1, "max_steps": -1, "limit_val_batches": 1},
                     build_tokenizer(candidate, task, tmp_path), None, str(tmp_path), curve_points=3,
                     curve_batches=1)
