@@ -150,8 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the brief runs, the proxies)")
     parser.add_argument("--list", action="store_true")
     args = parser.parse_args(argv)
+    import logging
+
     import torch
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")  # the brief runs' progress
     torch.set_num_threads(args.threads)
     if args.list:
         print("\n".join([*VARIANTS, CURVE]))
