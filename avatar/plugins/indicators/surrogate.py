@@ -189,6 +189,7 @@ class SurrogateIndicator(EffectivenessIndicator):
         self.hard_labels = False  # the teacher leaves its examples undecided: brief runs use hard labels
         self.flips_model: Any = None  # the fitted regression of the validation flip rate
         self.model: Any = None  # the fitted regression of the target
+        self.runs: list[tuple[Candidate, dict[str, Any]]] = []  # the sampled candidates and their runs
         self.space: Space | None = None
 
     def trainer_options(self, context: MeterContext) -> dict[str, Any]:
@@ -325,9 +326,8 @@ class SurrogateIndicator(EffectivenessIndicator):
                 log.info("surrogate: %d brief runs in %.0f s on %s", len(todo), time.perf_counter() - started,
                          executor.describe())
 
-        features = np.array([encode(context.space, c, self.fixed) for c in candidates])
-        targets = np.array([self._target(done[c.key()]) for c in candidates], dtype=float)
-        self._fit(features, targets)
+        self.runs = [(c, done[c.key()]) for c in candidates]
+        features, targets = self.fit_runs()
         if self.robustness:
             rates = np.array([float(done[c.key()]["val_flip_rate"]) for c in candidates])
             self.flips_model = fit_regressor(self.regressor, features, rates, self.seed)
@@ -389,8 +389,15 @@ class SurrogateIndicator(EffectivenessIndicator):
             )
         return -float(run["val_loss"])
 
-    def _fit(self, features: np.ndarray, targets: np.ndarray) -> None:
+    def fit_runs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Fit the regression to the prepared runs' targets; (features, targets). Separate from
+        ``prepare`` so a bench can read the same runs another way (``curve_points`` off)."""
+        if self.space is None:
+            raise AvatarError("the surrogate indicator was not prepared (call prepare first)")
+        features = np.array([encode(self.space, c, self.fixed) for c, _ in self.runs])
+        targets = np.array([self._target(run) for _, run in self.runs], dtype=float)
         self.model = fit_regressor(self.regressor, features, targets, self.seed)
+        return features, targets
 
     @property
     def extra_objectives(self) -> list[tuple[str, Direction]]:
