@@ -18,7 +18,8 @@ directory (``--out``):
 3. ``stage=report``: the teacher and the student on the whole test split (2,732
    functions), side by side.
 
-Then prints test accuracy, F1, size and latency of both, and the student's gap.
+Then prints test accuracy, F1, flips on the renamed test copy, size and latency of both, and
+the student's gap.
 
     AVATAR_DATA=/path/to/data python bench/devign_bench.py --minutes 30 [--teacher-epochs 4] \\
         [--out outputs/devign] [any train.py override, e.g. teacher.hidden_size=128]
@@ -86,13 +87,15 @@ def main() -> int:
     print(f"\nDevign test split, {teacher['n_examples']} functions; teacher={args.teacher} "
           f"({args.teacher_epochs} epochs), student {args.candidate!r} {' '.join(args.set)} "
           f"for {args.minutes:g} min")
-    print("| model | size MB | test accuracy | test F1 | latency ms | collapsed | gap (points) |")
-    print("|---|---:|---:|---:|---:|---|---:|")
+    print("| model | size MB | test accuracy | test F1 | flips (renamed copy) | latency ms | collapsed "
+          "| gap (points) |")
+    print("|---|---:|---:|---:|---:|---:|---|---:|")
     for row in rows:
         accuracy = float(row.get("metric_accuracy") or row["metric"])
         gap = (float(teacher.get("metric_accuracy") or teacher["metric"]) - accuracy) * 100
         f1 = float(row.get("metric_f1") or 0)
-        print(f"| {row['name']} | {float(row['size_mb']):.2f} | {accuracy:.4f} | {f1:.4f} "
+        flips = f"{row['flips']} of {row['flip_examples']}" if row.get("flips") else "n/a"
+        print(f"| {row['name']} | {float(row['size_mb']):.2f} | {accuracy:.4f} | {f1:.4f} | {flips} "
               f"| {float(row['latency_ms']):.1f} | {row['collapsed']} | {gap:.1f} |")
     print("\nwall s: " + ", ".join(f"{stage} {value:.0f}" for stage, value in seconds.items()))
     return 0
