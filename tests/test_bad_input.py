@@ -560,7 +560,7 @@ def recorded_path_outside_the_run_gone(tmp: Path) -> None:
 
 
 CASES: list[tuple[Callable[[Path], None], str]] = [
-    (unknown_constraint, "unknown constraint 'sizes'; known constraints: flops, heads, size"),
+    (unknown_constraint, "unknown constraint 'sizes'; known constraints: flops, heads, size, train_memory"),
     (unknown_task, "unknown task 'vulnerability'; known tasks: clone, demo, vuln"),
     (unknown_meter, "unknown meter 'watts'; known meters:"),
     (bad_override_type, "search.population must be int, got 'forty'"),

@@ -75,3 +75,30 @@ def test_flops_formula_within_5_percent_of_flop_counter(
         model(input_ids=torch.randint(5, 1000, (1, 128)))
     predicted = forward_flops(candidate_vars(candidate, 2))
     assert abs(predicted - counter.get_total_flops()) / counter.get_total_flops() < 0.05
+
+
+def test_training_memory_grows_with_what_a_training_step_keeps() -> None:
+    """The estimate behind ``constraints=size3mb_memory``: attention is batch x heads x seq^2 per
+    layer, relative positions add to it, and z3 agrees with the Python number."""
+    from avatar.search.cost import training_memory_bytes
+
+    space = load_space("avatar")
+    base = {"tokenizer": "Word", "vocab_size": 22000, "num_hidden_layers": 11, "hidden_size": 16,
+            "hidden_act": "gelu", "hidden_dropout_prob": 0.2, "intermediate_size": 1120,
+            "num_attention_heads": 8, "attention_probs_dropout_prob": 0.2, "max_sequence_length": 512,
+            "position_embedding_type": "absolute", "learning_rate": 1e-3, "batch_size": 64}
+
+    def gib(**changes: object) -> float:
+        return training_memory_bytes(candidate_vars(space.validate({**base, **changes}), 2)) / 2**30
+
+    assert 15 < gib() < 25  # the ground-truth candidate a 24 GB machine could not train
+    assert gib(batch_size=16) == pytest.approx(gib() / 4, rel=0.01)
+    assert gib(position_embedding_type="relative_key") > gib() and gib(
+        position_embedding_type="relative_key_query") > gib(position_embedding_type="relative_key")
+    assert gib(num_hidden_layers=2, batch_size=16) < 1.5  # measured peak RSS of that step: 1.0 GB
+    constraint = CONSTRAINTS.create("train_memory", max_gb=8)
+    pruner = Pruner(space, [CONSTRAINTS.create("size", max_mb=3.0), constraint], num_labels=2, seed=0)
+    for genome in (pruner.random_feasible(random.Random(seed)) for seed in range(5)):
+        assert training_memory_bytes(candidate_vars(space.candidate(genome), 2)) <= 8 * 2**30
+    with pytest.raises(ValueError, match="max_gb must be positive"):
+        CONSTRAINTS.create("train_memory", max_gb=0)

@@ -298,7 +298,7 @@ def _choices(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
 def test_an_unknown_option_of_any_group_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert _choices(capsys, "constraints=size5mb") == (
         "error: no config constraints/size5mb (constraints=size5mb); known constraints options: "
-        "size10mb, size1mb, size3mb, size3mb_flops"
+        "size10mb, size1mb, size3mb, size3mb_flops, size3mb_memory"
     )
     line = _choices(capsys, "--multirun", "teacher=codebert,codebrt")
     assert line.startswith("error: no config teacher/codebrt (teacher=codebert,codebrt); known teacher")

@@ -24,7 +24,7 @@ def test_unknown_name_lists_known_names() -> None:
     with pytest.raises(UnknownPluginError) as error:
         CONSTRAINTS.get("sizee")
     message = str(error.value)
-    assert message == "unknown constraint 'sizee'; known constraints: flops, heads, size"
+    assert message == "unknown constraint 'sizee'; known constraints: flops, heads, size, train_memory"
     assert isinstance(error.value, AvatarError)
 
 

@@ -63,3 +63,31 @@ def forward_flops(x: Any) -> Any:
     )
     head = 2 * hidden * hidden + 2 * hidden * labels
     return layers * (linear + attention + relative) + head
+
+
+def training_memory_bytes(x: Any) -> Any:
+    """Peak memory of one training step of the student at its batch size over the full sequence.
+
+    Why: inside 3 MiB of parameters the paper's space holds students whose *activations* do
+    not fit a laptop: 11 layers of 8 heads at 512 tokens and batch 64 need about 21 GB for one
+    step, and one such candidate of the indicator's ground truth was killed for memory on a
+    24 GB machine. Per layer, eager attention keeps about three tensors of batch x heads x
+    seq^2 floats for the backward pass (scores, probabilities, dropout), one more per
+    relative-position einsum, and about ``10 * hidden + 2 * intermediate`` floats per token;
+    the weights, their gradients and AdamW's two moments add four copies of the parameters.
+    Measured peak RSS of a real training step (docs/benchmarks.md) is within about -10% /
+    +45% of this estimate from 0.5 to 2 GB; the excess is the interpreter and allocator.
+    """
+    hidden = x.value("hidden_size")
+    layers = x.value("num_hidden_layers")
+    inter = x.value("intermediate_size")
+    heads = x.value("num_attention_heads")
+    seq = x.value("max_sequence_length")
+    batch = x.value("batch_size")
+    relative = x.where(
+        x.is_("position_embedding_type", "relative_key"), 1,
+        x.where(x.is_("position_embedding_type", "relative_key_query"), 2, 0),
+    )
+    attention = (3 + relative) * batch * heads * seq * seq
+    tokens = batch * seq * (10 * hidden + 2 * inter)
+    return BYTES_PER_PARAMETER * (layers * (attention + tokens) + 4 * parameter_count(x))
