@@ -69,14 +69,15 @@ def training_memory_bytes(x: Any) -> Any:
     """Peak memory of one training step of the student at its batch size over the full sequence.
 
     Why: inside 3 MiB of parameters the paper's space holds students whose *activations* do
-    not fit a laptop: 11 layers of 8 heads at 512 tokens and batch 64 need about 21 GB for one
+    not fit a laptop: 11 layers of 8 heads at 512 tokens and batch 64 need about 20 GiB for one
     step, and one such candidate of the indicator's ground truth was killed for memory on a
     24 GB machine. Per layer, eager attention keeps about three tensors of batch x heads x
     seq^2 floats for the backward pass (scores, probabilities, dropout), one more per
     relative-position einsum, and about ``10 * hidden + 2 * intermediate`` floats per token;
     the weights, their gradients and AdamW's two moments add four copies of the parameters.
-    Measured peak RSS of a real training step (docs/benchmarks.md) is within about -10% /
-    +45% of this estimate from 0.5 to 2 GB; the excess is the interpreter and allocator.
+    The measured peak RSS of a real training step is 0.94 to 1.5 times this estimate for
+    five students of 0.3 to 2 GiB (``bench/train_memory_bench.py``, docs/benchmarks.md); the
+    largest excess is at the smallest, where the allocator's own overhead counts most.
     """
     hidden = x.value("hidden_size")
     layers = x.value("num_hidden_layers")
