@@ -102,3 +102,21 @@ def test_training_memory_grows_with_what_a_training_step_keeps() -> None:
         assert training_memory_bytes(candidate_vars(space.candidate(genome), 2)) <= 8 * 2**30
     with pytest.raises(ValueError, match="max_gb must be positive"):
         CONSTRAINTS.create("train_memory", max_gb=0)
+
+
+def test_a_student_too_large_for_the_ram_is_one_line_before_training() -> None:
+    from avatar.core.errors import AvatarError
+    from avatar.search.cost import available_memory_bytes, check_training_memory
+
+    space = load_space("avatar")
+    big = space.validate({"tokenizer": "Word", "vocab_size": 22000, "num_hidden_layers": 11,
+                          "hidden_size": 16, "hidden_act": "gelu", "hidden_dropout_prob": 0.2,
+                          "intermediate_size": 1120,
+                          "num_attention_heads": 8, "attention_probs_dropout_prob": 0.2,
+                          "max_sequence_length": 512, "position_embedding_type": "absolute",
+                          "learning_rate": 1e-3, "batch_size": 64})
+    with pytest.raises(AvatarError, match=r"needs about 19\.7 GiB of RAM .*; 8\.0 GiB are available: .*"
+                                          r"constraints=size3mb_memory"):
+        check_training_memory(candidate_vars(big, 2), "student X", 8 * 2**30)
+    check_training_memory(candidate_vars(big, 2), "student X", None)  # unknown RAM: no check
+    assert available_memory_bytes() is None or available_memory_bytes() > 0

@@ -71,8 +71,9 @@ from avatar.learn.training import (
     resume_checkpoint,
     with_min_steps,
 )
-from avatar.search.cost import MB
+from avatar.search.cost import MB, available_memory_bytes, check_training_memory
 from avatar.search.space import Candidate
+from avatar.search.variables import candidate_vars
 from avatar.task.base import Task
 from avatar.teach.teacher import Knowledge, check_knowledge
 
@@ -131,6 +132,8 @@ def distill_candidate(
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     loss = loss_for(settings, task, knowledge.soft and not undecided_teacher(knowledge, settings))
     check_knowledge(task, knowledge)  # before a tokenizer is trained for nothing
+    check_training_memory(candidate_vars(candidate, task.num_labels), f"student {candidate}",
+                          available_memory_bytes())
 
     with quiet_lightning(info=not settings.fast):
         L.seed_everything(settings.seed, workers=True, verbose=False)

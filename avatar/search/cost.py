@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from avatar.core.errors import AvatarError
+
 RELATIVE_TYPES = ("relative_key", "relative_key_query")
 BYTES_PER_PARAMETER = 4  # fp32
 MB = 2**20  # sizes are MiB of fp32 parameters, as the paper's size script computes them
@@ -92,3 +94,27 @@ def training_memory_bytes(x: Any) -> Any:
     attention = (3 + relative) * batch * heads * seq * seq
     tokens = batch * seq * (10 * hidden + 2 * inter)
     return BYTES_PER_PARAMETER * (layers * (attention + tokens) + 4 * parameter_count(x))
+
+
+def available_memory_bytes() -> int | None:
+    """RAM the kernel says a new allocation can get now (``MemAvailable``), or None off Linux."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def check_training_memory(candidate_vars: Any, what: str, available: int | None) -> None:
+    """One line, before any training, when the student's training step (``training_memory_bytes``)
+    needs more RAM than ``available``: the kernel would otherwise kill the process mid-run,
+    with no message and nothing saved."""
+    needed = int(training_memory_bytes(candidate_vars))
+    if available is not None and needed > available:
+        raise AvatarError(
+            f"{what} needs about {needed / 2**30:.1f} GiB of RAM for one training step at its batch size "
+            f"and sequence length; {available / 2**30:.1f} GiB are available: choose a smaller candidate "
+            "or batch size, or search with constraints=size3mb_memory (train_memory.max_gb)")
