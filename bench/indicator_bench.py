@@ -38,10 +38,13 @@ sys.path.insert(0, str(BENCH))
 import numpy as np  # noqa: E402
 from fidelity import SampledValidTask, paper_space, peak_rss_mb  # noqa: E402
 
+from avatar.core.errors import AvatarError  # noqa: E402
 from avatar.core.registry import CONSTRAINTS, TASKS  # noqa: E402
 from avatar.distill.student import default_cache_dir  # noqa: E402
+from avatar.search.cost import training_memory_bytes  # noqa: E402
 from avatar.search.smt import Pruner  # noqa: E402
 from avatar.search.space import Candidate  # noqa: E402
+from avatar.search.variables import candidate_vars  # noqa: E402
 
 RESULTS = BENCH / "results" / "indicator_ground_truth.jsonl"
 
@@ -103,7 +106,22 @@ def distil(index: int, candidate: dict, teacher: str, args: dict, key: str) -> d
     out = Path(args["runs"]) / key
     started = time.perf_counter()
     cpu_started = time.process_time()
-    result = distill_candidate(cand, task, knowledge, settings, out, trainer=trainer)
+    needed = training_memory_bytes(candidate_vars(cand, 2)) / 2**30
+    if needed > args["max_gb"]:
+        return {"key": key, "index": index, "teacher": teacher, "minutes": args["minutes"],
+                "seed": args["seed"], "candidate": cand.as_dict(), "size_mb": None, "test_accuracy": None,
+                "skipped": f"needs about {needed:.1f} GiB of RAM for one training step (over --max-gb "
+                           f"{args['max_gb']:g})"}
+    try:
+        result = distill_candidate(cand, task, knowledge, settings, out, trainer=trainer)
+    except AvatarError as error:
+        if "GiB of RAM" not in str(error):
+            raise
+        # not trainable on this machine: a ground-truth fact (recorded, so a rerun skips it) that
+        # the search avoids with constraints=size3mb_memory; the indicator evaluation leaves it out
+        return {"key": key, "index": index, "teacher": teacher, "minutes": args["minutes"],
+                "seed": args["seed"], "candidate": cand.as_dict(), "size_mb": None, "test_accuracy": None,
+                "skipped": str(error)}
     cpu_seconds = time.process_time() - cpu_started
     metrics = result.metrics
     return {
@@ -135,6 +153,13 @@ def table(rows: list[dict]) -> str:
     ]
     for row in sorted(rows, key=lambda r: r["index"]):
         c = row["candidate"]
+        if row.get("skipped"):
+            lines.append(f"| {row['index']} | - | {c['tokenizer']} | {c['vocab_size']} "
+                         f"| {c['num_hidden_layers']} | {c['hidden_size']} | {c['intermediate_size']} "
+                         f"| {c['num_attention_heads']} "
+                         f"| {c['max_sequence_length']} | {c['learning_rate']:g} | {c['batch_size']} | - | - "
+                         f"| not trainable here: {row['skipped'].split(' for one')[0].split('needs ')[-1]} |")
+            continue
         lines.append(
             f"| {row['index']} | {row['size_mb']:.2f} | {c['tokenizer']} | {c['vocab_size']} "
             f"| {c['num_hidden_layers']} | {c['hidden_size']} | {c['intermediate_size']} "
@@ -157,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val-minutes", type=int, default=6, help="validate every N minutes of training")
     parser.add_argument("--workers", type=int, default=1, help="candidates at once (Ray tasks when > 1)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per candidate")
+    parser.add_argument("--max-gb", type=float, default=8.0,
+                        help="record a candidate whose training step needs more RAM (estimated) as not "
+                             "trainable here instead of training it (constraints=size3mb_memory's bound)")
     parser.add_argument("--only", type=int, nargs="*", default=None, help="candidate indices to run")
     parser.add_argument("--table", action="store_true", help="print the ground truth so far and stop")
     args = parser.parse_args(argv)
@@ -172,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("set AVATAR_DATA to the real data root (bigclonebench/)")
     settings = {
         "minutes": args.minutes, "seed": args.seed, "valid_examples": args.valid_examples,
-        "val_minutes": args.val_minutes, "threads": args.threads,
+        "val_minutes": args.val_minutes, "threads": args.threads, "max_gb": args.max_gb,
         "runs": str(default_cache_dir() / "bench" / "indicator"),
     }
     todo = [i for i, k in enumerate(keys) if k not in done and (args.only is None or i in args.only)]

@@ -82,7 +82,8 @@ def ground_truth(path: Path) -> list[dict]:
     if not path.is_file():
         raise SystemExit(f"{path} not found: run bench/indicator_bench.py first")
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return sorted(rows, key=lambda row: row["index"])
+    # a candidate this machine cannot train has no accuracy to rank (constraints=size3mb_memory)
+    return sorted((row for row in rows if row.get("test_accuracy") is not None), key=lambda row: row["index"])
 
 
 def agreement(predicted: list[float], truth: list[float]) -> dict[str, float]:
