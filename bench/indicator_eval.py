@@ -74,7 +74,7 @@ VARIANTS: dict[str, list[str]] = {
 }
 CURVE = "learning curve: own val acc at 1/5 budget"
 # the ground truth's budget: 30 minutes per student (what curve_points extrapolates to)
-BASE = ["task=clone", "teacher=paper_codebert", "space=avatar", "constraints=size3mb", "logger=none",
+BASE = ["task=clone", "teacher=paper_codebert", "space=avatar", "constraints=size3mb_memory", "logger=none",
         "trainer.max_time=00:00:30:00"]
 
 
