@@ -312,3 +312,16 @@ def test_known_options_and_other_overrides_pass(capsys: pytest.CaptureFixture[st
             "search.seed=1,2", "hydra.run.dir=/tmp/x", "task=choice(demo,vuln)", "indicator=null"]
     check_config_choices(argv, REPO / "configs")
     assert capsys.readouterr().err == ""
+
+
+def test_a_time_budget_on_the_command_line_passes_the_preflight(capsys: pytest.CaptureFixture[str]) -> None:
+    """Regression: the preflight checked trainer keys with a dummy value 0, and a real
+    ``trainer.max_time=00:00:15:00`` failed as "got 0" before Hydra parsed it."""
+    from avatar.cli.preflight import check_trainer_overrides
+
+    check_trainer_overrides(["trainer.max_time=00:00:15:00", "teacher.trainer.max_time=00:01:00:00",
+                             "trainer.max_epochs=-1"])
+    assert capsys.readouterr().err == ""
+    with pytest.raises(SystemExit):
+        check_trainer_overrides(["trainer.max_tim=00:00:15:00"])
+    assert "trainer.max_tim is not a lightning.Trainer option" in capsys.readouterr().err

@@ -60,7 +60,7 @@ def check_trainer_overrides(argv: list[str]) -> None:
 
     try:
         for where, key in keys:
-            check_trainer_options({key: 0}, where)
+            check_trainer_options({key: None}, where)  # the name only: Hydra parses the value
     except AvatarError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
