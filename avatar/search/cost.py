@@ -15,6 +15,16 @@ from avatar.core.errors import AvatarError
 RELATIVE_TYPES = ("relative_key", "relative_key_query")
 BYTES_PER_PARAMETER = 4  # fp32
 MB = 2**20  # sizes are MiB of fp32 parameters, as the paper's size script computes them
+PARAMETER_DIMENSIONS = (
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "intermediate_size",
+    "num_attention_heads",
+    "max_sequence_length",
+    "position_embedding_type",
+)
+"""The dimensions ``parameter_count`` reads (what a constraint on it declares)."""
 
 
 def parameter_count(x: Any) -> Any:

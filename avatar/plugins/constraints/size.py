@@ -3,22 +3,14 @@
 from typing import Any
 
 from avatar.core.registry import CONSTRAINTS
-from avatar.search.cost import MB, size_bytes
+from avatar.search.cost import MB, PARAMETER_DIMENSIONS, size_bytes
 from avatar.search.smt import Constraint
 from avatar.search.variables import Vars
 
 
 @CONSTRAINTS.register("size")
 class SizeConstraint(Constraint):
-    dimensions = (
-        "vocab_size",
-        "hidden_size",
-        "num_hidden_layers",
-        "intermediate_size",
-        "num_attention_heads",
-        "max_sequence_length",
-        "position_embedding_type",
-    )
+    dimensions = PARAMETER_DIMENSIONS
 
     def __init__(self, max_mb: float = 3.0, min_mb: float = 0.0) -> None:
         if max_mb <= 0:

@@ -11,7 +11,7 @@ trainings that run at once (``executor`` workers).
 from typing import Any
 
 from avatar.core.registry import CONSTRAINTS
-from avatar.search.cost import training_memory_bytes
+from avatar.search.cost import PARAMETER_DIMENSIONS, training_memory_bytes
 from avatar.search.smt import Constraint
 from avatar.search.variables import Vars
 
@@ -20,16 +20,7 @@ GIB = 2**30
 
 @CONSTRAINTS.register("train_memory")
 class TrainMemoryConstraint(Constraint):
-    dimensions = (
-        "vocab_size",
-        "hidden_size",
-        "num_hidden_layers",
-        "intermediate_size",
-        "num_attention_heads",
-        "max_sequence_length",
-        "position_embedding_type",
-        "batch_size",
-    )
+    dimensions = (*PARAMETER_DIMENSIONS, "batch_size")
 
     def __init__(self, max_gb: float = 8.0) -> None:
         if max_gb <= 0:
