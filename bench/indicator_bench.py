@@ -106,22 +106,20 @@ def distil(index: int, candidate: dict, teacher: str, args: dict, key: str) -> d
     out = Path(args["runs"]) / key
     started = time.perf_counter()
     cpu_started = time.process_time()
+    # not trainable on this machine: a ground-truth fact (recorded, so a rerun skips it) that
+    # the search avoids with constraints=size3mb_memory; the indicator evaluation leaves it out
+    skipped = {"key": key, "index": index, "teacher": teacher, "minutes": args["minutes"],
+               "seed": args["seed"], "candidate": cand.as_dict(), "size_mb": None, "test_accuracy": None}
     needed = training_memory_bytes(candidate_vars(cand, 2)) / 2**30
     if needed > args["max_gb"]:
-        return {"key": key, "index": index, "teacher": teacher, "minutes": args["minutes"],
-                "seed": args["seed"], "candidate": cand.as_dict(), "size_mb": None, "test_accuracy": None,
-                "skipped": f"needs about {needed:.1f} GiB of RAM for one training step (over --max-gb "
-                           f"{args['max_gb']:g})"}
+        return {**skipped, "skipped": f"needs about {needed:.1f} GiB of RAM for one training step (over "
+                                      f"--max-gb {args['max_gb']:g})"}
     try:
         result = distill_candidate(cand, task, knowledge, settings, out, trainer=trainer)
     except AvatarError as error:
         if "GiB of RAM" not in str(error):
             raise
-        # not trainable on this machine: a ground-truth fact (recorded, so a rerun skips it) that
-        # the search avoids with constraints=size3mb_memory; the indicator evaluation leaves it out
-        return {"key": key, "index": index, "teacher": teacher, "minutes": args["minutes"],
-                "seed": args["seed"], "candidate": cand.as_dict(), "size_mb": None, "test_accuracy": None,
-                "skipped": str(error)}
+        return {**skipped, "skipped": str(error)}
     cpu_seconds = time.process_time() - cpu_started
     metrics = result.metrics
     return {

@@ -301,10 +301,10 @@ class SurrogateIndicator(EffectivenessIndicator):
                 log.info("surrogate: distilling %d of %d sampled candidates (%d cached) on %s -> %s",
                          len(todo), len(candidates), len(candidates) - len(todo), executor.describe(), folder)
             # the driver trains (or loads) the tokenizers: workers get them in the unit, write nothing
+            options = self.trainer_options(context)
             units = [
-                BriefRun(c, settings, self.trainer_options(context), build_tokenizer(c, task, cache_root),
-                         self.learning_rate, str(cache_root), self.curve_points,
-                         self.trainer_options(context)["limit_val_batches"])
+                BriefRun(c, settings, options, build_tokenizer(c, task, cache_root), self.learning_rate,
+                         str(cache_root), self.curve_points, options["limit_val_batches"])
                 for c in todo
             ]
             started = time.perf_counter()
