@@ -49,12 +49,40 @@ from avatar.search.variables import candidate_vars  # noqa: E402
 RESULTS = BENCH / "results" / "indicator_ground_truth.jsonl"
 
 
-def draw(count: int, seed: int, max_mb: float) -> list[Candidate]:
-    """The seeded Latin-hypercube sample of the 3 MiB space: the same list on every machine."""
+def draw(count: int, seed: int, max_mb: float, max_gb: float | None = None) -> list[Candidate]:
+    """The seeded Latin-hypercube sample of the 3 MiB space: the same list on every machine.
+
+    With ``max_gb``, the sample is drawn under the training-memory bound too (the default
+    search's own space, ``constraints=size3mb_memory``).
+    """
     space = paper_space()
-    pruner = Pruner(space, [CONSTRAINTS.create("size", max_mb=max_mb), CONSTRAINTS.create("heads")],
-                    num_labels=2, seed=seed)
+    constraints = [CONSTRAINTS.create("size", max_mb=max_mb), CONSTRAINTS.create("heads")]
+    if max_gb is not None:
+        constraints.append(CONSTRAINTS.create("train_memory", max_gb=max_gb))
+    pruner = Pruner(space, constraints, num_labels=2, seed=seed)
     return [space.candidate(genome) for genome in pruner.latin_hypercube(count, random.Random(seed))]
+
+
+def needed_gb(candidate: Candidate) -> float:
+    return training_memory_bytes(candidate_vars(candidate, 2)) / 2**30
+
+
+def with_replacements(
+    candidates: list[Candidate], seed: int, max_mb: float, max_gb: float
+) -> list[Candidate]:
+    """The sample, then one replacement for each candidate this machine cannot train.
+
+    Why: the first sample (drawn under the paper's 3 MiB bound alone, before the memory
+    constraint existed) holds students that need 20-30 GiB for a training step. They stay in
+    the list, recorded as not trainable here, and the first ones of a second seeded Latin
+    hypercube (``seed + 1``, drawn under the memory bound as well) take their places at the
+    end, so the ground truth still has ``--candidates`` trained students and every earlier
+    index and key keeps its meaning.
+    """
+    missing = sum(needed_gb(c) > max_gb for c in candidates)
+    if not missing:
+        return candidates
+    return candidates + draw(len(candidates), seed + 1, max_mb, max_gb)[:missing]
 
 
 def run_key(candidate: Candidate, teacher: str, minutes: float, seed: int) -> str:
@@ -110,7 +138,7 @@ def distil(index: int, candidate: dict, teacher: str, args: dict, key: str) -> d
     # the search avoids with constraints=size3mb_memory; the indicator evaluation leaves it out
     skipped = {"key": key, "index": index, "teacher": teacher, "minutes": args["minutes"],
                "seed": args["seed"], "candidate": cand.as_dict(), "size_mb": None, "test_accuracy": None}
-    needed = training_memory_bytes(candidate_vars(cand, 2)) / 2**30
+    needed = needed_gb(cand)
     if needed > args["max_gb"]:
         return {**skipped, "skipped": f"needs about {needed:.1f} GiB of RAM for one training step (over "
                                       f"--max-gb {args['max_gb']:g})"}
@@ -187,12 +215,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table", action="store_true", help="print the ground truth so far and stop")
     args = parser.parse_args(argv)
 
-    candidates = draw(args.candidates, args.seed, args.max_mb)
+    candidates = with_replacements(draw(args.candidates, args.seed, args.max_mb), args.seed, args.max_mb,
+                                   args.max_gb)
     keys = [run_key(c, args.teacher, args.minutes, args.seed) for c in candidates]
     done = finished()
     if args.table:
         print(table([done[k] for k in keys if k in done]))
-        print(f"\n{sum(k in done for k in keys)} of {len(keys)} candidates finished ({RESULTS})")
+        skipped = sum(k in done and bool(done[k].get("skipped")) for k in keys)
+        print(f"\n{sum(k in done for k in keys) - skipped} of {len(keys) - skipped} candidates trained, "
+              f"{skipped} not trainable here ({RESULTS})")
         return 0
     if not os.environ.get("AVATAR_DATA"):
         parser.error("set AVATAR_DATA to the real data root (bigclonebench/)")
