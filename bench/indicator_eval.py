@@ -11,7 +11,8 @@ time; brief runs cached by an earlier run cost nothing again, so the column repo
 cost recorded by the runs themselves: their training seconds).
 
 Variants: the zero-cost proxies (``flops``; ``snip``: one forward and backward pass of each
-untrained student), the surrogate's regressors (Bayesian ridge, gradient boosting, a Gaussian
+untrained student; ``budget_examples``: a few timed training steps of each untrained student,
+times the students' budget), the surrogate's regressors (Bayesian ridge, gradient boosting, a Gaussian
 process) over its sampling (adaptive random, Latin hypercube) and brief-run budget (2,000
 examples, or a fixed wall-clock time), and a learning-curve reference: each candidate's own
 validation accuracy at its first check (a fifth of its budget), read from the ground truth.
@@ -56,6 +57,7 @@ SURROGATE = ["indicator=surrogate"]
 VARIANTS: dict[str, list[str]] = {
     "flops": ["indicator=flops"],
     "snip": ["indicator=snip"],
+    "budget_examples": ["indicator=budget_examples"],
     **{f"surrogate {regressor}, adaptive, 2000 ex": [*SURROGATE, f"indicator.regressor={regressor}"]
        for regressor in ("ridge", "gbt", "gp")},
     **{f"surrogate {regressor}, lhs, 2000 ex": [*SURROGATE, f"indicator.regressor={regressor}",
