@@ -122,7 +122,8 @@ def promised_size_mb(candidate: Candidate, num_labels: int) -> float:
 # ---------------------------------------------------------------------------------- data
 
 
-def _code(example: Example) -> Text:
+def example_text(example: Example) -> Text:
+    """What a student reads of an example: its code, or its pair of codes as a tuple."""
     code = example.code
     return code if isinstance(code, str) else (code[0], code[1])
 
@@ -276,7 +277,7 @@ class StudentDataModule(L.LightningDataModule):
             # a copy: knowledge shipped through Ray's object store arrives read-only
             targets = torch.from_numpy(np.array(values, copy=True))
             keep = self._trained_rows(len(examples))
-            texts = [_code(examples[i]) for i in keep]
+            texts = [example_text(examples[i]) for i in keep]
             rows = list(keep)
             # each metamorphic copy adds its variant of every trained row it has: the target is the
             # original's (the transform keeps the meaning; the teacher's logits are of the original)
@@ -286,7 +287,7 @@ class StudentDataModule(L.LightningDataModule):
                 rows += [i for i, _ in variants]
             targets = targets[torch.as_tensor(rows, dtype=torch.long)]
         else:
-            texts = [_code(e) for e in examples]
+            texts = [example_text(e) for e in examples]
             targets = _gold(self.task, name, examples)
         if not texts:
             raise DataError(f"task {self.task.name!r}: split {name!r} is empty")
@@ -317,7 +318,8 @@ class StudentDataModule(L.LightningDataModule):
         examples = self.task.read_split("unlabel_train")
         held = np.sort(self._order(len(examples))[: self.holdout])
         targets = torch.from_numpy(np.array(self.knowledge.labels()[held], copy=True))
-        return EncodedSplit([_code(examples[i]) for i in held], targets, self.tokenizer, self.max_length)
+        texts = [example_text(examples[i]) for i in held]
+        return EncodedSplit(texts, targets, self.tokenizer, self.max_length)
 
     def setup(self, stage: str) -> None:
         if stage == "fit":

@@ -21,7 +21,13 @@ import torch
 
 from avatar.core.errors import AvatarError
 from avatar.core.registry import INDICATORS
-from avatar.distill.student import EncodedSplit, build_model, build_tokenizer, default_cache_dir
+from avatar.distill.student import (
+    EncodedSplit,
+    build_model,
+    build_tokenizer,
+    default_cache_dir,
+    example_text,
+)
 from avatar.run.executor import torch_threads
 from avatar.search.objectives import EffectivenessIndicator, MeterContext
 from avatar.search.space import Candidate
@@ -53,8 +59,7 @@ class SnipIndicator(EffectivenessIndicator):
         knowledge = context.teacher_knowledge()
         examples = context.task.read_split("unlabel_train")
         rows = np.random.default_rng(self.seed).permutation(len(examples))[: self.examples]
-        self.texts = [examples[i].code if isinstance(examples[i].code, str) else tuple(examples[i].code)
-                      for i in rows]
+        self.texts = [example_text(examples[i]) for i in rows]
         self.soft = knowledge.logits is not None
         values = knowledge.logits if self.soft else knowledge.labels()
         self.targets = torch.from_numpy(np.array(values, copy=True)[rows])
