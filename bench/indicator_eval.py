@@ -17,7 +17,7 @@ process) over its sampling (adaptive random, Latin hypercube) and brief-run budg
 examples, or a fixed wall-clock time), and a learning-curve reference: each candidate's own
 validation accuracy at its first check (a fifth of its budget), read from the ground truth.
 
-    AVATAR_DATA=../shared/data python bench/indicator_eval.py [--variants NAME ...] [--list]
+    AVATAR_DATA=../shared/data python bench/indicator_eval.py [--variants NAME ...] [--workers 2] [--list]
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from avatar.core.registry import INDICATORS  # noqa: E402
 from avatar.learn.training import wall_clock_seconds  # noqa: E402
 from avatar.search.objectives import MeterContext  # noqa: E402
 from avatar.stages import (  # noqa: E402
+    build_executor,
     build_pruner,
     build_space,
     build_task,
@@ -98,14 +99,15 @@ def agreement(predicted: list[float], truth: list[float]) -> dict[str, float]:
             "regret": float(max(truth) - truth[best]), "picked": best}
 
 
-def evaluate(name: str, overrides: list[str], rows: list[dict]) -> list[dict]:
+def evaluate(name: str, overrides: list[str], rows: list[dict], workers: int = 1) -> list[dict]:
     """Prepare the variant's indicator as a search would, then predict every ground-truth candidate.
 
     A curve variant gives two rows from the same brief runs: the curve read at the students'
     budget, and the runs' final validation loss (what the plain surrogate fits), so the two
     targets are compared on the same runs at the price of one set."""
     with initialize_config_dir(str(REPO / "configs"), version_base="1.3"):
-        cfg = compose("search", overrides=BASE + overrides)
+        ray = ["executor=ray", f"executor.num_cpus={workers}"] if workers > 1 else []
+        cfg = compose("search", overrides=BASE + ray + overrides)
     task, space = build_task(cfg), build_space(cfg)
     pruner = build_pruner(cfg, space, task.num_labels)
     teacher = teacher_parts(cfg, task)
@@ -116,7 +118,7 @@ def evaluate(name: str, overrides: list[str], rows: list[dict]) -> list[dict]:
     with tempfile.TemporaryDirectory() as run_dir:
         context = MeterContext(space, task.num_labels, run_dir, task=task, pruner=pruner,
                                cache_dir=cache_dir(cfg), trainer=hardware(cfg),
-                               knowledge=lambda: teacher.knowledge,
+                               knowledge=lambda: teacher.knowledge, executor=build_executor(cfg),
                                student_seconds=wall_clock_seconds(student_trainer(cfg), "trainer.max_time"))
         indicator.prepare(context)
         predicted = {name: [indicator.predict(c, context) for c in candidates]}
@@ -161,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ground-truth", default=str(GROUND_TRUTH))
     parser.add_argument("--out", default=None, help="also write the results as JSON here")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the brief runs, the proxies)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="brief runs at once (a local Ray of that many CPUs, one thread each)")
     parser.add_argument("--list", action="store_true")
     args = parser.parse_args(argv)
     import logging
@@ -182,7 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for name in chosen:
         started = time.perf_counter()
-        found = [curve_reference(rows)] if name == CURVE else evaluate(name, VARIANTS[name], rows)
+        if name == CURVE:
+            found = [curve_reference(rows)]
+        else:
+            found = evaluate(name, VARIANTS[name], rows, args.workers)
         results.extend(found)
         for result in found:
             print(f"{result['variant']}: Spearman {result['spearman']:.3f}, regret {result['regret']:.4f} "
