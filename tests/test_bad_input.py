@@ -578,7 +578,7 @@ CASES: list[tuple[Callable[[Path], None], str]] = [
     (candidate_outside_space, "candidate does not fit the space"),
     (unknown_stage, "unknown stage 'evaluate'; known stages: teacher, distill, report"),
     (out_of_memory_batch, "out of memory while distilling a student at batch size 64: restrict the space's"),
-    (unknown_indicator_from_config, "unknown indicator 'oracle'; known indicators: flops, snip, surrogate"),
+    (unknown_indicator_from_config, "unknown indicator 'oracle'; known indicators: budget_examples, flops, snip, surrogate"),
     (non_utf8_jsonl_line, "test.jsonl:2: not UTF-8 text (byte 0xe9 at column 26); save the file as UTF-8"),
     (non_utf8_gzipped_train, "train.jsonl.gz:3: not UTF-8 text (byte 0xff at column 11)"),
     (truncated_gzipped_train, "train.jsonl.gz: cannot read (Compressed file ended before the end-of-stream"),

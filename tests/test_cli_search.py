@@ -45,7 +45,7 @@ def test_search_cli_writes_a_valid_front(tmp_path: Path) -> None:
 def test_search_cli_unknown_plugin_is_one_line(tmp_path: Path) -> None:
     done = _search("indicator=flops", "indicator.name=nope", "distill.top_k=0", f"hydra.run.dir={tmp_path}")
     assert done.returncode == 2
-    expected = "error: unknown indicator 'nope'; known indicators: flops, snip, surrogate"
+    expected = "error: unknown indicator 'nope'; known indicators: budget_examples, flops, snip, surrogate"
     assert done.stderr.strip().splitlines()[-1] == expected
 
 
