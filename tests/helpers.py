@@ -16,6 +16,15 @@ def load_space(name: str) -> Space:
     return Space.from_config(yaml.safe_load(text)["dimensions"])
 
 
+# a small student of space=tiny (the proxies' tests score it and its variants)
+TINY_STUDENT = {
+    "tokenizer": "BPE", "vocab_size": 1000, "num_hidden_layers": 1, "hidden_size": 32, "hidden_act": "gelu",
+    "hidden_dropout_prob": 0.1, "intermediate_size": 64, "num_attention_heads": 2,
+    "attention_probs_dropout_prob": 0.1, "max_sequence_length": 128, "position_embedding_type": "absolute",
+    "learning_rate": 1e-3, "batch_size": 16,
+}
+
+
 # ---- a three-class toy: which language is a snippet written in? ---------------------------------------
 
 CODELANG_LABELS = ("python", "java", "c")

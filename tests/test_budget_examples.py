@@ -10,14 +10,9 @@ import pytest
 from avatar.core.errors import AvatarError
 from avatar.core.registry import INDICATORS
 from avatar.search.objectives import MeterContext
-from tests.helpers import load_space
+from tests.helpers import TINY_STUDENT, load_space
 
-BASE = {
-    "tokenizer": "BPE", "vocab_size": 1000, "num_hidden_layers": 1, "hidden_size": 32, "hidden_act": "gelu",
-    "hidden_dropout_prob": 0.1, "intermediate_size": 64, "num_attention_heads": 2,
-    "attention_probs_dropout_prob": 0.1, "max_sequence_length": 128, "position_embedding_type": "absolute",
-    "learning_rate": 1e-3, "batch_size": 16,
-}
+BASE = TINY_STUDENT
 
 
 def test_more_work_per_example_predicts_fewer_examples_and_the_budget_scales_it(tmp_path) -> None:
