@@ -7,6 +7,9 @@ hypercube from the paper's whole space under the 3 MiB constraint (``space=avata
 by default) with the paper's fine-tuned teacher logits, and records its test accuracy on
 all 4,000 test pairs, its validation curve against wall-clock time and its training
 throughput: the inputs of every indicator variant (brief runs, learning curves, proxies).
+A candidate whose training step would need more than ``--max-gb`` of RAM is recorded as not
+trainable here, and a second seeded Latin hypercube (``--seed`` + 1, under the memory bound
+too) supplies one replacement for each, appended after the first sample.
 
 Each finished candidate is one line of ``bench/results/indicator_ground_truth.jsonl``
 (committed: hours of CPU), keyed by candidate, teacher, budget and seed; a rerun skips
