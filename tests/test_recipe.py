@@ -108,6 +108,20 @@ def test_training_throughput_meter_measures_once(tmp_path: Path) -> None:
         METERS.create("train_examples_per_s", runs=0)
 
 
+def test_training_throughput_meter_stops_early_on_a_slow_candidate() -> None:
+    """A candidate whose warmup step alone takes ``max_seconds`` is measured by that one step; a
+    fast one gets all its timed steps."""
+    space = load_space("tiny")
+    candidate = space.validate(TINY)
+    slow = METERS.create("train_examples_per_s", runs=5, warmup=1, max_seconds=0.0)
+    assert slow.measure(candidate, MeterContext(space, 2)) > 0 and slow._steps_timed == 1
+    patient = METERS.create("train_examples_per_s", runs=3, warmup=1, max_seconds=600.0)
+    patient.measure(candidate, MeterContext(space, 2))
+    assert patient._steps_timed == 3
+    with pytest.raises(ValueError, match="max_seconds >= 0"):
+        METERS.create("train_examples_per_s", max_seconds=-1)
+
+
 def test_default_recipe_learns_a_three_class_toy(tmp_path: Path) -> None:
     """Issue 12's toy (which language is a snippet in?): a small student (2 layers, hidden
     64), the default recipe and a small budget (10 epochs of 300 snippets, 190 steps)

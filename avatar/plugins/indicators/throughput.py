@@ -34,8 +34,10 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
 
     needs_knowledge = False
 
-    def __init__(self, threads: int = 1, runs: int = 3, warmup: int = 1, seed: int = 0) -> None:
-        self.meter = TrainingThroughputMeter(threads=threads, runs=runs, warmup=warmup, seed=seed)
+    def __init__(self, threads: int = 1, runs: int = 3, warmup: int = 1, seed: int = 0,
+                 max_seconds: float = 10.0) -> None:
+        self.meter = TrainingThroughputMeter(threads=threads, runs=runs, warmup=warmup, seed=seed,
+                                             max_seconds=max_seconds)
         self.student_seconds: float | None = None
 
     def prepare(self, context: MeterContext) -> None:

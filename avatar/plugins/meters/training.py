@@ -8,7 +8,12 @@ this number (``meters=trainable``: maximise it beside effectiveness and size).
 The step is the students' own: the candidate's model with random weights (``train()``
 mode, dropout on), a batch of ``batch_size`` random sequences of its full length, the
 distillation loss against random teacher logits, backward and an AdamW update. The
-median of ``runs`` timed steps after ``warmup`` untimed ones gives examples/s. Results are
+median of ``runs`` timed steps after ``warmup`` untimed ones gives examples/s, but a slow
+candidate stops early: once the timed steps add up to ``max_seconds``, or at once when an
+untimed warmup step alone took that long (that step is then the measurement; its first-call
+overhead is small beside a step that slow). Why: the slowest students of the paper's space
+take 20-30 s a step on one core, so four steps cost up to two minutes a candidate, and a
+search visits hundreds; such a candidate is slow whatever its exact value. Results are
 cached per candidate and settings (``<run_dir>/train_speed_cache.json``), so a resumed
 search measures nothing twice.
 """
@@ -31,14 +36,17 @@ class TrainingThroughputMeter(MeasuredMeter):
     per_architecture = False  # the batch size and dropouts change a training step
 
     def __init__(self, threads: int = 1, runs: int = 3, warmup: int = 1, seed: int = 0,
-                 bf16: bool = False) -> None:
-        if runs < 1 or warmup < 0 or threads < 1:
-            raise ValueError(f"need runs >= 1, warmup >= 0, threads >= 1; got {runs}, {warmup}, {threads}")
+                 bf16: bool = False, max_seconds: float = 10.0) -> None:
+        if runs < 1 or warmup < 0 or threads < 1 or max_seconds < 0:
+            raise ValueError(f"need runs >= 1, warmup >= 0, threads >= 1, max_seconds >= 0; got {runs}, "
+                             f"{warmup}, {threads}, {max_seconds}")
         self.threads = threads
         self.runs = runs
         self.warmup = warmup
         self.seed = seed
         self.bf16 = bf16
+        self.max_seconds = float(max_seconds)
+        self._steps_timed = 0  # of the last measurement (private: not a setting, not in the cache key)
 
     def _measure(self, candidate: Candidate, context: MeterContext) -> float:
         import torch
@@ -55,7 +63,7 @@ class TrainingThroughputMeter(MeasuredMeter):
             mask = torch.ones_like(input_ids)
             teacher = torch.randn(batch, context.num_labels, generator=generator)
             optimizer = torch.optim.AdamW(model.parameters(), lr=float(candidate["learning_rate"]))
-            seconds = []
+            seconds: list[float] = []
             for step in range(self.warmup + self.runs):
                 started = time.perf_counter()
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
@@ -64,6 +72,14 @@ class TrainingThroughputMeter(MeasuredMeter):
                 loss.backward()
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
-                if step >= self.warmup:
-                    seconds.append(time.perf_counter() - started)
+                took = time.perf_counter() - started
+                if step < self.warmup:
+                    if took >= self.max_seconds:  # too slow to spend more steps on
+                        seconds = [took]
+                        break
+                    continue
+                seconds.append(took)
+                if sum(seconds) >= self.max_seconds:
+                    break
+        self._steps_timed = len(seconds)
         return batch / statistics.median(seconds)
