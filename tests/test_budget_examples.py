@@ -26,9 +26,8 @@ def test_more_work_per_example_predicts_fewer_examples_and_the_budget_scales_it(
     assert math.isfinite(light) and light > heavy
     # the measurement is meters=trainable's, kept in the run directory: a resumed search re-measures nothing
     assert len(json.loads((tmp_path / "train_speed_cache.json").read_text())) == 2
-    longer = INDICATORS.create("budget_examples", runs=2)
-    longer.prepare(MeterContext(space, 2, str(tmp_path), student_seconds=6000.0))
-    assert longer.predict(space.validate(BASE), context) == pytest.approx(light + 1.0)
+    longer = MeterContext(space, 2, str(tmp_path), student_seconds=6000.0)
+    assert indicator.predict(space.validate(BASE), longer) == pytest.approx(light + 1.0)
 
 
 def test_a_budget_in_epochs_is_one_clear_line() -> None:

@@ -38,20 +38,20 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
                  max_seconds: float = 10.0) -> None:
         self.meter = TrainingThroughputMeter(threads=threads, runs=runs, warmup=warmup, seed=seed,
                                              max_seconds=max_seconds)
-        self.student_seconds: float | None = None
 
     def prepare(self, context: MeterContext) -> None:
-        if not context.student_seconds:
-            raise AvatarError(
-                "indicator=budget_examples predicts the examples a student sees within its time budget: "
-                "set trainer.max_time (e.g. trainer.max_time=00:00:30:00); with a budget in epochs every "
-                "student sees the same examples"
-            )
-        self.student_seconds = float(context.student_seconds)
+        budget_seconds(context)  # a budget in epochs fails before the search starts
 
     def predict(self, candidate: Candidate, context: MeterContext) -> float:
-        seconds = self.student_seconds or context.student_seconds
-        if not seconds:
-            raise AvatarError("indicator=budget_examples: prepare() was not called and the context has no "
-                              "students' time budget (trainer.max_time)")
-        return math.log10(self.meter.measure(candidate, context) * seconds)
+        return math.log10(self.meter.measure(candidate, context) * budget_seconds(context))
+
+
+def budget_seconds(context: MeterContext) -> float:
+    """The students' wall-clock budget, or one line saying it must be a time."""
+    if not context.student_seconds:
+        raise AvatarError(
+            "indicator=budget_examples predicts the examples a student sees within its time budget: "
+            "set trainer.max_time (e.g. trainer.max_time=00:00:30:00); with a budget in epochs every "
+            "student sees the same examples"
+        )
+    return float(context.student_seconds)
