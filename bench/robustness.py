@@ -21,11 +21,14 @@ run there); ``--parallel 2`` runs two arms at once as Ray tasks (``--threads`` e
 
     AVATAR_DATA=../shared/data python bench/robustness.py --minutes 60 --threads 2
     python bench/robustness.py --minutes 30 --threads 1 --parallel 2 --arms baseline augment
+    python bench/robustness.py --minutes 60 --threads 1 --parallel 2 --group-by-length   # the arms, grouped
+    python bench/robustness.py --table      # every arm run so far, from <out>/fidelity.jsonl
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -48,11 +51,20 @@ def arm_argv(arm: str, args: argparse.Namespace, teacher: str) -> list[str]:
     extra = list(ARMS[arm])
     if "--augment" in extra:
         extra += ["--augment-copies", str(args.copies)]
+    name = f"{args.candidate}-{arm}"
+    if args.group_by_length is not None:
+        extra.append("--group-by-length" if args.group_by_length else "--no-group-by-length")
+        name += "-grouped" if args.group_by_length else ""
     return [
         "--teachers", teacher, "--candidate", args.candidate, "--minutes", str(args.minutes),
-        "--threads", str(args.threads), "--name", f"{args.candidate}-{arm}", "--out", str(args.out),
+        "--threads", str(args.threads), "--name", name, "--out", str(args.out),
         "--seed", str(args.seed), *extra,
     ]
+
+
+def arm_of(row: dict) -> str:
+    """The arm's name in a row's run label (``<teacher>-<candidate>-<arm>[-grouped]``)."""
+    return row["run"].split("-", 2)[-1]
 
 
 def run_arm(argv: list[str]) -> dict:
@@ -66,17 +78,32 @@ def run_arm(argv: list[str]) -> dict:
     return fidelity.run(run_args.teachers[0], run_args, run_args.out)
 
 
+def recorded(path: Path) -> list[dict]:
+    """The arms recorded in a ``fidelity.jsonl``, the latest row of each run label, in first-run order."""
+    if not path.is_file():
+        raise SystemExit(f"{path} not found: run some arms first")
+    latest: dict[str, dict] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            latest[row["run"]] = row
+    return list(latest.values())
+
+
 def table(rows: list[dict]) -> str:
-    baseline = {r["teacher"]: r for r in rows if r["run"].endswith("-baseline")}
+    def grouped(row: dict) -> bool:
+        return bool(row.get("recipe", {}).get("group_by_length"))
+
+    baseline = {(r["teacher"], grouped(r)): r for r in rows if arm_of(r).split("-")[0] == "baseline"}
     lines = [
         "| teacher | arm | test acc | gain | test F1 | flips (of 4,000) | teacher agreement | pairs seen "
         "| train ex/s | threads |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        base = baseline.get(r["teacher"])
+        base = baseline.get((r["teacher"], grouped(r)))
         gain = f"{r['accuracy'] - base['accuracy']:+.4f}" if base is not None and base is not r else "-"
-        arm = r["run"].split("-", 2)[-1]
+        arm = arm_of(r)
         lines.append(
             f"| {r['teacher']} | {arm} | {r['accuracy']:.4f} | {gain} | {r['f1']:.4f} | {r.get('flips')} "
             f"| {r['agreement']:.4f} | {r['examples']:,} | {r['ex_per_s']:.1f} | {r['threads']} |"
@@ -93,10 +120,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget per arm")
     parser.add_argument("--copies", type=int, default=1, help="metamorphic copies per pair (augment arms)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads per arm")
+    parser.add_argument("--group-by-length", action=argparse.BooleanOptionalAction, default=None,
+                        help="training batches of similar lengths in every arm (default: the setting's)")
     parser.add_argument("--parallel", type=int, default=1, help="arms at once (Ray tasks when > 1)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", type=Path, default=Path("outputs/robustness"))
+    parser.add_argument("--table", action="store_true",
+                        help="print every arm recorded in <out>/fidelity.jsonl (the latest of each) and stop")
     args = parser.parse_args(argv)
+    if args.table:
+        print(table(recorded(args.out / "fidelity.jsonl")))
+        return 0
     if not os.environ.get("AVATAR_DATA"):
         parser.error("set AVATAR_DATA to the real data root (bigclonebench/)")
     jobs = [arm_argv(arm, args, teacher) for teacher in args.teachers for arm in args.arms]

@@ -410,3 +410,31 @@ def test_the_resumable_shuffle_continues_an_epoch_where_the_loop_left_it() -> No
     other = ResumableShuffle(12, batch_size=3, seed=7)
     other.load_state_dict(cut.state_dict())
     assert list(other) == ResumableShuffle(12, batch_size=3, seed=7).order(0)
+
+
+def test_batches_grouped_by_length_pad_less_and_still_cover_the_epoch_in_random_order() -> None:
+    from avatar.learn.resumable import ResumableShuffle
+
+    lengths = [(i * 37) % 101 for i in range(100)]  # 100 examples of scattered lengths
+    grouped = ResumableShuffle(100, batch_size=8, seed=3, lengths=lengths, window_batches=4)
+    plain = ResumableShuffle(100, batch_size=8, seed=3)
+    first, second = list(grouped), list(grouped)
+    assert sorted(first) == list(range(100)) and first != second  # every example once, a new order each epoch
+
+    def padded(order: list[int]) -> int:  # tokens a batch of the order pads to, summed over batches
+        return sum(max(lengths[i] for i in order[s:s + 8]) * len(order[s:s + 8]) for s in range(0, 100, 8))
+
+    assert padded(first) < 0.8 * padded(plain.order(0))
+    starts = [min(lengths[i] for i in first[s:s + 8]) for s in range(0, 96, 8)]
+    assert starts != sorted(starts)  # the batches themselves are shuffled, not served shortest first
+    # a checkpoint resumes the grouped order; a checkpoint of the plain order starts the grouped afresh
+    cut = ResumableShuffle(100, batch_size=8, seed=3, lengths=lengths, window_batches=4)
+    iterator = iter(cut)
+    taken = [next(iterator) for _ in range(16)]
+    cut.took_batch(), cut.took_batch()
+    resumed = ResumableShuffle(100, batch_size=8, seed=3, lengths=lengths, window_batches=4)
+    resumed.load_state_dict(cut.state_dict())
+    assert taken + list(resumed) == first
+    fresh = ResumableShuffle(100, batch_size=8, seed=3, lengths=lengths, window_batches=4)
+    fresh.load_state_dict({**plain.state_dict(), "epoch": 0, "taken": 2})
+    assert list(fresh) == first

@@ -243,6 +243,7 @@ class StudentDataModule(L.LightningDataModule):
         seed: int = 42,
         holdout: int = 0,
         augmented: Sequence[MetamorphicCopy] = (),
+        group_by_length: bool = False,
     ) -> None:
         super().__init__()
         if soft and knowledge is not None and knowledge.logits is None:
@@ -259,6 +260,7 @@ class StudentDataModule(L.LightningDataModule):
         self.seed = seed
         self.holdout = int(holdout)
         self.augmented = list(augmented)
+        self.group_by_length = bool(group_by_length)
         self._splits: dict[str, EncodedSplit] = {}
 
     def split(self, name: Split) -> EncodedSplit:
@@ -333,7 +335,8 @@ class StudentDataModule(L.LightningDataModule):
     def _loader(self, split: EncodedSplit, train: bool) -> DataLoader:
         options: dict[str, Any] = {"num_workers": self.num_workers, "collate_fn": split.collate}
         if train:  # a checkpoint carries its position: a resumed run sees the batches it would have
-            return resumable_loader(split, self.batch_size, self.seed, **options)
+            lengths = [_length(text) for text in split.texts] if self.group_by_length else None
+            return resumable_loader(split, self.batch_size, self.seed, lengths, **options)
         sampler = _ByLength(split, self.eval_batch_size, self.seed)
         generator = torch.Generator().manual_seed(self.seed)  # workers' seeds: none drawn from dropout's
         return DataLoader(split, batch_size=self.eval_batch_size, sampler=sampler, generator=generator,

@@ -152,6 +152,7 @@ def distill_candidate(
             seed=settings.seed,
             holdout=settings.holdout,
             augmented=_augmented(task, settings, cache),
+            group_by_length=settings.group_by_length,
         )
         labels = label_names(task)
         module = ClassifierModule(
