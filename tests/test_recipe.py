@@ -210,6 +210,31 @@ def test_held_out_unlabeled_examples_are_never_trained_on_and_give_agreement(cac
         module(n).split("unlabel_train")
 
 
+def test_group_by_length_feeds_the_training_loader_and_the_signature(cache, tmp_path: Path) -> None:
+    """``distill.group_by_length``: the training loader's order is grouped by the texts' lengths, a
+    student trains with it, and its signature differs from the plain run's (no finished student is
+    reused across the two)."""
+    from avatar.distill.settings import run_signature
+    from avatar.distill.student import StudentDataModule, build_tokenizer
+
+    task = DemoTask(limit=40)
+    labels = np.array([e.label for e in task.read_split("unlabel_train")])
+    knowledge = Knowledge("demo", "gold", task.fingerprint("unlabel_train"), hard_labels=labels)
+    candidate = Candidate.from_dict(TINY)
+    tokenizer = build_tokenizer(candidate, task, cache)
+    grouped = StudentDataModule(task, tokenizer, knowledge, 4, 128, soft=False, group_by_length=True)
+    sampler = grouped.train_dataloader().sampler
+    assert sampler.lengths is not None and len(sampler.lengths) == len(grouped.split("unlabel_train"))
+    plain_data = StudentDataModule(task, tokenizer, knowledge, 4, 128, soft=False)
+    assert plain_data.train_dataloader().sampler.lengths is None
+    settings = DistillSettings(group_by_length=True, progress_bar=False, measure_energy=False)
+    result = distill_candidate(candidate, task, knowledge, settings, tmp_path / "student", cache_dir=cache,
+                               trainer={"max_steps": 3})
+    assert result.global_step == 3
+    plain = DistillSettings(progress_bar=False, measure_energy=False)
+    assert run_signature(candidate, settings, {}) != run_signature(candidate, plain, {})
+
+
 def test_a_teacher_known_by_its_architecture_gets_a_measured_cost_row_and_a_payback() -> None:
     """The paper's teachers are logits files: their architecture, built with random weights,
     gives the report a teacher row whose cost is measured and whose quality is n/a."""
