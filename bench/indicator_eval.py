@@ -74,6 +74,11 @@ VARIANTS: dict[str, list[str]] = {
     **{f"surrogate {regressor}, lhs, 2000 ex, curve 4 points": [
         *SURROGATE, f"indicator.regressor={regressor}", "indicator.sampling=lhs", "indicator.curve_points=4"]
        for regressor in ("ridge", "gbt", "gp")},
+    # a tenth of the students' 30 minutes each: a fast candidate shows its plateau, a slow one its slope
+    **{f"surrogate {regressor}, lhs, 180 s, curve 4 points": [
+        *SURROGATE, f"indicator.regressor={regressor}", "indicator.sampling=lhs",
+        "indicator.budget_seconds=180", "indicator.curve_points=4"]
+       for regressor in ("ridge", "gbt", "gp")},
 }
 CURVE = "learning curve: own val acc at 1/5 budget"
 # the ground truth's budget: 30 minutes per student (what curve_points extrapolates to)

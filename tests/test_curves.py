@@ -67,6 +67,25 @@ def test_a_brief_run_records_its_curve_and_the_target_reads_it_at_the_students_b
     assert indicator._budget()["curve_points"] == 3  # in the cache key: runs without curves are redone
 
 
+def test_a_wall_clock_brief_run_spreads_its_curve_over_its_seconds(tmp_path) -> None:
+    """``budget_seconds`` with ``curve_points``: no step count to split, so the points are spread
+    over the run's seconds, the last one on its final weights."""
+    task = DemoTask()
+    candidate = load_space("tiny").validate(TINY)
+    gold = np.array([e.label for e in task.read_split("unlabel_train")], dtype=np.int64)
+    knowledge = Knowledge(task.name, "gold", task.fingerprint("unlabel_train"),
+                          logits=np.eye(task.num_labels)[gold] * 6 - 3, gold=gold)
+    settings = DistillSettings(fast=True, seed=0, measure_energy=False)
+    trainer = {"accelerator": "cpu", "max_epochs": -1, "max_steps": -1, "max_time": {"seconds": 4},
+               "limit_val_batches": 1}
+    unit = BriefRun(candidate, settings, trainer, build_tokenizer(candidate, task, tmp_path), None,
+                    str(tmp_path), curve_points=3, curve_batches=1, curve_seconds=4.0)
+    record = brief_run(unit, task, knowledge)
+    steps = [p["step"] for p in record["curve"]]
+    assert len(steps) == 3 and steps == sorted(set(steps)) and steps[0] > 0
+    assert record["curve"][-1]["examples"] == steps[-1] * 16  # the last point: the run's end
+
+
 def test_curve_points_need_a_time_budget_and_two_points(tmp_path) -> None:
     with pytest.raises(AvatarError, match="curve_points must be 0 .off. or at least 2"):
         SurrogateIndicator(curve_points=1)

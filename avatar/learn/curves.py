@@ -6,12 +6,15 @@ that time. The surrogate's ``curve_points`` variant records the validation loss 
 points of each brief run (``ValidationCurve``), fits loss against the logarithm of the
 examples seen (the usual straight line of a power law's early part) and reads it at the
 examples the candidate would see in the students' budget at the brief run's own measured
-throughput (``extrapolate``).
+throughput (``extrapolate``). A brief run on a wall-clock budget (``budget_seconds``) has no
+step count to split, so its points are spread over its seconds instead, the last one on
+its final weights.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from itertools import islice
 from typing import Any
 
@@ -23,24 +26,42 @@ from lightning.pytorch.callbacks import Callback
 
 
 class ValidationCurve(Callback):
-    """Validation loss and accuracy at ``points`` evenly spaced steps of the training, on the
-    first ``batches`` validation batches (the same ones each time)."""
+    """Validation loss and accuracy at ``points`` evenly spaced steps of the training (or, with
+    ``seconds``, the training's wall-clock budget: evenly spaced in time, the last point at its
+    end), on the first ``batches`` validation batches (the same ones each time)."""
 
-    def __init__(self, points: int, batches: int | None) -> None:
+    def __init__(self, points: int, batches: int | None, seconds: float | None = None) -> None:
         self.points = int(points)
         self.batches = batches
+        self.seconds = None if seconds is None else float(seconds)
         self.at: set[int] = set()
+        self.started = 0.0
         self.curve: list[dict[str, float]] = []
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        total = int(trainer.estimated_stepping_batches)
-        self.at = {max(1, round(total * k / self.points)) for k in range(1, self.points + 1)}
+        self.started = time.monotonic()
+        if self.seconds is None:
+            total = int(trainer.estimated_stepping_batches)
+            self.at = {max(1, round(total * k / self.points)) for k in range(1, self.points + 1)}
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
         step = int(trainer.global_step)
+        if self.seconds is not None:  # the first points - 1 at their times, the last at the end
+            due = self.seconds * (len(self.curve) + 1) / self.points
+            if len(self.curve) < self.points - 1 and time.monotonic() - self.started >= due:
+                self._validate(trainer, pl_module, step)
+            return
         if step not in self.at or any(point["step"] == step for point in self.curve):
             return
+        self._validate(trainer, pl_module, step)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        step = int(trainer.global_step)
+        if self.seconds is not None and step > 0 and not any(point["step"] == step for point in self.curve):
+            self._validate(trainer, pl_module, step)
+
+    def _validate(self, trainer: L.Trainer, pl_module: L.LightningModule, step: int) -> None:
         loader = trainer.datamodule.val_dataloader()  # type: ignore[attr-defined]
         losses, correct, count = [], 0, 0
         was_training = pl_module.training

@@ -102,6 +102,7 @@ class BriefRun:
     cache_dir: str | None = None  # where the driver cached the validation split's metamorphic copy
     curve_points: int = 0  # validation points during the run (the learning-curve variant)
     curve_batches: int | None = None  # validation batches per point
+    curve_seconds: float | None = None  # a wall-clock brief run: its points spread over these seconds
 
 
 def brief_run(unit: BriefRun, task: Task, knowledge: Knowledge) -> dict[str, Any]:
@@ -109,7 +110,8 @@ def brief_run(unit: BriefRun, task: Task, knowledge: Knowledge) -> dict[str, Any
     trained = unit.candidate
     if unit.learning_rate is not None:
         trained = Candidate.from_dict({**trained.as_dict(), "learning_rate": unit.learning_rate})
-    curve = ValidationCurve(unit.curve_points, unit.curve_batches) if unit.curve_points else None
+    curve = (ValidationCurve(unit.curve_points, unit.curve_batches, unit.curve_seconds)
+             if unit.curve_points else None)
     result = distill_candidate(
         trained, task, knowledge, unit.settings, trainer=unit.trainer, tokenizer=unit.tokenizer,
         cache_dir=unit.cache_dir, callbacks=[curve] if curve else (),
@@ -304,7 +306,8 @@ class SurrogateIndicator(EffectivenessIndicator):
             options = self.trainer_options(context)
             units = [
                 BriefRun(c, settings, options, build_tokenizer(c, task, cache_root), self.learning_rate,
-                         str(cache_root), self.curve_points, options["limit_val_batches"])
+                         str(cache_root), self.curve_points, options["limit_val_batches"],
+                         self.budget_seconds)
                 for c in todo
             ]
             started = time.perf_counter()
