@@ -128,7 +128,8 @@ def example_text(example: Example) -> Text:
     return code if isinstance(code, str) else (code[0], code[1])
 
 
-def _length(text: Text) -> int:
+def text_length(text: Text) -> int:
+    """An example's length in characters (a pair's both sides): the key batches are grouped by."""
     return len(text) if isinstance(text, str) else len(text[0]) + len(text[1])
 
 
@@ -204,7 +205,7 @@ class _ByLength(Sampler[int]):
         window = max(1, batch_size * window_batches)
         self.order: list[int] = []
         for start in range(0, len(order), window):
-            self.order += sorted(order[start : start + window], key=lambda i: _length(split.texts[i]))
+            self.order += sorted(order[start : start + window], key=lambda i: text_length(split.texts[i]))
 
     def __iter__(self):  # noqa: ANN204 - Iterator[int]
         return iter(self.order)
@@ -335,7 +336,7 @@ class StudentDataModule(L.LightningDataModule):
     def _loader(self, split: EncodedSplit, train: bool) -> DataLoader:
         options: dict[str, Any] = {"num_workers": self.num_workers, "collate_fn": split.collate}
         if train:  # a checkpoint carries its position: a resumed run sees the batches it would have
-            lengths = [_length(text) for text in split.texts] if self.group_by_length else None
+            lengths = [text_length(text) for text in split.texts] if self.group_by_length else None
             return resumable_loader(split, self.batch_size, self.seed, lengths, **options)
         sampler = _ByLength(split, self.eval_batch_size, self.seed)
         generator = torch.Generator().manual_seed(self.seed)  # workers' seeds: none drawn from dropout's
