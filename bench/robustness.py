@@ -17,7 +17,9 @@ Every arm reports test accuracy and F1 on all 4,000 test pairs, agreement with t
 on 1,000 held-out unlabeled pairs, training examples/s, and its **flips**: the test pairs
 whose predicted label changes on the metamorphic (renamed) copy of the test split, the
 same copy for every arm. Rows go to ``<out>/fidelity.jsonl`` (with every other fidelity
-run there); ``--parallel 2`` runs two arms at once as Ray tasks (``--threads`` each).
+run there); an arm already recorded there at the same minutes and threads is not trained
+again (``--rerun`` does), so the bench resumes across sittings; ``--parallel 2`` runs two
+arms at once as Ray tasks (``--threads`` each).
 
     AVATAR_DATA=../shared/data python bench/robustness.py --minutes 60 --threads 2
     python bench/robustness.py --minutes 30 --threads 1 --parallel 2 --arms baseline augment
@@ -78,6 +80,20 @@ def run_arm(argv: list[str]) -> dict:
     return fidelity.run(run_args.teachers[0], run_args, run_args.out)
 
 
+def run_label(argv: list[str]) -> str:
+    """The label fidelity.py records an arm's row under: ``<teacher>-<name>``."""
+    return f"{argv[argv.index('--teachers') + 1]}-{argv[argv.index('--name') + 1]}"
+
+
+def finished_arms(path: Path, minutes: float, threads: int) -> dict[str, dict]:
+    """Arms already recorded in ``path`` at this budget and thread count, by label: a bench run
+    that stopped after some arms resumes with the rest."""
+    if not path.is_file():
+        return {}
+    return {row["run"]: row for row in recorded(path)
+            if row.get("recipe", {}).get("minutes") == minutes and row.get("threads") == threads}
+
+
 def recorded(path: Path) -> list[dict]:
     """The arms recorded in a ``fidelity.jsonl``, the latest row of each run label, in first-run order."""
     if not path.is_file():
@@ -125,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parallel", type=int, default=1, help="arms at once (Ray tasks when > 1)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", type=Path, default=Path("outputs/robustness"))
+    parser.add_argument("--rerun", action="store_true", help="train arms already recorded in <out> again")
     parser.add_argument("--table", action="store_true",
                         help="print every arm recorded in <out>/fidelity.jsonl (the latest of each) and stop")
     args = parser.parse_args(argv)
@@ -134,14 +151,20 @@ def main(argv: list[str] | None = None) -> int:
     if not os.environ.get("AVATAR_DATA"):
         parser.error("set AVATAR_DATA to the real data root (bigclonebench/)")
     jobs = [arm_argv(arm, args, teacher) for teacher in args.teachers for arm in args.arms]
-    if args.parallel <= 1:
-        rows = [run_arm(job) for job in jobs]
+    done = finished_arms(args.out / "fidelity.jsonl", args.minutes, args.threads) if not args.rerun else {}
+    rows = [done[label] for label in map(run_label, jobs) if label in done]
+    for row in rows:
+        print(f"{row['run']}: already measured at {args.minutes:g} min x {args.threads} thread(s) "
+              f"(--rerun to train it again)", file=sys.stderr)
+    jobs = [job for job in jobs if run_label(job) not in done]
+    if args.parallel <= 1 or len(jobs) <= 1:
+        rows += [run_arm(job) for job in jobs]
     else:
         import ray
 
         ray.init(num_cpus=args.parallel * args.threads, include_dashboard=False, logging_level="ERROR")
         remote = ray.remote(num_cpus=args.threads)(run_arm)
-        rows = ray.get([remote.remote(job) for job in jobs])
+        rows += ray.get([remote.remote(job) for job in jobs])
     print(table(rows))
     return 0
 
