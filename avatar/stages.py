@@ -282,6 +282,7 @@ def _search(cfg: DictConfig, run_dir: Path, plan: SearchPlan) -> dict[str, Any]:
         space, task.num_labels, str(run_dir), task=task, pruner=pruner, cache_dir=cache_dir(cfg),
         trainer=hardware(cfg), knowledge=(lambda: teacher.knowledge) if teacher is not None else None,
         executor=executor, student_seconds=wall_clock_seconds(student_trainer(cfg), "trainer.max_time"),
+        student_group_by_length=distill_settings(cfg).group_by_length,
     )
     objectives.prepare(context)
     executor.close()  # the measured meters (the search) and the report run with no Ray beside them

@@ -59,6 +59,9 @@ class MeterContext:
     executor: Executor | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     student_seconds: float | None = None  # the students' wall-clock budget (trainer.max_time), if a time
+    # the students train on batches grouped by length (distill.group_by_length): brief runs that
+    # stand for them do too, so their throughput is the students'
+    student_group_by_length: bool = False
 
     def model_config(self, candidate: Candidate) -> dict[str, Any]:
         return model_config(candidate, self.num_labels)

@@ -188,6 +188,7 @@ class SurrogateIndicator(EffectivenessIndicator):
         self.learning_rate = None if learning_rate is None else float(learning_rate)
         self.robustness = bool(robustness)
         self.passes = 1  # passes over a split smaller than train_examples (set by prepare)
+        self.grouped = False  # the students' batches are grouped by length: so are the brief runs' (prepare)
         self.hard_labels = False  # the teacher leaves its examples undecided: brief runs use hard labels
         self.flips_model: Any = None  # the fitted regression of the validation flip rate
         self.model: Any = None  # the fitted regression of the target
@@ -237,6 +238,7 @@ class SurrogateIndicator(EffectivenessIndicator):
             **({"seconds": self.budget_seconds} if self.budget_seconds else {}),
             **({"sampling": self.sampling} if self.sampling != "adaptive" else {}),
             **({"curve_points": self.curve_points} if self.curve_points else {}),
+            **({"group_by_length": True} if self.grouped else {}),
         }
 
     @property
@@ -273,6 +275,7 @@ class SurrogateIndicator(EffectivenessIndicator):
             raise AvatarError("indicator.curve_points extrapolates the brief runs to the students' budget, "
                               "which must then be a time: set trainer.max_time (e.g. 00:00:30:00)")
         self.student_seconds = context.student_seconds
+        self.grouped = context.student_group_by_length
         knowledge = context.teacher_knowledge()
         self.passes = self.passes_over(len(knowledge))
         self.hard_labels = undecided_teacher(knowledge, DistillSettings(fast=True))  # as the students
@@ -294,7 +297,7 @@ class SurrogateIndicator(EffectivenessIndicator):
             metamorphic_copy(task, "valid", cache_root, "rename", seed=0)
         settings = DistillSettings(fast=True, seed=self.seed,
                                    max_train_examples=None if self.budget_seconds else self.train_examples,
-                                   validation_flips=flips)
+                                   validation_flips=flips, group_by_length=self.grouped)
         executor = context.executor or LocalExecutor()
         with cache_lock(runs_path):  # a concurrent search on the same task waits, then reuses these runs
             done = _read_runs(runs_path)
