@@ -208,6 +208,7 @@ def run(teacher: str, args: argparse.Namespace, out: Path) -> dict:
         augment_copies=args.augment_copies,
         flips="rename",  # robustness: flips on the metamorphic (renamed) copy of the test split
         **({} if args.group_by_length is None else {"group_by_length": args.group_by_length}),
+        canonical_names=args.canonical_names,
     )
     label = f"{teacher}-{args.name or args.candidate}"
     started = time.perf_counter()
@@ -247,6 +248,7 @@ def run(teacher: str, args: argparse.Namespace, out: Path) -> dict:
             "augment": args.augment,
             "augment_copies": args.augment_copies,
             "group_by_length": settings.group_by_length,
+            "canonical_names": settings.canonical_names,
         },
         "curve": learning_curve(out / label, int(cand["batch_size"])),
     }
@@ -315,6 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     recipe.add_argument("--augment-copies", type=int, default=1, help="copies of the unlabeled split")
     recipe.add_argument("--group-by-length", action=argparse.BooleanOptionalAction, default=None,
                         help="training batches of similar lengths (default: distill.group_by_length's)")
+    recipe.add_argument("--canonical-names", action="store_true",
+                        help="the student reads every function with canonical names (f0, v0, v1 ...)")
     recipe.add_argument("--patience", type=int, default=1000, help="validation rounds without gain")
     parser.add_argument("--val-every", type=int, default=400, help="validate every N steps")
     parser.add_argument("--valid-examples", type=int, default=1000, help="validation sample per check")

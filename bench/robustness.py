@@ -11,7 +11,10 @@ differs in one thing only:
   code), each with the original's logits as its target (the transformation keeps the
   meaning, and a predictions-file teacher cannot be asked about the copy);
 * ``kl_cosine``: MORPH's loss (KL plus a cosine term) on the original pairs;
-* ``augment_kl_cosine``: both.
+* ``augment_kl_cosine``: both;
+* ``canonical``: the student reads every function with canonical names (``f0``, ``v0``, ``v1`` ...;
+  ``distill.canonical_names``), in training and in its test, so a renamed copy reads as the
+  original: robust by construction, at the price of what the names said.
 
 Every arm reports test accuracy and F1 on all 4,000 test pairs, agreement with the teacher
 on 1,000 held-out unlabeled pairs, training examples/s, and its **flips**: the test pairs
@@ -46,6 +49,7 @@ ARMS: dict[str, list[str]] = {
     "augment": ["--augment", "rename"],
     "kl_cosine": ["--loss", "kl_cosine"],
     "augment_kl_cosine": ["--augment", "rename", "--loss", "kl_cosine"],
+    "canonical": ["--canonical-names"],
 }
 
 

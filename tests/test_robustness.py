@@ -100,6 +100,34 @@ def test_every_student_reports_its_flips(cache: Path, tmp_path: Path) -> None:
         DistillSettings.from_config({"augment": "shuffle"})
 
 
+def test_a_canonical_names_student_reads_a_renamed_copy_as_its_original(cache: Path, tmp_path: Path) -> None:
+    """``distill.canonical_names``: every split is read in canonical form, the test copy's flips
+    are measured on its canonical form too (none, by construction), avatar.json says so, and the
+    predictor canonicalizes what a user passes, so a renamed function gets the same answer."""
+    from avatar.code.metamorphic import canonical_split
+    from avatar.report.predict import Predictor
+
+    task = DemoTask(limit=32)
+    candidate = load_space("tiny").validate(TINY)
+    settings = DistillSettings(progress_bar=False, canonical_names=True, measure_energy=False)
+    result = distill_candidate(candidate, task, gold_knowledge(task, soft=True), settings, tmp_path / "run",
+                               cache_dir=cache, trainer={"max_steps": 2})
+    assert result.metrics["test/flips"] == 0 and result.metrics["test/flip_examples"] > 0
+    assert json.loads((result.student_dir / "avatar.json").read_text())["canonical_names"] is True
+    canonical = canonical_split(task, "test", cache)
+    originals = [e.code for e in task.read_split("test")]
+    assert sum(c != o for c, o in zip(canonical, originals)) > len(originals) // 2
+    renamed = metamorphic_copy(task, "test", cache, "rename", seed=0)
+    kept = renamed.kept[:8]
+    predictor = Predictor.load(result.student_dir)
+    assert predictor.meta.canonical_names
+    assert "canonical names" in (result.student_dir / "README.md").read_text()  # the card says so
+    np.testing.assert_allclose(predictor.logits([originals[i] for i in kept]),
+                               predictor.logits([renamed.codes[i] for i in kept]), rtol=1e-5)
+    with pytest.raises(AvatarError, match="canonical_names with distill.augment"):
+        DistillSettings(canonical_names=True, augment="rename").check()
+
+
 def test_an_indicators_extra_objectives_follow_effectiveness_in_every_list() -> None:
     from avatar.search.objectives import EffectivenessIndicator, Objectives
     from avatar.search.space import Candidate

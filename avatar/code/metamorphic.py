@@ -21,6 +21,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from random import Random
 
 from avatar.code.parsing import SUPPORTED_LANGUAGES
 from avatar.code.rename import mine_identifiers
@@ -144,3 +145,29 @@ def metamorphic_copy(
     copy = MetamorphicCopy(transform, seed, restored, *counts)
     log.info("metamorphic copy of %s/%s: %s", task.name, split, copy.describe())
     return copy
+
+
+def canonical_codes(codes: list[Code | None], language: str) -> list[Code | None]:
+    """Each code (both sides of a pair) in canonical form (``transform=canonical``); a function
+    the transform cannot vouch for stays as it is, and None stays None. For inputs that are not
+    a task's split (a metamorphic copy, a user's snippets); a split's form is cached by
+    ``canonical_split``."""
+    transform = create_transform("canonical", language)
+    memo: dict[str, str] = {}
+
+    def one(function: str) -> str:
+        if function not in memo:
+            memo[function] = transform.apply(function, Random(0)) or function
+        return memo[function]
+
+    return [None if code is None else one(code) if isinstance(code, str) else (one(code[0]), one(code[1]))
+            for code in codes]
+
+
+def canonical_split(task: Task, split: Split, cache_dir: Path) -> list[Code]:
+    """The split's examples in canonical form, computed once and cached like a metamorphic copy;
+    an example the transform skipped keeps its original code."""
+    copy = metamorphic_copy(task, split, cache_dir, "canonical", seed=0)
+    originals = [e.code if isinstance(e.code, str) else (e.code[0], e.code[1])
+                 for e in task.read_split(split)]
+    return [original if code is None else code for code, original in zip(copy.codes, originals)]

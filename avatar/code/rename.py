@@ -37,7 +37,7 @@ from __future__ import annotations
 import re
 import sys
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from random import Random
 from typing import Literal
@@ -236,6 +236,51 @@ def rename_identifiers(code: str, language: str, names: Sequence[str], rng: Rand
     out of fresh names, the remaining names keep theirs. Raises ``AvatarError`` for an
     unsupported language.
     """
+    return _rename(code, language, lambda kind, taken: _draw(names, rng, taken, language), keep_old=True)
+
+
+CANONICAL_PREFIX = {"function": "f", "method": "f", "variable": "v"}
+
+
+def canonical_identifiers(code: str, language: str) -> RenameResult:
+    """The function(s) in ``code`` with every renamable name replaced by a canonical one.
+
+    The same names as ``rename_identifiers`` renames, in order of first appearance: the
+    function or method names ``f0, f1, ...``, parameters and locals ``v0, v1, ...`` (a number
+    already used by a word that stays in the code is skipped). Why: a student that reads
+    only canonical names cannot change its answer when a function's names are renamed --
+    the original and any consistently renamed copy have the same canonical form -- and the
+    form is idempotent. What is lost is what the names said.
+    """
+    counters: dict[str, int] = {}
+
+    def choose(kind: str, taken: set[str]) -> str:
+        prefix = CANONICAL_PREFIX[kind]
+        number = counters.get(prefix, 0)
+        while f"{prefix}{number}" in taken:
+            number += 1
+        counters[prefix] = number + 1
+        return f"{prefix}{number}"
+
+    return _rename(code, language, choose, keep_old=False)
+
+
+def _words_left(source: bytes, candidates: list[tuple[str, str, list[Binding]]]) -> set[str]:
+    """The words of ``source`` outside the spans about to be renamed (comments and literals included)."""
+    blanked = bytearray(source)
+    for _, _, group in candidates:
+        for binding in group:
+            for start, end in binding.spans:
+                blanked[start:end] = b" " * (end - start)
+    return set(WORD.findall(_decode(bytes(blanked))))
+
+
+def _rename(code: str, language: str, choose: Callable[[str, set[str]], str | None],
+            keep_old: bool) -> RenameResult:
+    """The renaming engine: ``choose(kind, taken)`` names each renamable name in order of
+    appearance (None: it keeps its name). With ``keep_old``, no new name equals any word of
+    the original (a random copy always differs); without, the names that are renamed
+    everywhere are free again (the canonical form of a canonical form is itself)."""
     parser_for(language)  # unsupported language: one clear error, before anything else
     source = _encode(code)
     root = _parse(source, language).root_node
@@ -254,12 +299,18 @@ def rename_identifiers(code: str, language: str, names: Sequence[str], rng: Rand
     if not candidates:
         return RenameResult("unchanged", code, (), "nothing to rename")
 
-    taken = set(WORD.findall(code)) | language_keywords(language)
+    reusable: set[str] = set()
+    if keep_old:
+        taken = set(WORD.findall(code)) | language_keywords(language)
+    else:  # only the words left once the renamed occurrences are gone: the same for any renamed copy
+        left = _words_left(source, candidates)
+        reusable = set(WORD.findall(code)) - left
+        taken = left | language_keywords(language)
     renames: list[Rename] = []
     edits: dict[int, tuple[int, str, str]] = {}  # start byte -> (end byte, new, old)
     for namespace, old, group in candidates:
         kind = {"method": "method"}.get(namespace, "function" if group[0].kind == "function" else "variable")
-        new = _draw(names, rng, taken, language)
+        new = choose(kind, taken)
         if new is None:
             continue
         taken.add(new)
@@ -283,10 +334,10 @@ def rename_identifiers(code: str, language: str, names: Sequence[str], rng: Rand
     pieces.append(source[cursor:])
     renamed = b"".join(pieces)
     pairs = [(r.old, r.new) for r in renames]
-    problem = _check(source, root, renamed, language, pairs)
+    problem = _check(source, root, renamed, language, pairs, reusable)
     if problem is None and analysis_source is not source:  # the repaired copy must match too
         repaired = renamed + analysis_source[len(source) :]
-        problem = _check(analysis_source, analysis_root, repaired, language, pairs)
+        problem = _check(analysis_source, analysis_root, repaired, language, pairs, reusable)
     if problem is not None:
         return _skip(f"check failed: {problem}")
     return RenameResult("changed", _decode(renamed), tuple(renames))

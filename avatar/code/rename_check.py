@@ -110,12 +110,15 @@ def check_rename(
 
 
 def _check(
-    source: bytes, root: Node, renamed: bytes, language: str, renames: Collection[tuple[str, str]]
+    source: bytes, root: Node, renamed: bytes, language: str, renames: Collection[tuple[str, str]],
+    reusable: Collection[str] = (),
 ) -> str | None:
+    """Why the copy is refused, or None. ``reusable``: words of the original that the renaming
+    removes everywhere, so a new name may take them (the canonical form's ``v0`` again)."""
     new_names = [new for _, new in renames]
     if len(set(new_names)) != len(new_names):
         return "one new name stands for two old names"
-    words = set(WORD.findall(_decode(source)))
+    words = set(WORD.findall(_decode(source))) - set(reusable)
     keywords = language_keywords(language)
     for new in new_names:
         if not WORD.fullmatch(new) or new in keywords:

@@ -42,6 +42,11 @@ def model_card(meta: Mapping[str, Any], command: list[str] | None = None) -> Mod
         "examples when the functions' names, parameters and locals are renamed (a metamorphic copy of "
         "the test split; fewer is better)." if flips is not None else "Robustness was not measured."
     )
+    if meta.get("canonical_names"):
+        robustness += (" It reads every function with canonical names (`f0`, `v0`, `v1` ...): `avatar "
+                       "predict`, `avatar scan` and `avatar.report.predict.Predictor` rename them first; the "
+                       "`pipeline` below does not, so give it code renamed by "
+                       "`avatar.code.rename.canonical_identifiers`.")
     agreement = metrics.get("holdout/teacher_agreement")
     distillation = meta.get("distillation") or {}
     invocation = shlex.join(command if command is not None else sys.argv)

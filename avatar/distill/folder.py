@@ -46,6 +46,7 @@ class StudentMeta:
     pad_token_id: int
     position_embedding_type: str
     language: str | None = None  # the task's code language (students saved before it was recorded: None)
+    canonical_names: bool = False  # it reads code with canonical names (distill.canonical_names)
 
 
 def check_student_dir(student_dir: str | os.PathLike[str]) -> Path:
@@ -137,6 +138,7 @@ def read_student_meta(student_dir: str | os.PathLike[str]) -> StudentMeta:
         pad_token_id=1 if pad is None else int(pad),
         position_embedding_type=str(config.get("position_embedding_type", "absolute")),
         language=str(meta["language"]) if meta.get("language") else None,
+        canonical_names=bool(meta.get("canonical_names", False)),
     )
 
 

@@ -61,6 +61,9 @@ class DistillSettings:
     # Training batches of similar lengths (avatar.learn.resumable): less padding, more examples
     # per second; each batch still a random draw, the batches in random order
     group_by_length: bool = False
+    # The student reads every function with canonical names (f0, v0, v1 ...: transform canonical),
+    # in training and wherever it runs (avatar.json says so): renaming cannot change its answer
+    canonical_names: bool = False
     weight_decay: float = 0.0
     eval_batch_size: int = 64
     num_workers: int = 0
@@ -107,6 +110,9 @@ class DistillSettings:
             if name is not None and name not in TRANSFORMS:
                 raise AvatarError(f"distill.{key}: unknown transform {name!r}; known transforms: "
                                   f"{', '.join(TRANSFORMS.names())} (or null)")
+        if self.canonical_names and self.augment is not None:
+            raise AvatarError("distill.canonical_names with distill.augment: a renamed copy's canonical form "
+                              "is the original's, so the copies would add nothing; set one of them")
         if self.holdout < 0:
             raise AvatarError(f"distill.holdout must be >= 0, got {self.holdout}")
         if self.validation_flips < 0:
@@ -205,7 +211,7 @@ def run_signature(candidate: Candidate, settings: DistillSettings, trainer: Mapp
     method = {k: v for k, v in dataclasses.asdict(settings).items() if k not in ignored}
     # options at their old defaults are left out: students finished before they existed keep their signature
     for key, unset in (("loss_options", {}), ("augment", None), ("augment_copies", 1), ("min_steps", 0),
-                         ("group_by_length", False)):
+                         ("group_by_length", False), ("canonical_names", False)):
         if method[key] == unset:
             del method[key]
     text = json.dumps([candidate.key(), method, dict(trainer)], sort_keys=True, default=str)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from transformers import PreTrainedTokenizerFast, RobertaConfig, RobertaForSequenceClassification
 
-from avatar.code.metamorphic import MetamorphicCopy
+from avatar.code.metamorphic import MetamorphicCopy, canonical_codes
 from avatar.core.errors import AvatarError, DataError
 from avatar.distill.tokenizer import cached_tokenizer
 from avatar.learn.resumable import resumable_loader
@@ -245,6 +245,7 @@ class StudentDataModule(L.LightningDataModule):
         holdout: int = 0,
         augmented: Sequence[MetamorphicCopy] = (),
         group_by_length: bool = False,
+        canonical: Callable[[Split], list[Text]] | None = None,
     ) -> None:
         super().__init__()
         if soft and knowledge is not None and knowledge.logits is None:
@@ -262,6 +263,8 @@ class StudentDataModule(L.LightningDataModule):
         self.holdout = int(holdout)
         self.augmented = list(augmented)
         self.group_by_length = bool(group_by_length)
+        # distill.canonical_names: every split read in canonical form (a split's texts, in order)
+        self.canonical = canonical
         self._splits: dict[str, EncodedSplit] = {}
 
     def split(self, name: Split) -> EncodedSplit:
@@ -280,7 +283,8 @@ class StudentDataModule(L.LightningDataModule):
             # a copy: knowledge shipped through Ray's object store arrives read-only
             targets = torch.from_numpy(np.array(values, copy=True))
             keep = self._trained_rows(len(examples))
-            texts = [example_text(examples[i]) for i in keep]
+            read = self._texts(name, examples)
+            texts = [read[i] for i in keep]
             rows = list(keep)
             # each metamorphic copy adds its variant of every trained row it has: the target is the
             # original's (the transform keeps the meaning; the teacher's logits are of the original)
@@ -290,7 +294,7 @@ class StudentDataModule(L.LightningDataModule):
                 rows += [i for i, _ in variants]
             targets = targets[torch.as_tensor(rows, dtype=torch.long)]
         else:
-            texts = [example_text(e) for e in examples]
+            texts = self._texts(name, examples)
             targets = _gold(self.task, name, examples)
         if not texts:
             raise DataError(f"task {self.task.name!r}: split {name!r} is empty")
@@ -321,8 +325,19 @@ class StudentDataModule(L.LightningDataModule):
         examples = self.task.read_split("unlabel_train")
         held = np.sort(self._order(len(examples))[: self.holdout])
         targets = torch.from_numpy(np.array(self.knowledge.labels()[held], copy=True))
-        texts = [example_text(examples[i]) for i in held]
+        read = self._texts("unlabel_train", examples)
+        texts = [read[i] for i in held]
         return EncodedSplit(texts, targets, self.tokenizer, self.max_length)
+
+    def _texts(self, name: Split, examples: list[Example]) -> list[Text]:
+        """What the student reads of a split's examples: their code, or its canonical form."""
+        if self.canonical is None:
+            return [example_text(e) for e in examples]
+        texts = self.canonical(name)
+        if len(texts) != len(examples):
+            raise AvatarError(f"the canonical form of split {name!r} has {len(texts)} examples, "
+                              f"not {len(examples)}")
+        return texts
 
     def setup(self, stage: str) -> None:
         if stage == "fit":
@@ -387,6 +402,8 @@ def flip_metrics(model: torch.nn.Module, data: StudentDataModule, copy: Metamorp
     dummy = torch.zeros(len(kept), dtype=torch.long)
     original = EncodedSplit([examples.texts[i] for i in kept], dummy, data.tokenizer, data.max_length)
     variants: list[Text] = [copy.codes[i] for i in kept]  # type: ignore[misc]  # kept: never None
+    if data.canonical is not None:  # the student reads canonical names: so it reads the copy
+        variants = canonical_codes(variants, data.task.language)  # type: ignore[arg-type, assignment]
     variant = EncodedSplit(variants, dummy, data.tokenizer, data.max_length)
     before = predicted_labels(model, original, batch_size)
     flips = int((before != predicted_labels(model, variant, batch_size)).sum())

@@ -25,7 +25,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger
 from transformers import PreTrainedTokenizerFast
 
-from avatar.code.metamorphic import MetamorphicCopy, metamorphic_copy, supports
+from avatar.code.metamorphic import MetamorphicCopy, canonical_split, metamorphic_copy, supports
 from avatar.core.errors import AvatarError
 from avatar.core.io import atomic_write_json, load_checkpoint
 from avatar.distill.folder import HOLDOUT_AGREEMENT, save_student
@@ -51,6 +51,7 @@ from avatar.distill.settings import (
 from avatar.distill.student import (
     FLIPS,
     StudentDataModule,
+    Text,
     agreement,
     build_model,
     build_tokenizer,
@@ -74,7 +75,7 @@ from avatar.learn.training import (
 from avatar.search.cost import MB, available_memory_bytes, check_training_memory
 from avatar.search.space import Candidate
 from avatar.search.variables import candidate_vars
-from avatar.task.base import Task
+from avatar.task.base import Split, Task
 from avatar.teach.teacher import Knowledge, check_knowledge
 
 log = logging.getLogger("avatar")
@@ -153,6 +154,7 @@ def distill_candidate(
             holdout=settings.holdout,
             augmented=_augmented(task, settings, cache),
             group_by_length=settings.group_by_length,
+            canonical=_canonical(task, settings, cache),
         )
         labels = label_names(task)
         module = ClassifierModule(
@@ -271,6 +273,16 @@ def _augmented(task: Task, settings: DistillSettings, cache: Path) -> list[Metam
             for copy in range(1, settings.augment_copies + 1)]
 
 
+def _canonical(task: Task, settings: DistillSettings, cache: Path) -> Callable[[Split], list[Text]] | None:
+    """``distill.canonical_names``: the reader of a split's canonical form (cached), or None."""
+    if not settings.canonical_names:
+        return None
+    if not supports(task):
+        raise AvatarError(f"distill.canonical_names: task {task.name!r} is in {task.language}, which the "
+                          "transforms do not parse; set distill.canonical_names=false")
+    return lambda split: canonical_split(task, split, cache)
+
+
 def _flips(module: ClassifierModule, task: Task, data: StudentDataModule, settings: DistillSettings,
            cache: Path) -> dict[str, float]:
     """``distill.flips``: the student's prediction flips on the metamorphic copy of the test split."""
@@ -351,6 +363,7 @@ def _full_run(
         "task": task.name,
         "is_pair": task.is_pair,
         "language": task.language,  # avatar scan: which files, which parser, with no plugin import
+        **({"canonical_names": True} if settings.canonical_names else {}),  # what every caller must feed it
         "max_length": int(candidate["max_sequence_length"]),
         "labels": labels,
         "candidate": candidate.as_dict(),

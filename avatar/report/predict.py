@@ -130,6 +130,15 @@ def _check_snippets(codes: Sequence[Snippet], is_pair: bool) -> list[str | tuple
     return items
 
 
+def canonical_inputs(items: list[str | tuple[str, str]], language: str | None) -> list[str | tuple[str, str]]:
+    """Snippets with canonical names, for a student trained on them (``distill.canonical_names``)."""
+    if language is None:
+        raise AvatarError("this student reads canonical names but its avatar.json names no language")
+    from avatar.code.metamorphic import canonical_codes
+
+    return canonical_codes(items, language)  # type: ignore[arg-type, return-value]
+
+
 class Predictor:
     """A loaded student: ``predict`` turns code (or pairs) into labels and probabilities."""
 
@@ -180,6 +189,8 @@ class Predictor:
         if batch_size < 1:
             raise AvatarError(f"batch_size must be at least 1, got {batch_size}")
         items = _check_snippets(codes, self.meta.is_pair)
+        if self.meta.canonical_names:  # what it was trained to read: every name in canonical form
+            items = canonical_inputs(items, self.meta.language)
         if not items:
             return np.zeros((0, len(self.meta.labels)), dtype=np.float32)
         order = sorted(range(len(items)), key=lambda i: len(items[i]) if isinstance(items[i], str)
