@@ -115,7 +115,7 @@ def distill_front(
     for index in chosen:
         candidate = space.validate(front[index]["config"])
         out_dir = Path(run_dir) / "students" / student_key(candidate)
-        tokenizer = build_tokenizer(candidate, task, cache)
+        tokenizer = build_tokenizer(candidate, task, cache, settings.canonical_names)
         units.append(StudentRun(candidate, settings, dict(trainer), out_dir, tokenizer))
     log.info("distilling %d Pareto members %s on %s", len(units), chosen, executor.describe())
     finished: dict[int, dict[str, Any]] = {}

@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from transformers import PreTrainedTokenizerFast, RobertaConfig, RobertaForSequenceClassification
 
-from avatar.code.metamorphic import MetamorphicCopy, canonical_codes
+from avatar.code.metamorphic import MetamorphicCopy, canonical_codes, canonical_split
 from avatar.core.errors import AvatarError, DataError
 from avatar.distill.tokenizer import cached_tokenizer
 from avatar.learn.resumable import resumable_loader
@@ -64,15 +64,26 @@ def tokenizer_key(task: Task) -> str:
 
 
 def build_tokenizer(
-    candidate: Candidate, task: Task, cache_dir: str | os.PathLike[str]
+    candidate: Candidate, task: Task, cache_dir: str | os.PathLike[str], canonical: bool = False
 ) -> PreTrainedTokenizerFast:
-    """The candidate's tokenizer, trained on ``task``'s unlabeled code once and cached (``tokenizer_key``)."""
+    """The candidate's tokenizer, trained on ``task``'s unlabeled code once and cached (``tokenizer_key``).
+
+    ``canonical``: trained on that code's canonical form (``distill.canonical_names``), so no
+    vocabulary goes to names the student never reads."""
+    cache = Path(cache_dir)
+
+    def corpus() -> list[str]:
+        if not canonical:
+            return task.texts("unlabel_train")
+        codes = canonical_split(task, "unlabel_train", cache)
+        return [text for code in codes for text in ([code] if isinstance(code, str) else code)]
+
     return cached_tokenizer(
         candidate["tokenizer"],
         int(candidate["vocab_size"]),
-        texts_provider=lambda: task.texts("unlabel_train"),
-        cache_dir=Path(cache_dir) / "tokenizers",
-        key=tokenizer_key(task),
+        texts_provider=corpus,
+        cache_dir=cache / "tokenizers",
+        key=tokenizer_key(task) + ("-canonical" if canonical else ""),
         max_length=int(candidate["max_sequence_length"]),
     )
 

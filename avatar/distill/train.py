@@ -139,7 +139,7 @@ def distill_candidate(
     with quiet_lightning(info=not settings.fast):
         L.seed_everything(settings.seed, workers=True, verbose=False)
         if tokenizer is None:
-            tokenizer = build_tokenizer(candidate, task, cache)
+            tokenizer = build_tokenizer(candidate, task, cache, settings.canonical_names)
         data = StudentDataModule(
             task,
             tokenizer,
