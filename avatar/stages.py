@@ -88,13 +88,8 @@ def build_space(cfg: DictConfig) -> Space:
 
 def build_pruner(cfg: DictConfig, space: Space, num_labels: int) -> Pruner:
     constraints = [CONSTRAINTS.build(item) for item in plain(cfg.constraints.get("items")) or []]
-    return Pruner(
-        space,
-        constraints,
-        num_labels,
-        timeout_ms=int(cfg.search.get("smt_timeout_ms", 10_000)),
-        seed=int(cfg.search.seed),
-    )
+    return Pruner(space, constraints, num_labels, timeout_ms=int(cfg.search.get("smt_timeout_ms", 10_000)),
+                  seed=int(cfg.search.seed))
 
 
 def build_objectives(cfg: DictConfig) -> Objectives:
@@ -278,11 +273,12 @@ def _search(cfg: DictConfig, run_dir: Path, plan: SearchPlan) -> dict[str, Any]:
     if feasible is not None:
         log.info("feasible: %s of %s candidates (%.2e)", f"{feasible:,}", f"{space.grid_size:,}",
                  feasible / space.grid_size)
+    students = distill_settings(cfg)  # brief runs that stand for the students train as they do
     context = MeterContext(
         space, task.num_labels, str(run_dir), task=task, pruner=pruner, cache_dir=cache_dir(cfg),
         trainer=hardware(cfg), knowledge=(lambda: teacher.knowledge) if teacher is not None else None,
         executor=executor, student_seconds=wall_clock_seconds(student_trainer(cfg), "trainer.max_time"),
-        student_group_by_length=distill_settings(cfg).group_by_length,
+        student_group_by_length=students.group_by_length, student_canonical_names=students.canonical_names,
     )
     objectives.prepare(context)
     executor.close()  # the measured meters (the search) and the report run with no Ray beside them

@@ -67,6 +67,8 @@ def test_a_brief_run_records_its_curve_and_the_target_reads_it_at_the_students_b
     assert indicator._budget()["curve_points"] == 3  # in the cache key: runs without curves are redone
     indicator.grouped = True  # students on length-grouped batches: their brief runs are other runs
     assert indicator._budget()["group_by_length"] is True
+    indicator.canonical = True  # students on canonical names: so are the brief runs
+    assert indicator._budget()["canonical_names"] is True
 
 
 def test_a_wall_clock_brief_run_spreads_its_curve_over_its_seconds(tmp_path) -> None:

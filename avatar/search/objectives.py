@@ -62,6 +62,7 @@ class MeterContext:
     # the students train on batches grouped by length (distill.group_by_length): brief runs that
     # stand for them do too, so their throughput is the students'
     student_group_by_length: bool = False
+    student_canonical_names: bool = False  # and read canonical names (distill.canonical_names): so do they
 
     def model_config(self, candidate: Candidate) -> dict[str, Any]:
         return model_config(candidate, self.num_labels)

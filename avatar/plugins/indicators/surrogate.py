@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from avatar.code.metamorphic import metamorphic_copy, supports
+from avatar.code.metamorphic import canonical_split, metamorphic_copy, supports
 from avatar.core.errors import AvatarError, DataError
 from avatar.core.io import append_jsonl, atomic_write_json, cache_lock, discard_corrupt, read_jsonl
 from avatar.core.progress import progress_bar
@@ -189,6 +189,7 @@ class SurrogateIndicator(EffectivenessIndicator):
         self.robustness = bool(robustness)
         self.passes = 1  # passes over a split smaller than train_examples (set by prepare)
         self.grouped = False  # the students' batches are grouped by length: so are the brief runs' (prepare)
+        self.canonical = False  # the students read canonical names: so do the brief runs (prepare)
         self.hard_labels = False  # the teacher leaves its examples undecided: brief runs use hard labels
         self.flips_model: Any = None  # the fitted regression of the validation flip rate
         self.model: Any = None  # the fitted regression of the target
@@ -239,6 +240,7 @@ class SurrogateIndicator(EffectivenessIndicator):
             **({"sampling": self.sampling} if self.sampling != "adaptive" else {}),
             **({"curve_points": self.curve_points} if self.curve_points else {}),
             **({"group_by_length": True} if self.grouped else {}),
+            **({"canonical_names": True} if self.canonical else {}),
         }
 
     @property
@@ -276,6 +278,7 @@ class SurrogateIndicator(EffectivenessIndicator):
                               "which must then be a time: set trainer.max_time (e.g. 00:00:30:00)")
         self.student_seconds = context.student_seconds
         self.grouped = context.student_group_by_length
+        self.canonical = context.student_canonical_names
         knowledge = context.teacher_knowledge()
         self.passes = self.passes_over(len(knowledge))
         self.hard_labels = undecided_teacher(knowledge, DistillSettings(fast=True))  # as the students
@@ -295,9 +298,13 @@ class SurrogateIndicator(EffectivenessIndicator):
                               "metamorphic transforms do not parse; set indicator.robustness=false")
         if flips:  # the driver writes the copy once; the brief runs (maybe Ray workers) read it
             metamorphic_copy(task, "valid", cache_root, "rename", seed=0)
+        if self.canonical:  # likewise the canonical form of what the brief runs read
+            for split in ("unlabel_train", "valid"):
+                canonical_split(task, split, cache_root)
         settings = DistillSettings(fast=True, seed=self.seed,
                                    max_train_examples=None if self.budget_seconds else self.train_examples,
-                                   validation_flips=flips, group_by_length=self.grouped)
+                                   validation_flips=flips, group_by_length=self.grouped,
+                                   canonical_names=self.canonical)
         executor = context.executor or LocalExecutor()
         with cache_lock(runs_path):  # a concurrent search on the same task waits, then reuses these runs
             done = _read_runs(runs_path)
@@ -308,7 +315,8 @@ class SurrogateIndicator(EffectivenessIndicator):
             # the driver trains (or loads) the tokenizers: workers get them in the unit, write nothing
             options = self.trainer_options(context)
             units = [
-                BriefRun(c, settings, options, build_tokenizer(c, task, cache_root), self.learning_rate,
+                BriefRun(c, settings, options, build_tokenizer(c, task, cache_root, self.canonical),
+                         self.learning_rate,
                          str(cache_root), self.curve_points, options["limit_val_batches"],
                          self.budget_seconds)
                 for c in todo
