@@ -12,7 +12,7 @@ differs in one thing only:
   meaning, and a predictions-file teacher cannot be asked about the copy);
 * ``kl_cosine``: MORPH's loss (KL plus a cosine term) on the original pairs;
 * ``augment_kl_cosine``: both;
-* ``canonical``: the student reads every function with canonical names (``f0``, ``v0``, ``v1`` ...;
+* ``canonical``: the student reads every function with canonical names (``fa``, ``va``, ``vb`` ...;
   ``distill.canonical_names``), in training and in its test, so a renamed copy reads as the
   original: robust by construction, at the price of what the names said.
 

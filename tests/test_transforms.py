@@ -394,24 +394,24 @@ def test_java_overloads_in_one_snippet_are_renamed_together_or_not_at_all() -> N
 
 @pytest.mark.parametrize("language, code", [
     ("java", "public int sum(int[] values, int count) { int total = 0; // the total\n"
-             "  for (int i = 0; i < count; i++) { total += values[i]; } return total + this.v0; }"),
-    ("c", "static int count_nodes(struct node *head, int v1) { int n = 0; /* walk */\n"
+             "  for (int i = 0; i < count; i++) { total += values[i]; } return total + this.va; }"),
+    ("c", "static int count_nodes(struct node *head, int vb) { int n = 0; /* walk */\n"
           "  for (struct node *p = head; p; p = p->next) n += v1; return n + strlen(\"n\"); }"),
 ])
 def test_canonical_names_are_the_same_for_every_renaming_and_idempotent(language: str, code: str) -> None:
-    """The canonical form renames what ``rename`` renames, to f0, v0, v1 ... in order of first
-    appearance, skipping a number a remaining word uses (the field ``v0``); any consistent
-    renaming, even one that draws ``v0`` or ``f0``, has the same form, and the form is its own."""
+    """The canonical form renames what ``rename`` renames, to fa, va, vb ... in order of first
+    appearance, skipping a name a remaining word uses (the field ``va``); any consistent
+    renaming, even one that draws ``va`` or ``fa``, has the same form, and the form is its own."""
     from avatar.code.rename import canonical_identifiers
 
     canonical = canonical_identifiers(code, language)
     assert canonical.status == "changed" and canonical.code is not None
-    assert "f0" in canonical.code and "v1" in canonical.code
+    assert "fa" in canonical.code and "vb" in canonical.code
     if language == "java":
-        assert "this.v0" in canonical.code and "int v0" not in canonical.code  # the field keeps v0
+        assert "this.va" in canonical.code and "int va" not in canonical.code  # the field keeps va
     assert "// the total" in canonical.code or "/* walk */" in canonical.code  # comments untouched
     assert canonical_identifiers(canonical.code, language).code == canonical.code
-    pool = ["buf", "len", "acc", "idx", "res", "arr", "v0", "f0", "v2"]
+    pool = ["buf", "len", "acc", "idx", "res", "arr", "va", "fa", "vc"]
     for seed in range(4):
         renamed = rename_identifiers(code, language, pool, Random(seed))
         assert renamed.status == "changed"

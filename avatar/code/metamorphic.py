@@ -32,7 +32,7 @@ from avatar.task.base import Split, Task
 
 log = logging.getLogger("avatar")
 
-FORMAT = 1  # bump when the transforms or the file layout change: old copies are recomputed
+FORMAT = 2  # bump when the transforms or the file layout change: old copies are recomputed
 POOL_SIZE = 5000
 
 Code = str | tuple[str, str]

@@ -242,25 +242,36 @@ def rename_identifiers(code: str, language: str, names: Sequence[str], rng: Rand
 CANONICAL_PREFIX = {"function": "f", "method": "f", "variable": "v"}
 
 
+def _letters(number: int) -> str:
+    """0 -> a, 25 -> z, 26 -> aa, 27 -> ab ...: a canonical name's suffix."""
+    out = ""
+    number += 1
+    while number:
+        number, rest = divmod(number - 1, 26)
+        out = chr(ord("a") + rest) + out
+    return out
+
+
 def canonical_identifiers(code: str, language: str) -> RenameResult:
     """The function(s) in ``code`` with every renamable name replaced by a canonical one.
 
     The same names as ``rename_identifiers`` renames, in order of first appearance: the
-    function or method names ``f0, f1, ...``, parameters and locals ``v0, v1, ...`` (a number
-    already used by a word that stays in the code is skipped). Why: a student that reads
-    only canonical names cannot change its answer when a function's names are renamed --
-    the original and any consistently renamed copy have the same canonical form -- and the
-    form is idempotent. What is lost is what the names said.
+    function or method names ``fa, fb, ...``, parameters and locals ``va, vb, ..., vz, vaa,
+    ...`` (a name already used by a word that stays in the code is skipped). Why: a student
+    that reads only canonical names cannot change its answer when a function's names are
+    renamed -- the original and any consistently renamed copy have the same canonical form --
+    and the form is idempotent. Letters, not digits: a byte-level tokenizer splits ``v12``
+    into three pieces, while ``vl`` can be one token. What is lost is what the names said.
     """
     counters: dict[str, int] = {}
 
     def choose(kind: str, taken: set[str]) -> str:
         prefix = CANONICAL_PREFIX[kind]
         number = counters.get(prefix, 0)
-        while f"{prefix}{number}" in taken:
+        while prefix + _letters(number) in taken:
             number += 1
         counters[prefix] = number + 1
-        return f"{prefix}{number}"
+        return prefix + _letters(number)
 
     return _rename(code, language, choose, keep_old=False)
 

@@ -43,7 +43,7 @@ def model_card(meta: Mapping[str, Any], command: list[str] | None = None) -> Mod
         "the test split; fewer is better)." if flips is not None else "Robustness was not measured."
     )
     if meta.get("canonical_names"):
-        robustness += (" It reads every function with canonical names (`f0`, `v0`, `v1` ...): `avatar "
+        robustness += (" It reads every function with canonical names (`fa`, `va`, `vb` ...): `avatar "
                        "predict`, `avatar scan` and `avatar.report.predict.Predictor` rename them first; the "
                        "`pipeline` below does not, so give it code renamed by "
                        "`avatar.code.rename.canonical_identifiers`.")

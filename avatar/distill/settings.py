@@ -61,7 +61,7 @@ class DistillSettings:
     # Training batches of similar lengths (avatar.learn.resumable): less padding, more examples
     # per second; each batch still a random draw, the batches in random order
     group_by_length: bool = False
-    # The student reads every function with canonical names (f0, v0, v1 ...: transform canonical),
+    # The student reads every function with canonical names (fa, va, vb ...: transform canonical),
     # in training and wherever it runs (avatar.json says so): renaming cannot change its answer
     canonical_names: bool = False
     weight_decay: float = 0.0

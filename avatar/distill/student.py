@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from transformers import PreTrainedTokenizerFast, RobertaConfig, RobertaForSequenceClassification
 
+from avatar.code.metamorphic import FORMAT as METAMORPHIC_FORMAT
 from avatar.code.metamorphic import MetamorphicCopy, canonical_codes, canonical_split
 from avatar.core.errors import AvatarError, DataError
 from avatar.distill.tokenizer import cached_tokenizer
@@ -83,7 +84,7 @@ def build_tokenizer(
         int(candidate["vocab_size"]),
         texts_provider=corpus,
         cache_dir=cache / "tokenizers",
-        key=tokenizer_key(task) + ("-canonical" if canonical else ""),
+        key=tokenizer_key(task) + (f"-canonical{METAMORPHIC_FORMAT}" if canonical else ""),
         max_length=int(candidate["max_sequence_length"]),
     )
 

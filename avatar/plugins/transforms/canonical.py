@@ -1,4 +1,4 @@
-"""``canonical``: every renamable name replaced by its canonical one (``f0``, ``v0``, ``v1`` ...).
+"""``canonical``: every renamable name replaced by its canonical one (``fa``, ``va``, ``vb`` ...).
 
 Not a metamorphic copy for testing but a normal form for reading: a student trained and run
 on canonical names (``distill.canonical_names``) sees the same input for a function and for
