@@ -318,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     recipe.add_argument("--group-by-length", action=argparse.BooleanOptionalAction, default=None,
                         help="training batches of similar lengths (default: distill.group_by_length's)")
     recipe.add_argument("--canonical-names", action="store_true",
-                        help="the student reads every function with canonical names (f0, v0, v1 ...)")
+                        help="the student reads every function with canonical names (fa, va, vb ...)")
     recipe.add_argument("--patience", type=int, default=1000, help="validation rounds without gain")
     parser.add_argument("--val-every", type=int, default=400, help="validate every N steps")
     parser.add_argument("--valid-examples", type=int, default=1000, help="validation sample per check")

@@ -114,7 +114,7 @@ def _check(
     reusable: Collection[str] = (),
 ) -> str | None:
     """Why the copy is refused, or None. ``reusable``: words of the original that the renaming
-    removes everywhere, so a new name may take them (the canonical form's ``v0`` again)."""
+    removes everywhere, so a new name may take them (the canonical form's ``va`` again)."""
     new_names = [new for _, new in renames]
     if len(set(new_names)) != len(new_names):
         return "one new name stands for two old names"
