@@ -35,10 +35,10 @@ from avatar.distill.student import (  # noqa: E402
     default_cache_dir,
     example_text,
     random_weight_model,
-    text_length,
 )
 from avatar.learn.losses import KLDivergence  # noqa: E402
 from avatar.learn.resumable import resumable_loader  # noqa: E402
+from avatar.plugins.meters.training import distillation_step  # noqa: E402
 from avatar.search.space import Candidate  # noqa: E402
 
 
@@ -46,7 +46,7 @@ def throughput(candidate: Candidate, split: EncodedSplit, grouped: bool, steps: 
                warmup: int = 5) -> tuple[float, float]:
     """(examples/s, mean padded width) of ``steps`` real training steps after ``warmup`` untimed ones."""
     batch = int(candidate["batch_size"])
-    lengths = [text_length(text) for text in split.texts] if grouped else None
+    lengths = split.token_lengths() if grouped else None
     loader = resumable_loader(split, batch, seed=42, lengths=lengths, collate_fn=split.collate)
     loss_fn = KLDivergence(temperature=2.0)
     with random_weight_model(candidate, 2, seed=0, threads=torch.get_num_threads()) as model:
@@ -58,10 +58,8 @@ def throughput(candidate: Candidate, split: EncodedSplit, grouped: bool, steps: 
             if step == warmup:
                 started, examples, widths = time.perf_counter(), 0, []
             data = next(batches)
-            logits = model(input_ids=data["input_ids"], attention_mask=data["attention_mask"]).logits
-            loss_fn(logits, data["targets"]).backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            distillation_step(model, optimizer, loss_fn, data["input_ids"], data["attention_mask"],
+                              data["targets"])
             examples += len(data["input_ids"])
             widths.append(data["input_ids"].shape[1])
         return examples / (time.perf_counter() - started), float(np.mean(widths))

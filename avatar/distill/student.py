@@ -141,7 +141,7 @@ def example_text(example: Example) -> Text:
 
 
 def text_length(text: Text) -> int:
-    """An example's length in characters (a pair's both sides): the key batches are grouped by."""
+    """An example's length in characters (a pair's both sides): the key evaluation batches are sorted by."""
     return len(text) if isinstance(text, str) else len(text[0]) + len(text[1])
 
 
@@ -192,6 +192,14 @@ class EncodedSplit(Dataset):
     def encode_all(self, chunk: int = 1024) -> None:
         for start in range(0, len(self), chunk):
             self.encode(range(start, min(start + chunk, len(self))))
+
+    def token_lengths(self) -> list[int]:
+        """Every example's length in tokens after truncation (tokenising all first): the key that
+        ``group_by_length`` sorts by. Why tokens, not characters: truncation cuts at tokens, and on
+        BigCloneBench sorting pairs by characters left 61% of the batches padded to 512 tokens
+        (44% of the pairs are that long), sorting by tokens leaves about 44%."""
+        self.encode_all()
+        return [len(ids) for ids in self.ids]  # type: ignore[arg-type]
 
     def collate(self, indices: list[int]) -> dict[str, torch.Tensor]:
         self.encode(indices)
@@ -363,7 +371,7 @@ class StudentDataModule(L.LightningDataModule):
     def _loader(self, split: EncodedSplit, train: bool) -> DataLoader:
         options: dict[str, Any] = {"num_workers": self.num_workers, "collate_fn": split.collate}
         if train:  # a checkpoint carries its position: a resumed run sees the batches it would have
-            lengths = [text_length(text) for text in split.texts] if self.group_by_length else None
+            lengths = split.token_lengths() if self.group_by_length else None
             return resumable_loader(split, self.batch_size, self.seed, lengths, **options)
         sampler = _ByLength(split, self.eval_batch_size, self.seed)
         generator = torch.Generator().manual_seed(self.seed)  # workers' seeds: none drawn from dropout's

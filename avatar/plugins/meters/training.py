@@ -22,11 +22,30 @@ from __future__ import annotations
 
 import statistics
 import time
+from typing import TYPE_CHECKING
 
 from avatar.core.registry import METERS
 from avatar.distill.student import random_weight_model
 from avatar.search.objectives import MeasuredMeter, MeterContext, RunDirCache
 from avatar.search.space import Candidate
+
+if TYPE_CHECKING:
+    import torch
+
+
+def distillation_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: torch.nn.Module,
+                      input_ids: torch.Tensor, attention_mask: torch.Tensor, teacher: torch.Tensor,
+                      bf16: bool = False) -> None:
+    """One training step of a student as distillation runs it: forward (bf16 autocast when asked),
+    the loss against the teacher's logits, backward, the optimiser's update. Shared by this meter
+    and ``bench/group_by_length_bench.py``, so both time the same step."""
+    import torch
+
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
+    loss_fn(logits, teacher).backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
 
 
 @METERS.register("train_examples_per_s")
@@ -66,12 +85,7 @@ class TrainingThroughputMeter(MeasuredMeter):
             seconds: list[float] = []
             for step in range(self.warmup + self.runs):
                 started = time.perf_counter()
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-                    logits = model(input_ids=input_ids, attention_mask=mask).logits
-                loss = loss_fn(logits, teacher)
-                loss.backward()
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
+                distillation_step(model, optimizer, loss_fn, input_ids, mask, teacher, self.bf16)
                 took = time.perf_counter() - started
                 if step < self.warmup:
                     if took >= self.max_seconds:  # too slow to spend more steps on
