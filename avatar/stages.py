@@ -235,7 +235,7 @@ def plan_search(cfg: DictConfig, run_dir: Path) -> SearchPlan:
     plan = SearchPlan(
         settings=SearchSettings(**{k: v for k, v in plain(cfg.search).items() if k != "smt_timeout_ms"}),
         students_trainer=student_trainer(cfg),
-        distill=distill_settings(cfg),
+        distill=distill_settings(cfg).for_task(task),
         report=report_options(cfg),
         space=build_space(cfg),
         task=task,
@@ -273,7 +273,7 @@ def _search(cfg: DictConfig, run_dir: Path, plan: SearchPlan) -> dict[str, Any]:
     if feasible is not None:
         log.info("feasible: %s of %s candidates (%.2e)", f"{feasible:,}", f"{space.grid_size:,}",
                  feasible / space.grid_size)
-    students = distill_settings(cfg)  # brief runs that stand for the students train as they do
+    students = plan.distill  # brief runs that stand for the students train as they do
     context = MeterContext(
         space, task.num_labels, str(run_dir), task=task, pruner=pruner, cache_dir=cache_dir(cfg),
         trainer=hardware(cfg), knowledge=(lambda: teacher.knowledge) if teacher is not None else None,
@@ -405,7 +405,7 @@ def distill_stage(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """``train.py stage=distill``: distil one candidate into ``run_dir/students/<key>/``."""
     task = build_task(cfg)
     candidate = resolve_candidate(cfg, build_space(cfg))
-    settings, trainer = distill_settings(cfg), student_trainer(cfg)
+    settings, trainer = distill_settings(cfg).for_task(task), student_trainer(cfg)
     knowledge = teacher_parts(cfg, task).knowledge
     out_dir = run_dir / "students" / student_key(candidate)
     log.info("distilling %s into %s", candidate, out_dir)

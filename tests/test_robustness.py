@@ -129,6 +129,23 @@ def test_a_canonical_names_student_reads_a_renamed_copy_as_its_original(cache: P
         DistillSettings(canonical_names=True, augment="rename").check()
 
 
+def test_canonical_names_auto_is_decided_once_by_the_tasks_language_and_augment() -> None:
+    """``distill.canonical_names: auto``: on for a language the transforms parse, off for one they
+    do not and beside ``augment``; anything but true, false or auto is one line."""
+
+    class PythonDemo(DemoTask):
+        language = "python"
+
+    auto = DistillSettings(canonical_names="auto")
+    assert auto.for_task(DemoTask(limit=8)).canonical_names is True
+    assert auto.for_task(PythonDemo(limit=8)).canonical_names is False
+    beside_augment = DistillSettings(canonical_names="auto", augment="rename")
+    assert beside_augment.for_task(DemoTask(limit=8)).canonical_names is False
+    assert DistillSettings(canonical_names=False).for_task(DemoTask(limit=8)).canonical_names is False
+    with pytest.raises(AvatarError, match="true, false or auto, got 'yes'"):
+        DistillSettings(canonical_names="yes").check()
+
+
 def test_an_indicators_extra_objectives_follow_effectiveness_in_every_list() -> None:
     from avatar.search.objectives import EffectivenessIndicator, Objectives
     from avatar.search.space import Candidate

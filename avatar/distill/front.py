@@ -107,6 +107,7 @@ def distill_front(
     as they are. ``students.json`` (front order) is rewritten by this process as each finishes.
     """
     executor = executor or LocalExecutor()
+    settings = settings.for_task(task)  # canonical_names: auto decided once, before the tokenizers
     if executor.workers > 1:  # several progress bars would interleave: the driver's count stands for them
         settings = dataclasses.replace(settings, progress_bar=False)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()

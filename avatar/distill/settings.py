@@ -62,8 +62,9 @@ class DistillSettings:
     # per second; each batch still a random draw, the batches in random order
     group_by_length: bool = False
     # The student reads every function with canonical names (fa, va, vb ...: transform canonical),
-    # in training and wherever it runs (avatar.json says so): renaming cannot change its answer
-    canonical_names: bool = False
+    # in training and wherever it runs (avatar.json says so): renaming cannot change its answer.
+    # auto: on where the transforms parse the task's language and no augment is asked (for_task)
+    canonical_names: bool | str = False
     weight_decay: float = 0.0
     eval_batch_size: int = 64
     num_workers: int = 0
@@ -75,6 +76,17 @@ class DistillSettings:
     measure_energy: bool = True  # codecarbon around training: what the greening itself costs
     fast: bool = False
     progress_bar: bool | None = None  # None: on unless fast
+
+    def for_task(self, task: Task) -> DistillSettings:
+        """These settings with ``canonical_names: auto`` decided for ``task``: on when the transforms
+        parse its language and no ``augment`` asks for renamed copies (whose canonical form is the
+        original's), off otherwise. Why decided once, here: the tokenizer, the run's signature,
+        avatar.json and the surrogate's brief runs must all see the same yes or no."""
+        if self.canonical_names != AUTO:
+            return self
+        from avatar.code.metamorphic import supports
+
+        return dataclasses.replace(self, canonical_names=supports(task) and self.augment is None)
 
     @classmethod
     def from_config(cls, distill: Mapping[str, Any] | None = None, ignore: Sequence[str] = ("top_k",),
@@ -110,7 +122,10 @@ class DistillSettings:
             if name is not None and name not in TRANSFORMS:
                 raise AvatarError(f"distill.{key}: unknown transform {name!r}; known transforms: "
                                   f"{', '.join(TRANSFORMS.names())} (or null)")
-        if self.canonical_names and self.augment is not None:
+        if self.canonical_names not in (True, False, AUTO):
+            raise AvatarError(f"distill.canonical_names must be true, false or {AUTO}, "
+                              f"got {self.canonical_names!r}")
+        if self.canonical_names is True and self.augment is not None:
             raise AvatarError("distill.canonical_names with distill.augment: a renamed copy's canonical form "
                               "is the original's, so the copies would add nothing; set one of them")
         if self.holdout < 0:

@@ -118,7 +118,7 @@ def distill_candidate(
     ``settings.fast`` nothing is written to ``out_dir`` (it may be ``None``) and only
     validation metrics are returned.
     """
-    settings = settings or DistillSettings()
+    settings = (settings or DistillSettings()).for_task(task)
     settings.check()
     trainer = dict(trainer or {})
     if out_dir is None and not settings.fast:
