@@ -28,6 +28,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from fidelity import CANDIDATES, paper_space  # noqa: E402
 
+from avatar.core.memory import keep_freed_memory  # noqa: E402
 from avatar.core.registry import TASKS  # noqa: E402
 from avatar.distill.student import (  # noqa: E402
     EncodedSplit,
@@ -76,6 +77,7 @@ def main() -> int:
     if not os.environ.get("AVATAR_DATA"):
         parser.error("set AVATAR_DATA to the real data root (bigclonebench/)")
     torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as training does
     task = TASKS.create("clone", data_dir=None)
     unlabeled = task.read_split("unlabel_train")
     count = min(args.examples, len(unlabeled))

@@ -33,6 +33,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from avatar.core.errors import AvatarError, is_out_of_memory, out_of_memory_hint
 from avatar.core.io import UnreadableCheckpoint, load_checkpoint
+from avatar.core.memory import keep_freed_memory
 
 log = logging.getLogger("avatar")
 
@@ -233,6 +234,7 @@ def build_trainer(
     replace the run's CSV log).
     """
     one_lightning_log()
+    keep_freed_memory()  # a training process reuses its freed tensors' pages (avatar.core.memory)
     merged: dict[str, Any] = {"enable_model_summary": False, "num_sanity_val_steps": 0, **(defaults or {})}
     merged.update(check_trainer_options(options))
     merged.update(required)

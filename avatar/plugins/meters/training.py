@@ -24,6 +24,7 @@ import statistics
 import time
 from typing import TYPE_CHECKING
 
+from avatar.core.memory import keep_freed_memory
 from avatar.core.registry import METERS
 from avatar.distill.student import random_weight_model
 from avatar.search.objectives import MeasuredMeter, MeterContext, RunDirCache
@@ -73,6 +74,7 @@ class TrainingThroughputMeter(MeasuredMeter):
         from avatar.learn.losses import KLDivergence
 
         loss_fn = KLDivergence(temperature=2.0)
+        keep_freed_memory()  # as the students' training will (avatar.core.memory)
 
         batch, length = int(candidate["batch_size"]), int(candidate["max_sequence_length"])
         with random_weight_model(candidate, context.num_labels, self.seed, self.threads) as model:
