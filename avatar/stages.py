@@ -405,7 +405,7 @@ def distill_stage(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """``train.py stage=distill``: distil one candidate into ``run_dir/students/<key>/``."""
     task = build_task(cfg)
     candidate = resolve_candidate(cfg, build_space(cfg))
-    settings, trainer = distill_settings(cfg).for_task(task), student_trainer(cfg)
+    settings, trainer = distill_settings(cfg), student_trainer(cfg)
     knowledge = teacher_parts(cfg, task).knowledge
     out_dir = run_dir / "students" / student_key(candidate)
     log.info("distilling %s into %s", candidate, out_dir)
