@@ -34,7 +34,6 @@ from avatar.distill.student import (  # noqa: E402
     EncodedSplit,
     build_tokenizer,
     default_cache_dir,
-    example_text,
     random_weight_model,
 )
 from avatar.learn.losses import KLDivergence  # noqa: E402
@@ -82,7 +81,7 @@ def main() -> int:
     unlabeled = task.read_split("unlabel_train")
     count = min(args.examples, len(unlabeled))
     chosen = np.random.default_rng(0).choice(len(unlabeled), count, replace=False)
-    texts = [example_text(unlabeled[i]) for i in chosen]
+    texts = [unlabeled[i].text for i in chosen]
     teacher = torch.zeros(len(texts), task.num_labels)
     space = paper_space()
     print(f"{len(texts)} unlabeled BigCloneBench pairs, {args.steps} timed steps per cell, "

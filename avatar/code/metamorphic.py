@@ -28,15 +28,12 @@ from avatar.code.rename import mine_identifiers
 from avatar.code.transform import create_transform, transform_all
 from avatar.core.errors import AvatarError
 from avatar.core.io import atomic_write_bytes, cache_lock, discard_corrupt
-from avatar.task.base import Split, Task
+from avatar.task.base import Code, Split, Task, snippets
 
 log = logging.getLogger("avatar")
 
 FORMAT = 2  # bump when the transforms or the file layout change: old copies are recomputed
 POOL_SIZE = 5000
-
-Code = str | tuple[str, str]
-
 
 @dataclass(frozen=True)
 class MetamorphicCopy:
@@ -71,7 +68,7 @@ def _functions(codes: list[Code]) -> list[str]:
     """The distinct functions of a split, in first-seen order (a pair holds two)."""
     seen: dict[str, None] = {}
     for code in codes:
-        for function in ([code] if isinstance(code, str) else code):
+        for function in snippets(code):
             seen.setdefault(function, None)
     return list(seen)
 
@@ -168,6 +165,5 @@ def canonical_split(task: Task, split: Split, cache_dir: Path) -> list[Code]:
     """The split's examples in canonical form, computed once and cached like a metamorphic copy;
     an example the transform skipped keeps its original code."""
     copy = metamorphic_copy(task, split, cache_dir, "canonical", seed=0)
-    originals = [e.code if isinstance(e.code, str) else (e.code[0], e.code[1])
-                 for e in task.read_split(split)]
+    originals = [e.text for e in task.read_split(split)]
     return [original if code is None else code for code, original in zip(copy.codes, originals)]

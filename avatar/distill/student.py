@@ -35,12 +35,10 @@ from avatar.run.executor import torch_threads
 from avatar.search.cost import MB, size_bytes
 from avatar.search.space import Candidate, model_config
 from avatar.search.variables import candidate_vars
-from avatar.task.base import Example, Split, Task, label_names, label_signature  # noqa: F401  (re-exported)
+from avatar.task.base import Code, Example, Split, Task, label_names, label_signature, snippets  # noqa: F401  (re-exported)
 from avatar.teach.teacher import Knowledge, check_knowledge, stable_key
 
 log = logging.getLogger("avatar")
-
-Text = str | tuple[str, str]
 
 
 def default_cache_dir() -> Path:
@@ -77,7 +75,7 @@ def build_tokenizer(
         if not canonical:
             return task.texts("unlabel_train")
         codes = canonical_split(task, "unlabel_train", cache)
-        return [text for code in codes for text in ([code] if isinstance(code, str) else code)]
+        return [text for code in codes for text in snippets(code)]
 
     return cached_tokenizer(
         candidate["tokenizer"],
@@ -134,13 +132,7 @@ def promised_size_mb(candidate: Candidate, num_labels: int) -> float:
 # ---------------------------------------------------------------------------------- data
 
 
-def example_text(example: Example) -> Text:
-    """What a student reads of an example: its code, or its pair of codes as a tuple."""
-    code = example.code
-    return code if isinstance(code, str) else (code[0], code[1])
-
-
-def text_length(text: Text) -> int:
+def text_length(text: Code) -> int:
     """An example's length in characters (a pair's both sides): the key evaluation batches are sorted by."""
     return len(text) if isinstance(text, str) else len(text[0]) + len(text[1])
 
@@ -154,7 +146,7 @@ class EncodedSplit(Dataset):
     """
 
     def __init__(
-        self, texts: list[Text], targets: torch.Tensor, tokenizer: PreTrainedTokenizerFast, max_length: int
+        self, texts: list[Code], targets: torch.Tensor, tokenizer: PreTrainedTokenizerFast, max_length: int
     ) -> None:
         if len(texts) != len(targets):
             raise AvatarError(f"{len(texts)} inputs but {len(targets)} targets")
@@ -265,7 +257,7 @@ class StudentDataModule(L.LightningDataModule):
         holdout: int = 0,
         augmented: Sequence[MetamorphicCopy] = (),
         group_by_length: bool = False,
-        canonical: Callable[[Split], list[Text]] | None = None,
+        canonical: Callable[[Split], list[Code]] | None = None,
     ) -> None:
         super().__init__()
         if soft and knowledge is not None and knowledge.logits is None:
@@ -349,10 +341,10 @@ class StudentDataModule(L.LightningDataModule):
         texts = [read[i] for i in held]
         return EncodedSplit(texts, targets, self.tokenizer, self.max_length)
 
-    def _texts(self, name: Split, examples: list[Example]) -> list[Text]:
+    def _texts(self, name: Split, examples: list[Example]) -> list[Code]:
         """What the student reads of a split's examples: their code, or its canonical form."""
         if self.canonical is None:
-            return [example_text(e) for e in examples]
+            return [e.text for e in examples]
         texts = self.canonical(name)
         if len(texts) != len(examples):
             raise AvatarError(f"the canonical form of split {name!r} has {len(texts)} examples, "
@@ -421,7 +413,7 @@ def flip_metrics(model: torch.nn.Module, data: StudentDataModule, copy: Metamorp
     kept = copy.kept[:limit] if limit else copy.kept
     dummy = torch.zeros(len(kept), dtype=torch.long)
     original = EncodedSplit([examples.texts[i] for i in kept], dummy, data.tokenizer, data.max_length)
-    variants: list[Text] = [copy.codes[i] for i in kept]  # type: ignore[misc]  # kept: never None
+    variants: list[Code] = [copy.codes[i] for i in kept]  # type: ignore[misc]  # kept: never None
     if data.canonical is not None:  # the student reads canonical names: so it reads the copy
         variants = canonical_codes(variants, data.task.language)  # type: ignore[arg-type, assignment]
     variant = EncodedSplit(variants, dummy, data.tokenizer, data.max_length)

@@ -51,7 +51,6 @@ from avatar.distill.settings import (
 from avatar.distill.student import (
     FLIPS,
     StudentDataModule,
-    Text,
     agreement,
     build_model,
     build_tokenizer,
@@ -75,7 +74,7 @@ from avatar.learn.training import (
 from avatar.search.cost import MB, available_memory_bytes, check_training_memory
 from avatar.search.space import Candidate
 from avatar.search.variables import candidate_vars
-from avatar.task.base import Split, Task
+from avatar.task.base import Code, Split, Task
 from avatar.teach.teacher import Knowledge, check_knowledge
 
 log = logging.getLogger("avatar")
@@ -273,7 +272,7 @@ def _augmented(task: Task, settings: DistillSettings, cache: Path) -> list[Metam
             for copy in range(1, settings.augment_copies + 1)]
 
 
-def _canonical(task: Task, settings: DistillSettings, cache: Path) -> Callable[[Split], list[Text]] | None:
+def _canonical(task: Task, settings: DistillSettings, cache: Path) -> Callable[[Split], list[Code]] | None:
     """``distill.canonical_names``: the reader of a split's canonical form (cached), or None."""
     if not settings.canonical_names:
         return None

@@ -18,6 +18,14 @@ import torchmetrics
 Split = Literal["label_train", "unlabel_train", "valid", "test"]
 SPLITS: tuple[Split, ...] = ("label_train", "unlabel_train", "valid", "test")
 
+Code = str | tuple[str, str]
+"""What a model reads of one example: a snippet, or a pair of snippets."""
+
+
+def snippets(code: Code) -> list[str]:
+    """The snippets in a code: the snippet itself, or both sides of a pair."""
+    return [code] if isinstance(code, str) else list(code)
+
 
 @dataclass(frozen=True)
 class Example:
@@ -28,10 +36,17 @@ class Example:
     column 4); ``None`` elsewhere.
     """
 
-    code: str | tuple[str, str]
+    code: Code
     label: int | None
     teacher_label: int | None = None
     id: str = ""
+
+    @property
+    def text(self) -> Code:
+        """The code as a model reads it: the snippet, or the pair as a tuple (a reader that
+        parsed JSON may have stored a list)."""
+        code = self.code
+        return code if isinstance(code, str) else (code[0], code[1])
 
 
 class Task(ABC):
@@ -112,7 +127,7 @@ class Task(ABC):
         """Every code snippet of a split, flattened: the corpus a student tokenizer learns."""
         out: list[str] = []
         for example in self.read_split(split):
-            out.extend([example.code] if isinstance(example.code, str) else list(example.code))
+            out.extend(snippets(example.code))
         return out
 
 

@@ -37,11 +37,9 @@ from typing import Any
 import numpy as np
 
 from avatar.core.errors import AvatarError
-from avatar.task.base import Example, Task
+from avatar.task.base import Code, Example, Task, snippets
 
 log = logging.getLogger("avatar")
-
-Code = str | tuple[str, str]
 
 TOKEN = re.compile(
     r"[A-Za-z_$][A-Za-z0-9_$]*"  # identifiers and keywords
@@ -229,7 +227,7 @@ def _texts(codes: Sequence[Code]) -> list[str]:
     """Single snippets as they are; pairs flattened to first, second, first, second ..."""
     out: list[str] = []
     for code in codes:
-        out.extend([code] if isinstance(code, str) else list(code))
+        out.extend(snippets(code))
     return out
 
 

@@ -26,7 +26,6 @@ from avatar.distill.student import (
     build_model,
     build_tokenizer,
     default_cache_dir,
-    example_text,
 )
 from avatar.run.executor import torch_threads
 from avatar.search.objectives import EffectivenessIndicator, MeterContext
@@ -59,7 +58,7 @@ class SnipIndicator(EffectivenessIndicator):
         knowledge = context.teacher_knowledge()
         examples = context.task.read_split("unlabel_train")
         rows = np.random.default_rng(self.seed).permutation(len(examples))[: self.examples]
-        self.texts = [example_text(examples[i]) for i in rows]
+        self.texts = [examples[i].text for i in rows]
         self.soft = knowledge.logits is not None
         values = knowledge.logits if self.soft else knowledge.labels()
         self.targets = torch.from_numpy(np.array(values, copy=True)[rows])
