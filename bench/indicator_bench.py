@@ -17,8 +17,15 @@ finished candidates and resumes an interrupted one from its last checkpoint (run
 under ``$AVATAR_CACHE/bench/indicator``). ``--workers 2`` runs two candidates at once as
 Ray tasks (one thread each).
 
+Training keeps freed memory in the process (``avatar.core.memory``, up to 1.4x the examples
+of glibc's defaults in the same minutes), and a wall-clock budget turns that into more
+examples, so the allocator is part of the ground truth: ``--allocator kept`` (the default,
+what every student trains with) or ``glibc`` (``AVATAR_KEEP_FREED_MEMORY=0``: the first 12
+candidates were distilled so, before the change). Rows record it; a row without it is glibc's.
+
     AVATAR_DATA=../shared/data python bench/indicator_bench.py --minutes 30 --workers 1
     python bench/indicator_bench.py --table        # the ground truth so far, no training
+    python bench/indicator_bench.py --table --allocator glibc   # the first ground truth
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ import numpy as np  # noqa: E402
 from fidelity import SampledValidTask, paper_space, peak_rss_mb  # noqa: E402
 
 from avatar.core.errors import AvatarError  # noqa: E402
+from avatar.core.memory import OFF_SWITCH  # noqa: E402
 from avatar.core.registry import CONSTRAINTS, TASKS  # noqa: E402
 from avatar.distill.student import default_cache_dir  # noqa: E402
 from avatar.search.cost import training_memory_bytes  # noqa: E402
@@ -50,6 +58,7 @@ from avatar.search.space import Candidate  # noqa: E402
 from avatar.search.variables import candidate_vars  # noqa: E402
 
 RESULTS = BENCH / "results" / "indicator_ground_truth.jsonl"
+ALLOCATORS = ("kept", "glibc")
 
 
 def draw(count: int, seed: int, max_mb: float, max_gb: float | None = None) -> list[Candidate]:
@@ -88,9 +97,12 @@ def with_replacements(
     return candidates + draw(len(candidates), seed + 1, max_mb, max_gb)[:missing]
 
 
-def run_key(candidate: Candidate, teacher: str, minutes: float, seed: int) -> str:
-    text = json.dumps([candidate.key(), teacher, minutes, seed], sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+def run_key(candidate: Candidate, teacher: str, minutes: float, seed: int, allocator: str = "kept") -> str:
+    """The candidate's row and run folder; glibc's rows keep their keys from before the allocator counted."""
+    parts: list[object] = [candidate.key(), teacher, minutes, seed]
+    if allocator != "glibc":
+        parts.append(allocator)
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def finished() -> dict[str, dict]:
@@ -123,6 +135,8 @@ def distil(index: int, candidate: dict, teacher: str, args: dict, key: str) -> d
     from avatar.teach.teacher import Knowledge
 
     torch.set_num_threads(args["threads"])
+    # read once per process, when training starts (a Ray worker is a process of its own)
+    os.environ[OFF_SWITCH] = "1" if args["allocator"] == "kept" else "0"
     base = TASKS.create("clone", data_dir=None)
     task = SampledValidTask(base, args["valid_examples"], args["seed"])
     logits = Path(os.environ["AVATAR_DATA"]) / "bigclonebench" / "teacher_logits"
@@ -140,7 +154,8 @@ def distil(index: int, candidate: dict, teacher: str, args: dict, key: str) -> d
     # not trainable on this machine: a ground-truth fact (recorded, so a rerun skips it) that
     # the search avoids with constraints=size3mb_memory; the indicator evaluation leaves it out
     skipped = {"key": key, "index": index, "teacher": teacher, "minutes": args["minutes"],
-               "seed": args["seed"], "candidate": cand.as_dict(), "size_mb": None, "test_accuracy": None}
+               "seed": args["seed"], "allocator": args["allocator"], "candidate": cand.as_dict(),
+               "size_mb": None, "test_accuracy": None}
     needed = needed_gb(cand)
     if needed > args["max_gb"]:
         return {**skipped, "skipped": f"needs about {needed:.1f} GiB of RAM for one training step (over "
@@ -155,7 +170,7 @@ def distil(index: int, candidate: dict, teacher: str, args: dict, key: str) -> d
     metrics = result.metrics
     return {
         "key": key, "index": index, "teacher": teacher, "minutes": args["minutes"], "seed": args["seed"],
-        "candidate": cand.as_dict(), "size_mb": result.size_mb,
+        "allocator": args["allocator"], "candidate": cand.as_dict(), "size_mb": result.size_mb,
         "test_accuracy": metrics["test/accuracy"], "test_f1": metrics["test/f1"],
         "val_accuracy": metrics.get("val/accuracy"), "collapsed": result.collapsed,
         "steps": result.global_step, "examples": result.global_step * int(cand["batch_size"]),
@@ -215,12 +230,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="record a candidate whose training step needs more RAM (estimated) as not "
                              "trainable here instead of training it (constraints=size3mb_memory's bound)")
     parser.add_argument("--only", type=int, nargs="*", default=None, help="candidate indices to run")
+    parser.add_argument("--allocator", choices=ALLOCATORS, default="kept",
+                        help="kept: freed memory stays in the process (as students train); glibc: defaults")
     parser.add_argument("--table", action="store_true", help="print the ground truth so far and stop")
     args = parser.parse_args(argv)
 
     candidates = with_replacements(draw(args.candidates, args.seed, args.max_mb), args.seed, args.max_mb,
                                    args.max_gb)
-    keys = [run_key(c, args.teacher, args.minutes, args.seed) for c in candidates]
+    keys = [run_key(c, args.teacher, args.minutes, args.seed, args.allocator) for c in candidates]
     done = finished()
     if args.table:
         print(table([done[k] for k in keys if k in done]))
@@ -233,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = {
         "minutes": args.minutes, "seed": args.seed, "valid_examples": args.valid_examples,
         "val_minutes": args.val_minutes, "threads": args.threads, "max_gb": args.max_gb,
+        "allocator": args.allocator,
         "runs": str(default_cache_dir() / "bench" / "indicator"),
     }
     todo = [i for i, k in enumerate(keys) if k not in done and (args.only is None or i in args.only)]

@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 
+from avatar.core.memory import OFF_SWITCH  # noqa: E402
 from avatar.core.registry import INDICATORS  # noqa: E402
 from avatar.learn.training import wall_clock_seconds  # noqa: E402
 from avatar.search.objectives import MeterContext  # noqa: E402
@@ -86,10 +87,13 @@ BASE = ["task=clone", "teacher=paper_codebert", "space=avatar", "constraints=siz
         "trainer.max_time=00:00:30:00"]
 
 
-def ground_truth(path: Path) -> list[dict]:
+def ground_truth(path: Path, allocator: str = "kept") -> list[dict]:
+    """The trained candidates distilled with ``allocator`` (bench/indicator_bench.py; a row without
+    the field is glibc's: the first ground truth)."""
     if not path.is_file():
         raise SystemExit(f"{path} not found: run bench/indicator_bench.py first")
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [row for row in rows if row.get("allocator", "glibc") == allocator]
     # a candidate this machine cannot train has no accuracy to rank (constraints=size3mb_memory)
     return sorted((row for row in rows if row.get("test_accuracy") is not None), key=lambda row: row["index"])
 
@@ -170,8 +174,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the brief runs, the proxies)")
     parser.add_argument("--workers", type=int, default=1,
                         help="brief runs at once (a local Ray of that many CPUs, one thread each)")
+    parser.add_argument("--allocator", choices=("kept", "glibc"), default="kept",
+                        help="the ground truth's rows to rank (bench/indicator_bench.py --allocator); the "
+                             "brief runs and meters here train with the same")
     parser.add_argument("--list", action="store_true")
     args = parser.parse_args(argv)
+    # before any training and before Ray starts, so its workers inherit it
+    os.environ[OFF_SWITCH] = "1" if args.allocator == "kept" else "0"
     import logging
 
     import torch
@@ -181,9 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         print("\n".join([*VARIANTS, CURVE]))
         return 0
-    rows = ground_truth(Path(args.ground_truth))
+    rows = ground_truth(Path(args.ground_truth), args.allocator)
     if len(rows) < 3:
-        raise SystemExit(f"{len(rows)} ground-truth candidates: at least 3 are needed to rank")
+        raise SystemExit(f"{len(rows)} ground-truth candidates distilled with --allocator {args.allocator}: "
+                         "at least 3 are needed to rank")
     chosen = args.variants or [*VARIANTS, CURVE]
     unknown = [v for v in chosen if v not in VARIANTS and v != CURVE]
     if unknown:
