@@ -23,9 +23,15 @@ examples, so the allocator is part of the ground truth: ``--allocator kept`` (th
 what every student trains with) or ``glibc`` (``AVATAR_KEEP_FREED_MEMORY=0``: the first 12
 candidates were distilled so, before the change). Rows record it; a row without it is glibc's.
 
+``--learning-rate`` (1e-3 by default) trains every candidate at one rate, the one the
+default search holds its students at (``indicator.learning_rate``: the surrogate's brief runs
+all train at it, so the search fixes the space's rate there). The first 12 trained at their own
+Latin-hypercube rates (``--learning-rate own``), and 5 of them at 5e-5 or 1e-4 collapsed or
+stayed low: a ground truth that ranks rates no default search trains at.
+
     AVATAR_DATA=../shared/data python bench/indicator_bench.py --minutes 30 --workers 1
     python bench/indicator_bench.py --table        # the ground truth so far, no training
-    python bench/indicator_bench.py --table --allocator glibc   # the first ground truth
+    python bench/indicator_bench.py --table --allocator glibc --learning-rate own   # the first one
 """
 
 from __future__ import annotations
@@ -73,6 +79,13 @@ def draw(count: int, seed: int, max_mb: float, max_gb: float | None = None) -> l
         constraints.append(CONSTRAINTS.create("train_memory", max_gb=max_gb))
     pruner = Pruner(space, constraints, num_labels=2, seed=seed)
     return [space.candidate(genome) for genome in pruner.latin_hypercube(count, random.Random(seed))]
+
+
+def at_learning_rate(candidate: Candidate, rate: float | None) -> Candidate:
+    """The candidate with its learning rate held at ``rate`` (None: its own)."""
+    if rate is None:
+        return candidate
+    return paper_space().validate({**candidate.as_dict(), "learning_rate": rate})
 
 
 def needed_gb(candidate: Candidate) -> float:
@@ -151,11 +164,12 @@ def distil(index: int, candidate: dict, teacher: str, args: dict, key: str) -> d
     out = Path(args["runs"]) / key
     started = time.perf_counter()
     cpu_started = time.process_time()
+    setting = {"key": key, "index": index, "teacher": teacher, "minutes": args["minutes"],
+               "seed": args["seed"], "allocator": args["allocator"],
+               "held_learning_rate": args["learning_rate"]}
     # not trainable on this machine: a ground-truth fact (recorded, so a rerun skips it) that
     # the search avoids with constraints=size3mb_memory; the indicator evaluation leaves it out
-    skipped = {"key": key, "index": index, "teacher": teacher, "minutes": args["minutes"],
-               "seed": args["seed"], "allocator": args["allocator"], "candidate": cand.as_dict(),
-               "size_mb": None, "test_accuracy": None}
+    skipped = {**setting, "candidate": cand.as_dict(), "size_mb": None, "test_accuracy": None}
     needed = needed_gb(cand)
     if needed > args["max_gb"]:
         return {**skipped, "skipped": f"needs about {needed:.1f} GiB of RAM for one training step (over "
@@ -169,8 +183,7 @@ def distil(index: int, candidate: dict, teacher: str, args: dict, key: str) -> d
     cpu_seconds = time.process_time() - cpu_started
     metrics = result.metrics
     return {
-        "key": key, "index": index, "teacher": teacher, "minutes": args["minutes"], "seed": args["seed"],
-        "allocator": args["allocator"], "candidate": cand.as_dict(), "size_mb": result.size_mb,
+        **setting, "candidate": cand.as_dict(), "size_mb": result.size_mb,
         "test_accuracy": metrics["test/accuracy"], "test_f1": metrics["test/f1"],
         "val_accuracy": metrics.get("val/accuracy"), "collapsed": result.collapsed,
         "steps": result.global_step, "examples": result.global_step * int(cand["batch_size"]),
@@ -232,11 +245,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", type=int, nargs="*", default=None, help="candidate indices to run")
     parser.add_argument("--allocator", choices=ALLOCATORS, default="kept",
                         help="kept: freed memory stays in the process (as students train); glibc: defaults")
+    parser.add_argument("--learning-rate", default="1e-3",
+                        help="every candidate's rate (the default search's); 'own': its Latin-hypercube one")
     parser.add_argument("--table", action="store_true", help="print the ground truth so far and stop")
     args = parser.parse_args(argv)
 
     candidates = with_replacements(draw(args.candidates, args.seed, args.max_mb), args.seed, args.max_mb,
                                    args.max_gb)
+    held = None if args.learning_rate == "own" else float(args.learning_rate)
+    candidates = [at_learning_rate(c, held) for c in candidates]
     keys = [run_key(c, args.teacher, args.minutes, args.seed, args.allocator) for c in candidates]
     done = finished()
     if args.table:
@@ -250,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = {
         "minutes": args.minutes, "seed": args.seed, "valid_examples": args.valid_examples,
         "val_minutes": args.val_minutes, "threads": args.threads, "max_gb": args.max_gb,
-        "allocator": args.allocator,
+        "allocator": args.allocator, "learning_rate": held,
         "runs": str(default_cache_dir() / "bench" / "indicator"),
     }
     todo = [i for i, k in enumerate(keys) if k not in done and (args.only is None or i in args.only)]

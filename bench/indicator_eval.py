@@ -87,13 +87,15 @@ BASE = ["task=clone", "teacher=paper_codebert", "space=avatar", "constraints=siz
         "trainer.max_time=00:00:30:00"]
 
 
-def ground_truth(path: Path, allocator: str = "kept") -> list[dict]:
-    """The trained candidates distilled with ``allocator`` (bench/indicator_bench.py; a row without
-    the field is glibc's: the first ground truth)."""
+def ground_truth(path: Path, allocator: str = "kept", learning_rate: float | None = 1e-3) -> list[dict]:
+    """The trained candidates distilled with ``allocator`` and every one at ``learning_rate``
+    (None: each at its own; bench/indicator_bench.py). A row without the fields is of the first
+    ground truth: glibc's allocator, each candidate's own rate."""
     if not path.is_file():
         raise SystemExit(f"{path} not found: run bench/indicator_bench.py first")
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    rows = [row for row in rows if row.get("allocator", "glibc") == allocator]
+    rows = [row for row in rows if row.get("allocator", "glibc") == allocator
+            and row.get("held_learning_rate") == learning_rate]
     # a candidate this machine cannot train has no accuracy to rank (constraints=size3mb_memory)
     return sorted((row for row in rows if row.get("test_accuracy") is not None), key=lambda row: row["index"])
 
@@ -177,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--allocator", choices=("kept", "glibc"), default="kept",
                         help="the ground truth's rows to rank (bench/indicator_bench.py --allocator); the "
                              "brief runs and meters here train with the same")
+    parser.add_argument("--learning-rate", default="1e-3",
+                        help="the ground truth's rows trained at this rate ('own': each at its own)")
     parser.add_argument("--list", action="store_true")
     args = parser.parse_args(argv)
     # before any training and before Ray starts, so its workers inherit it
@@ -190,10 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         print("\n".join([*VARIANTS, CURVE]))
         return 0
-    rows = ground_truth(Path(args.ground_truth), args.allocator)
+    held = None if args.learning_rate == "own" else float(args.learning_rate)
+    rows = ground_truth(Path(args.ground_truth), args.allocator, held)
     if len(rows) < 3:
-        raise SystemExit(f"{len(rows)} ground-truth candidates distilled with --allocator {args.allocator}: "
-                         "at least 3 are needed to rank")
+        raise SystemExit(f"{len(rows)} ground-truth candidates with --allocator {args.allocator} "
+                         f"--learning-rate {args.learning_rate}: at least 3 are needed to rank")
     chosen = args.variants or [*VARIANTS, CURVE]
     unknown = [v for v in chosen if v not in VARIANTS and v != CURVE]
     if unknown:
