@@ -39,15 +39,20 @@ def test_settings_check_the_loss_before_any_work() -> None:
     assert DistillSettings.from_config({"loss": "kl_cosine", "loss_options": {"cosine_weight": 0.5}})
 
 
-def test_kl_cosine_is_kl_plus_the_cosine_distance() -> None:
+def test_kl_cosine_is_kl_plus_the_cosine_distance_of_the_softened_probabilities() -> None:
     torch.manual_seed(0)
     student, teacher = torch.randn(8, 2), torch.randn(8, 2)
     kl = LOSSES.create("kl", temperature=2.0)(student, teacher)
     both = LOSSES.create("kl_cosine", temperature=2.0, cosine_weight=0.5)(student, teacher)
-    cosine = (1 - torch.nn.functional.cosine_similarity(student, teacher, dim=-1)).mean()
+    functional = torch.nn.functional
+    softened = functional.softmax(student / 2, -1), functional.softmax(teacher / 2, -1)
+    cosine = (1 - functional.cosine_similarity(*softened, dim=-1)).mean()
     assert float(both) == pytest.approx(float(kl + 0.5 * cosine), rel=1e-5)
     same = LOSSES.create("kl_cosine", temperature=2.0)(teacher, teacher)
     assert float(same) == pytest.approx(0.0, abs=1e-5)
+    # a softmax ignores a shift of every logit, so the loss does too (a cosine of logits did not)
+    shifted = LOSSES.create("kl_cosine", temperature=2.0)(teacher + 5.0, teacher)
+    assert float(shifted) == pytest.approx(0.0, abs=1e-5)
 
 
 def test_auto_takes_hard_labels_from_a_teacher_undecided_between_two_classes() -> None:
