@@ -35,6 +35,7 @@ log = logging.getLogger("avatar")
 FORMAT = 2  # bump when the transforms or the file layout change: old copies are recomputed
 POOL_SIZE = 5000
 
+
 @dataclass(frozen=True)
 class MetamorphicCopy:
     """One split's copy, example by example (``None``: skipped), and the transform's counts."""
