@@ -67,6 +67,23 @@ RESULTS = BENCH / "results" / "indicator_ground_truth.jsonl"
 ALLOCATORS = ("kept", "glibc")
 
 
+def use_allocator(allocator: str) -> None:
+    """Train in this process (and the Ray workers it starts) with ``allocator``: set before any
+    training, since ``keep_freed_memory`` reads the switch once per process."""
+    os.environ[OFF_SWITCH] = "1" if allocator == "kept" else "0"
+
+
+def held_rate(option: str) -> float | None:
+    """``--learning-rate``: the rate every candidate trains at, or None for ``own``."""
+    return None if option == "own" else float(option)
+
+
+def measured_under(row: dict, allocator: str, rate: float | None) -> bool:
+    """Whether a ground-truth row was distilled with ``allocator`` at ``rate``; a row without the
+    fields is of the first ground truth (glibc's allocator, each candidate's own rate)."""
+    return row.get("allocator", "glibc") == allocator and row.get("held_learning_rate") == rate
+
+
 def draw(count: int, seed: int, max_mb: float, max_gb: float | None = None) -> list[Candidate]:
     """The seeded Latin-hypercube sample of the 3 MiB space: the same list on every machine.
 
@@ -148,8 +165,7 @@ def distil(index: int, candidate: dict, teacher: str, args: dict, key: str) -> d
     from avatar.teach.teacher import Knowledge
 
     torch.set_num_threads(args["threads"])
-    # read once per process, when training starts (a Ray worker is a process of its own)
-    os.environ[OFF_SWITCH] = "1" if args["allocator"] == "kept" else "0"
+    use_allocator(args["allocator"])  # a Ray worker is a process of its own
     base = TASKS.create("clone", data_dir=None)
     task = SampledValidTask(base, args["valid_examples"], args["seed"])
     logits = Path(os.environ["AVATAR_DATA"]) / "bigclonebench" / "teacher_logits"
@@ -252,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
 
     candidates = with_replacements(draw(args.candidates, args.seed, args.max_mb), args.seed, args.max_mb,
                                    args.max_gb)
-    held = None if args.learning_rate == "own" else float(args.learning_rate)
+    held = held_rate(args.learning_rate)
     candidates = [at_learning_rate(c, held) for c in candidates]
     keys = [run_key(c, args.teacher, args.minutes, args.seed, args.allocator) for c in candidates]
     done = finished()

@@ -35,11 +35,12 @@ os.environ.setdefault("WANDB_MODE", "offline")
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(BENCH))
 
 import numpy as np  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
+from indicator_bench import ALLOCATORS, held_rate, measured_under, use_allocator  # noqa: E402
 
-from avatar.core.memory import OFF_SWITCH  # noqa: E402
 from avatar.core.registry import INDICATORS  # noqa: E402
 from avatar.learn.training import wall_clock_seconds  # noqa: E402
 from avatar.search.objectives import MeterContext  # noqa: E402
@@ -89,13 +90,11 @@ BASE = ["task=clone", "teacher=paper_codebert", "space=avatar", "constraints=siz
 
 def ground_truth(path: Path, allocator: str = "kept", learning_rate: float | None = 1e-3) -> list[dict]:
     """The trained candidates distilled with ``allocator`` and every one at ``learning_rate``
-    (None: each at its own; bench/indicator_bench.py). A row without the fields is of the first
-    ground truth: glibc's allocator, each candidate's own rate."""
+    (None: each at its own; bench/indicator_bench.py)."""
     if not path.is_file():
         raise SystemExit(f"{path} not found: run bench/indicator_bench.py first")
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    rows = [row for row in rows if row.get("allocator", "glibc") == allocator
-            and row.get("held_learning_rate") == learning_rate]
+    rows = [row for row in rows if measured_under(row, allocator, learning_rate)]
     # a candidate this machine cannot train has no accuracy to rank (constraints=size3mb_memory)
     return sorted((row for row in rows if row.get("test_accuracy") is not None), key=lambda row: row["index"])
 
@@ -176,15 +175,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the brief runs, the proxies)")
     parser.add_argument("--workers", type=int, default=1,
                         help="brief runs at once (a local Ray of that many CPUs, one thread each)")
-    parser.add_argument("--allocator", choices=("kept", "glibc"), default="kept",
+    parser.add_argument("--allocator", choices=ALLOCATORS, default="kept",
                         help="the ground truth's rows to rank (bench/indicator_bench.py --allocator); the "
                              "brief runs and meters here train with the same")
     parser.add_argument("--learning-rate", default="1e-3",
                         help="the ground truth's rows trained at this rate ('own': each at its own)")
     parser.add_argument("--list", action="store_true")
     args = parser.parse_args(argv)
-    # before any training and before Ray starts, so its workers inherit it
-    os.environ[OFF_SWITCH] = "1" if args.allocator == "kept" else "0"
+    use_allocator(args.allocator)  # before Ray starts, so its workers inherit it
     import logging
 
     import torch
@@ -194,8 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         print("\n".join([*VARIANTS, CURVE]))
         return 0
-    held = None if args.learning_rate == "own" else float(args.learning_rate)
-    rows = ground_truth(Path(args.ground_truth), args.allocator, held)
+    rows = ground_truth(Path(args.ground_truth), args.allocator, held_rate(args.learning_rate))
     if len(rows) < 3:
         raise SystemExit(f"{len(rows)} ground-truth candidates with --allocator {args.allocator} "
                          f"--learning-rate {args.learning_rate}: at least 3 are needed to rank")
