@@ -10,7 +10,7 @@ a softmax ignores a shift of all logits, a cosine of logits does not, so a cosin
 asks the student to match the teacher's arbitrary offset too. Measured (CodeBERT logits, the
 `context` student, 60 minutes, one thread; bench/robustness.py): with the cosine of raw logits
 the student's validation accuracy stayed at 0.82-0.84 for the whole hour and it reached 0.8357
-test accuracy against 0.9150 with `kl` alone.
+test accuracy against 0.9150 with `kl` alone; with the cosine of probabilities, 0.9260 (one run).
 """
 
 from __future__ import annotations
