@@ -60,7 +60,12 @@ SURROGATE = ["indicator=surrogate"]
 VARIANTS: dict[str, list[str]] = {
     "flops": ["indicator=flops"],
     "snip": ["indicator=snip"],
-    "budget_examples": ["indicator=budget_examples"],
+    # as first measured: every candidate timed, no cap (the configuration's defaults since the second
+    # ground truth: a calibrated speed model and a cap of 1.5 passes)
+    "budget_examples": ["indicator=budget_examples", "indicator.calibration=0",
+                        "indicator.saturation_epochs=null"],
+    "budget_examples, calibrated 12": ["indicator=budget_examples", "indicator.saturation_epochs=null"],
+    "budget_examples, calibrated 12, capped 1.5 passes": ["indicator=budget_examples"],
     **{f"surrogate {regressor}, adaptive, 2000 ex": [*SURROGATE, f"indicator.regressor={regressor}"]
        for regressor in ("ridge", "gbt", "gp")},
     **{f"surrogate {regressor}, lhs, 2000 ex": [*SURROGATE, f"indicator.regressor={regressor}",

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 
 from avatar.core.errors import AvatarError
-from avatar.core.registry import INDICATORS
+from avatar.core.registry import CONSTRAINTS, INDICATORS
 from avatar.search.objectives import MeterContext
+from avatar.search.smt import Pruner
+from avatar.search.speed import SpeedModel, features, leave_one_out_errors
+from avatar.teach.teacher import Knowledge
 from tests.helpers import TINY_STUDENT, load_space
 
 BASE = TINY_STUDENT
@@ -34,3 +38,34 @@ def test_a_budget_in_epochs_is_one_clear_line() -> None:
     indicator = INDICATORS.create("budget_examples")
     with pytest.raises(AvatarError, match="set trainer.max_time"):
         indicator.prepare(MeterContext(load_space("tiny"), 2))
+
+
+def test_the_speed_model_recovers_a_linear_time_and_reports_its_leave_one_out_error() -> None:
+    space = load_space("tiny")
+    candidates = [space.validate({**BASE, "num_hidden_layers": layers, "batch_size": batch})
+                  for layers in (1, 2, 3) for batch in (16, 32)]
+    seconds = [0.002 + 0.0005 * features(c, 2)[1] for c in candidates]  # an exactly linear machine
+    model = SpeedModel.fit(candidates, [1 / s for s in seconds], 2)
+    assert (model.overhead, model.per_mb) == pytest.approx((0.002, 0.0005))
+    assert np.allclose(leave_one_out_errors(candidates, [1 / s for s in seconds], 2), 0, atol=1e-9)
+    with pytest.raises(AvatarError, match="at least 2 measured candidates"):
+        SpeedModel.fit(candidates[:1], [10.0], 2)
+
+
+def test_calibrated_and_capped_it_measures_a_sample_and_past_the_cap_prefers_more_work(tmp_path) -> None:
+    space = load_space("tiny")
+    pruner = Pruner(space, [CONSTRAINTS.create("size", max_mb=1.0)], num_labels=2, seed=0)
+    knowledge = Knowledge("demo", "t", "f", logits=np.zeros((100, 2)))
+    context = MeterContext(space, 2, str(tmp_path), pruner=pruner, knowledge=lambda: knowledge,
+                           student_seconds=600.0)
+    indicator = INDICATORS.create("budget_examples", runs=1, calibration=3, saturation_epochs=2.0,
+                                  learning_rate=1e-3)
+    indicator.prepare(context)
+    assert len(json.loads((tmp_path / "train_speed_cache.json").read_text())) == 3  # the sample only
+    assert indicator.cap == 200 and indicator.fixed_choices == {"learning_rate": 1e-3}
+    light = space.validate(BASE)
+    heavy = space.validate({**BASE, "num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128})
+    # ten minutes is far past two passes over 100 examples for both: the one with more work per example wins
+    assert indicator.examples(light, context) > indicator.examples(heavy, context) > 200
+    assert indicator.predict(heavy, context) > indicator.predict(light, context)
+    assert len(json.loads((tmp_path / "train_speed_cache.json").read_text())) == 3  # predicted, not measured

@@ -1,49 +1,129 @@
-"""The examples a student sees within its budget: measured training throughput x the budget.
+"""The examples a student sees within its budget: training throughput x the budget, up to a few passes.
 
 Why: on a CPU, inside one 3 MiB size budget, the training cost of a candidate varies more
-than 10x (long sequences, many layers, large vocabularies, relative positions), and a
-student given 30 minutes learns from the examples it gets through. On the indicator ground
-truth (``bench/indicator_bench.py``: Latin-hypercube candidates of the paper's whole
-space distilled for 30 minutes on real BigCloneBench), the examples each candidate saw
-ranked their test accuracy better than the zero-cost proxies did (docs/benchmarks.md,
-"Indicator variants against the ground truth"). This indicator predicts that number before
-any student trains: a few real training steps of the untrained candidate
-(``meters=trainable``'s measurement, shared with it through the run directory's cache)
-times the students' wall-clock budget (``trainer.max_time``).
+than 10x (long sequences, many layers, many heads, relative positions), and a student given
+30 minutes learns from the examples it gets through. On the indicator ground truth
+(``bench/indicator_bench.py``: Latin-hypercube candidates of the paper's whole space
+distilled for 30 minutes on real BigCloneBench), the examples each candidate saw ranked its
+test accuracy better than the zero-cost proxies did (docs/benchmarks.md, "Indicator
+variants against the ground truth"). This indicator predicts that number before any student
+trains: real training steps of the untrained candidate (``meters=trainable``'s measurement,
+shared with it through the run directory's cache) times the students' wall-clock budget
+(``trainer.max_time``).
 
-It sees no data and no teacher, so it cannot tell a student that would learn nothing at
-its learning rate from one that would; what it predicts is the budget's share of the
-candidate, which is why the budget must be a time: with a budget in epochs every student
-sees the same examples.
+Two options make it a search's objective rather than a ranker of a sample:
+
+- ``calibration``: measure only this many Latin-hypercube candidates of the feasible space
+  and predict every other one's speed from them (``avatar.search.speed``), since measuring
+  each candidate a search visits costs about 17 s (an hour for a few hundred).
+- ``saturation_epochs``: the examples count up to this many passes over the teacher's
+  unlabeled examples, and past that the candidate with more work per example (forward FLOPs:
+  width, depth and the tokens it reads of each example) ranks higher. Why: a search climbs to
+  the indicator's maximum, and examples alone peak at the smallest student of the space
+  (0.09 MiB, 1.3 million pairs in an hour), which stays near 0.80 validation accuracy for
+  hundreds of thousands of pairs and ends at 0.8668 in 60 minutes, 4.5 points under a 1.74 MiB
+  student that saw a tenth of the pairs: once a student has seen the data a pass or two, its
+  capacity limits it, not its examples (that student's validation reached its plateau after
+  1.4 passes).
+
+It sees no labels, so it cannot tell a student that would learn nothing at its learning rate
+from one that would: it holds the search at ``learning_rate`` (the rate the ground truth and the
+surrogate's brief runs train at). A budget in epochs is refused: every student would see the
+same examples.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import random
+import statistics
+from typing import Any
 
 from avatar.core.errors import AvatarError
 from avatar.core.registry import INDICATORS
 from avatar.plugins.meters.training import TrainingThroughputMeter
+from avatar.search.cost import forward_flops
 from avatar.search.objectives import EffectivenessIndicator, MeterContext
 from avatar.search.space import Candidate
+from avatar.search.speed import SpeedModel, leave_one_out_errors
+from avatar.search.variables import candidate_vars
+
+log = logging.getLogger("avatar")
+
+CAPACITY_WEIGHT = 0.01
+"""Weight of log10(forward FLOPs) beside log10(examples): 10x the work per example is worth
+2.3% more examples, so among students past saturation (equal examples) it decides, and below
+it only between near-equal ones."""
 
 
 @INDICATORS.register("budget_examples")
 class BudgetExamplesIndicator(EffectivenessIndicator):
-    """``log10`` of the training examples the candidate would see within the students' budget."""
+    """``log10`` of the training examples the candidate would see within the students' budget
+    (capped at ``saturation_epochs`` passes), plus a small capacity term."""
 
-    needs_knowledge = False
+    # the teacher's unlabeled examples set the cap of ``saturation_epochs``
+    needs_knowledge = True
 
     def __init__(self, threads: int = 1, runs: int = 3, warmup: int = 1, seed: int = 0,
-                 max_seconds: float = 10.0) -> None:
+                 max_seconds: float = 10.0, calibration: int = 0, saturation_epochs: float | None = None,
+                 learning_rate: float | None = None) -> None:
+        if calibration < 0 or calibration == 1:
+            raise AvatarError(f"indicator.calibration must be 0 (measure every candidate) or >= 2, "
+                              f"got {calibration}")
+        if saturation_epochs is not None and not saturation_epochs > 0:
+            raise AvatarError(f"indicator.saturation_epochs must be > 0 or null, got {saturation_epochs}")
         self.meter = TrainingThroughputMeter(threads=threads, runs=runs, warmup=warmup, seed=seed,
                                              max_seconds=max_seconds)
+        self.seed = seed
+        self.calibration = calibration
+        self.saturation_epochs = saturation_epochs
+        self.learning_rate = learning_rate
+        self.speed: SpeedModel | None = None
+        self.cap: float | None = None
+
+    @property
+    def fixed_choices(self) -> dict[str, Any]:
+        return {"learning_rate": self.learning_rate} if self.learning_rate is not None else {}
 
     def prepare(self, context: MeterContext) -> None:
         budget_seconds(context)  # a budget in epochs fails before the search starts
+        if self.saturation_epochs is not None:
+            unlabeled = len(context.teacher_knowledge())
+            self.cap = self.saturation_epochs * unlabeled
+            log.info("budget_examples: examples count up to %.1f passes over %d unlabeled examples (%d)",
+                     self.saturation_epochs, unlabeled, self.cap)
+        if self.calibration:
+            self.speed = self.calibrate(context)
+
+    def calibrate(self, context: MeterContext) -> SpeedModel:
+        """Measure ``calibration`` Latin-hypercube candidates and fit the speed model on them."""
+        if context.pruner is None:
+            raise AvatarError("indicator.calibration samples the feasible space; this search has no pruner")
+        rng = random.Random(f"budget_examples:{self.seed}")
+        genomes = context.pruner.latin_hypercube(self.calibration, rng)
+        candidates = [context.space.candidate(genome) for genome in genomes]
+        speeds = [self.meter.measure(candidate, context) for candidate in candidates]
+        model = SpeedModel.fit(candidates, speeds, context.num_labels)
+        errors = leave_one_out_errors(candidates, speeds, context.num_labels)
+        log.info("budget_examples: speed model from %d measured candidates (%.2f-%.1f examples/s): "
+                 "%.3g s + %.3g s per MiB of a step per example; leave-one-out error median %.0f%%",
+                 len(speeds), min(speeds), max(speeds), model.overhead, model.per_mb,
+                 100 * statistics.median(abs(e) for e in errors) if errors else float("nan"))
+        return model
+
+    def examples(self, candidate: Candidate, context: MeterContext) -> float:
+        """The examples the candidate would see within the students' budget, before the cap."""
+        rate = (self.speed.examples_per_second(candidate) if self.speed is not None
+                else self.meter.measure(candidate, context))
+        return rate * budget_seconds(context)
 
     def predict(self, candidate: Candidate, context: MeterContext) -> float:
-        return math.log10(self.meter.measure(candidate, context) * budget_seconds(context))
+        seen = self.examples(candidate, context)
+        if self.cap is None:
+            return math.log10(seen)
+        work = float(forward_flops(candidate_vars(candidate, context.num_labels)))
+        return math.log10(min(seen, self.cap)) + CAPACITY_WEIGHT * math.log10(work)
 
 
 def budget_seconds(context: MeterContext) -> float:
