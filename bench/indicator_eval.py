@@ -66,6 +66,8 @@ VARIANTS: dict[str, list[str]] = {
                         "indicator.saturation_epochs=null"],
     "budget_examples, calibrated 12": ["indicator=budget_examples", "indicator.saturation_epochs=null"],
     "budget_examples, calibrated 12, capped 1.5 passes": ["indicator=budget_examples"],
+    "budget_examples, calibrated 12, capped 1.5 passes, per token": ["indicator=budget_examples",
+                                                                     "indicator.per_token=true"],
     **{f"surrogate {regressor}, adaptive, 2000 ex": [*SURROGATE, f"indicator.regressor={regressor}"]
        for regressor in ("ridge", "gbt", "gp")},
     **{f"surrogate {regressor}, lhs, 2000 ex": [*SURROGATE, f"indicator.regressor={regressor}",

@@ -69,3 +69,9 @@ def test_calibrated_and_capped_it_measures_a_sample_and_past_the_cap_prefers_mor
     assert indicator.examples(light, context) > indicator.examples(heavy, context) > 200
     assert indicator.predict(heavy, context) > indicator.predict(light, context)
     assert len(json.loads((tmp_path / "train_speed_cache.json").read_text())) == 3  # predicted, not measured
+    # per_token counts what the student reads of each example: its sequence length (the same speeds, cached)
+    tokens = INDICATORS.create("budget_examples", runs=1, calibration=3, saturation_epochs=2.0,
+                               per_token=True)
+    tokens.prepare(context)
+    expected = indicator.predict(light, context) + math.log10(128)
+    assert tokens.predict(light, context) == pytest.approx(expected)

@@ -67,7 +67,7 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
 
     def __init__(self, threads: int = 1, runs: int = 3, warmup: int = 1, seed: int = 0,
                  max_seconds: float = 10.0, calibration: int = 0, saturation_epochs: float | None = None,
-                 learning_rate: float | None = None) -> None:
+                 learning_rate: float | None = None, per_token: bool = False) -> None:
         if calibration < 0 or calibration == 1:
             raise AvatarError(f"indicator.calibration must be 0 (measure every candidate) or >= 2, "
                               f"got {calibration}")
@@ -79,6 +79,7 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
         self.calibration = calibration
         self.saturation_epochs = saturation_epochs
         self.learning_rate = learning_rate
+        self.per_token = per_token
         self.speed: SpeedModel | None = None
         self.cap: float | None = None
 
@@ -120,10 +121,15 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
 
     def predict(self, candidate: Candidate, context: MeterContext) -> float:
         seen = self.examples(candidate, context)
+        if self.cap is not None:
+            seen = min(seen, self.cap)
+        # per_token: each example counts its sequence length (nearly every BigCloneBench pair is
+        # longer than 512 tokens, so a student at 512 reads twice what one at 256 reads of it)
+        score = math.log10(seen * (int(candidate["max_sequence_length"]) if self.per_token else 1))
         if self.cap is None:
-            return math.log10(seen)
+            return score
         work = float(forward_flops(candidate_vars(candidate, context.num_labels)))
-        return math.log10(min(seen, self.cap)) + CAPACITY_WEIGHT * math.log10(work)
+        return score + CAPACITY_WEIGHT * math.log10(work)
 
 
 def budget_seconds(context: MeterContext) -> float:
