@@ -15,7 +15,8 @@ untrained student; ``budget_examples``: a few timed training steps of each untra
 times the students' budget), the surrogate's regressors (Bayesian ridge, gradient boosting, a Gaussian
 process) over its sampling (adaptive random, Latin hypercube) and brief-run budget (2,000
 examples, or a fixed wall-clock time), and a learning-curve reference: each candidate's own
-validation accuracy at its first check (a fifth of its budget), read from the ground truth.
+validation accuracy at its first check (a fifth of its budget), and the pairs each candidate really
+saw in its budget (what `budget_examples` predicts), both read from the ground truth.
 
     AVATAR_DATA=../shared/data python bench/indicator_eval.py [--variants NAME ...] [--workers 2] [--list]
 """
@@ -90,6 +91,8 @@ VARIANTS: dict[str, list[str]] = {
        for regressor in ("ridge", "gbt", "gp")},
 }
 CURVE = "learning curve: own val acc at 1/5 budget"
+SEEN = "pairs seen in training (reference)"
+REFERENCES = (CURVE, SEEN)
 # the ground truth's budget: 30 minutes per student (what curve_points extrapolates to)
 BASE = ["task=clone", "teacher=paper_codebert", "space=avatar", "constraints=size3mb_memory", "logger=none",
         "trainer.max_time=00:00:30:00"]
@@ -160,6 +163,14 @@ def curve_reference(rows: list[dict]) -> dict:
             **agreement(predicted, [row["test_accuracy"] for row in rows])}
 
 
+def seen_reference(rows: list[dict]) -> dict:
+    """The pairs each candidate really saw in its budget: what ``budget_examples`` predicts, read
+    from the ground truth, so its rank separates the idea from the speed measurement's error."""
+    predicted = [float(row["examples"]) for row in rows]
+    return {"variant": SEEN, "predicted": predicted, "cpu_minutes": 0.0, "runs": 0,
+            **agreement(predicted, [row["test_accuracy"] for row in rows])}
+
+
 def render(results: list[dict], rows: list[dict]) -> str:
     accuracies = [r["test_accuracy"] for r in rows]
     lines = [f"{len(rows)} ground-truth candidates (test accuracy {min(accuracies):.4f} - "
@@ -197,21 +208,23 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")  # the brief runs' progress
     torch.set_num_threads(args.threads)
     if args.list:
-        print("\n".join([*VARIANTS, CURVE]))
+        print("\n".join([*VARIANTS, *REFERENCES]))
         return 0
     rows = ground_truth(Path(args.ground_truth), args.allocator, held_rate(args.learning_rate))
     if len(rows) < 3:
         raise SystemExit(f"{len(rows)} ground-truth candidates with --allocator {args.allocator} "
                          f"--learning-rate {args.learning_rate}: at least 3 are needed to rank")
-    chosen = args.variants or [*VARIANTS, CURVE]
-    unknown = [v for v in chosen if v not in VARIANTS and v != CURVE]
+    chosen = args.variants or [*VARIANTS, *REFERENCES]
+    unknown = [v for v in chosen if v not in VARIANTS and v not in REFERENCES]
     if unknown:
-        raise SystemExit(f"unknown variants {unknown}; known: {[*VARIANTS, CURVE]}")
+        raise SystemExit(f"unknown variants {unknown}; known: {[*VARIANTS, *REFERENCES]}")
     results = []
     for name in chosen:
         started = time.perf_counter()
         if name == CURVE:
             found = [curve_reference(rows)]
+        elif name == SEEN:
+            found = [seen_reference(rows)]
         else:
             found = evaluate(name, VARIANTS[name], rows, args.workers)
         results.extend(found)
