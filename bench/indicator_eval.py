@@ -14,9 +14,9 @@ Variants: the zero-cost proxies (``flops``; ``snip``: one forward and backward p
 untrained student; ``budget_examples``: a few timed training steps of each untrained student,
 times the students' budget), the surrogate's regressors (Bayesian ridge, gradient boosting, a Gaussian
 process) over its sampling (adaptive random, Latin hypercube) and brief-run budget (2,000
-examples, or a fixed wall-clock time), and a learning-curve reference: each candidate's own
-validation accuracy at its first check (a fifth of its budget), and the pairs each candidate really
-saw in its budget (what `budget_examples` predicts), both read from the ground truth.
+examples, or a fixed wall-clock time), and two references read from the ground truth: each
+candidate's own validation accuracy at its first check (a fifth of its budget, a learning curve's
+best case), and the pairs each candidate really saw in its budget (what ``budget_examples`` predicts).
 
     AVATAR_DATA=../shared/data python bench/indicator_eval.py [--variants NAME ...] [--workers 2] [--list]
 """
