@@ -6,13 +6,13 @@ visits a few hundred candidates: an hour of measuring before the students train.
 not predict the time: on a CPU a small student's step is bound by memory traffic (attention's
 batch x heads x seq^2 tensors, the activations, AdamW's passes over the parameters), and
 over the indicator ground truth's 12 Latin-hypercube candidates their forward FLOPs rank the
-measured seconds per example at Spearman 0.01. The estimated bytes of one training step per
-example (``avatar.search.cost.training_memory_bytes`` over the batch size) rank them at 0.87,
-and ``seconds per example = a + b x bytes per example`` with a, b >= 0 (non-negative least
-squares: with a dozen points a free fit can turn a slope negative) predicts each left-out
-candidate within 22% (median; docs/benchmarks.md, "Indicator variants against the ground
-truth"). Two coefficients, refitted on every machine and thread count from its own
-measurements.
+measured seconds per example at Spearman -0.01. The estimated bytes of one training step per
+example (``avatar.search.cost.training_memory_bytes`` over the batch size) rank them at 0.87
+(0.93 over the second ground truth's first 7), and ``seconds per example = a + b x bytes per
+example`` with a, b >= 0 (non-negative least squares: with a dozen points a free fit can turn a
+slope negative) predicts each left-out candidate's speed within 25% (median; 17% on the
+second's 7; docs/benchmarks.md, "A speed model and a cap"). Two coefficients, refitted on
+every machine and thread count from its own measurements.
 """
 
 from __future__ import annotations
