@@ -23,11 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from avatar.core.errors import AvatarError
-from avatar.search.cost import training_memory_bytes
+from avatar.search.cost import MB, training_memory_bytes
 from avatar.search.space import Candidate
 from avatar.search.variables import candidate_vars
-
-MB = 2**20
 
 
 def features(candidate: Candidate, num_labels: int) -> list[float]:
