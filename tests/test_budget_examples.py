@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from avatar.core.errors import AvatarError
-from avatar.core.registry import CONSTRAINTS, INDICATORS
+from avatar.core.registry import CONSTRAINTS, INDICATORS, TASKS
+from avatar.search.coverage import CoverageModel, calibration_vocabularies
 from avatar.search.objectives import MeterContext
 from avatar.search.smt import Pruner
 from avatar.search.speed import SpeedModel, features, leave_one_out_errors
@@ -75,3 +76,44 @@ def test_calibrated_and_capped_it_measures_a_sample_and_past_the_cap_prefers_mor
     tokens.prepare(context)
     expected = indicator.predict(light, context) + math.log10(128)
     assert tokens.predict(light, context) == pytest.approx(expected)
+
+
+def test_the_coverage_model_interpolates_each_example_in_log_log_and_keeps_the_truncated_share() -> None:
+    lengths = {"BPE": {1000: np.array([800.0, 200.0]), 4000: np.array([200.0, 50.0])}}
+    model = CoverageModel(lengths)
+    # halfway in log between 1000 and 4000: the geometric mean of each example's two lengths
+    assert model.lengths_for("BPE", 2000) == pytest.approx([400.0, 100.0])
+    assert model.lengths_for("BPE", 500) is lengths["BPE"][1000]  # held at the measured ends
+    assert model.coverage("BPE", 2000, 200) == pytest.approx((0.5 + 1.0) / 2)
+    assert model.tokens_read("BPE", 2000, 200) == pytest.approx((200 + 100) / 2)
+    with pytest.raises(AvatarError, match="measured: \\['BPE'\\]"):
+        model.coverage("Unigram", 1000, 256)
+    assert calibration_vocabularies(range(1000, 46001, 1000), 3) == [1000, 7000, 46000]
+    assert calibration_vocabularies([1000, 2000], 3) == [1000, 2000]
+
+
+def test_coverage_measures_real_tokenizers_and_ranks_the_longer_reader_higher(tmp_path) -> None:
+    space = load_space("tiny")
+    task = TASKS.create("demo", size=60)
+    context = MeterContext(space, 2, str(tmp_path), task=task, cache_dir=tmp_path / "cache",
+                           student_seconds=600.0)
+    plain = INDICATORS.create("budget_examples", runs=1)
+    share = INDICATORS.create("budget_examples", runs=1, coverage="share", coverage_points=2,
+                              coverage_examples=40)
+    plain.prepare(context)
+    share.prepare(context)
+    assert sorted(share.lengths.lengths["WordPiece"]) == [1000, 4000]  # two measured sizes per kind
+    assert len([p for p in (tmp_path / "cache" / "tokenizers").glob("*/*_v*") if p.is_dir()]) == 4  # cached
+    short = space.validate({**BASE, "max_sequence_length": 64})
+    reads = share.reading(short, context)
+    assert 0 < reads <= 1
+    assert share.predict(short, context) == pytest.approx(plain.predict(short, context) + math.log10(reads))
+    longer = space.validate({**BASE, "max_sequence_length": 128})
+    assert share.reading(longer, context) >= reads
+    exact = INDICATORS.create("budget_examples", runs=1, coverage="tokens", coverage_points=0,
+                              coverage_examples=40)
+    exact.prepare(context)
+    assert exact.lengths.lengths == {}  # nothing trained until a candidate asks
+    assert 0 < exact.reading(short, context) <= 64
+    with pytest.raises(AvatarError, match="indicator.coverage must be one of"):
+        INDICATORS.create("budget_examples", coverage="all")

@@ -25,6 +25,14 @@ Two options make it a search's objective rather than a ranker of a sample:
   student that saw a tenth of the pairs: once a student has seen the data a pass or two, its
   capacity limits it, not its examples (that student's validation reached its plateau after
   1.4 passes).
+- ``coverage``: ``share`` multiplies the examples by the mean share of each one the candidate
+  reads (its tokenizer's length of the task's code against its ``max_sequence_length``,
+  ``avatar.search.coverage``): a student that sees many pairs but a quarter of each learns
+  less than its count says. ``tokens`` multiplies by the mean tokens it reads of each instead.
+  Lengths are measured on ``coverage_examples`` unlabeled examples with real tokenizers at
+  ``coverage_points`` vocabulary sizes per kind and interpolated between them (0: each
+  candidate's own tokenizer); the tokenizers go to the students' cache, so a student of a
+  measured size trains none.
 
 It sees no labels, so it cannot tell a student that would learn nothing at its learning rate
 from one that would: it holds the search at ``learning_rate`` (the rate the ground truth and the
@@ -38,18 +46,22 @@ import logging
 import math
 import random
 import statistics
+from pathlib import Path
 from typing import Any
 
 from avatar.core.errors import AvatarError
 from avatar.core.registry import INDICATORS
 from avatar.plugins.meters.training import TrainingThroughputMeter
 from avatar.search.cost import forward_flops
+from avatar.search.coverage import CoverageModel, calibration_vocabularies, token_lengths
 from avatar.search.objectives import EffectivenessIndicator, MeterContext
-from avatar.search.space import Candidate
+from avatar.search.space import DEFAULTS, Candidate
 from avatar.search.speed import SpeedModel, leave_one_out_errors
 from avatar.search.variables import candidate_vars
 
 log = logging.getLogger("avatar")
+
+COVERAGE_FORMS = ("share", "tokens")
 
 CAPACITY_WEIGHT = 0.01
 """Weight of log10(forward FLOPs) beside log10(examples): 10x the work per example is worth
@@ -67,7 +79,14 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
 
     def __init__(self, threads: int = 1, runs: int = 3, warmup: int = 1, seed: int = 0,
                  max_seconds: float = 10.0, calibration: int = 0, saturation_epochs: float | None = None,
-                 learning_rate: float | None = None, per_token: bool = False) -> None:
+                 learning_rate: float | None = None, per_token: bool = False, coverage: str | None = None,
+                 coverage_points: int = 3, coverage_examples: int = 1000) -> None:
+        if coverage is not None and coverage not in COVERAGE_FORMS:
+            raise AvatarError(f"indicator.coverage must be one of {list(COVERAGE_FORMS)} or null, "
+                              f"got {coverage!r}")
+        if coverage_points < 0 or coverage_points == 1 or coverage_examples < 1:
+            raise AvatarError(f"indicator.coverage_points must be 0 (each candidate's own tokenizer) or >= 2 "
+                              f"and coverage_examples >= 1, got {coverage_points} and {coverage_examples}")
         if calibration < 0 or calibration == 1:
             raise AvatarError(f"indicator.calibration must be 0 (measure every candidate) or >= 2, "
                               f"got {calibration}")
@@ -80,6 +99,10 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
         self.saturation_epochs = saturation_epochs
         self.learning_rate = learning_rate
         self.per_token = per_token
+        self.coverage = coverage
+        self.coverage_points = coverage_points
+        self.coverage_examples = coverage_examples
+        self.lengths: CoverageModel | None = None
         self.speed: SpeedModel | None = None
         self.cap: float | None = None
 
@@ -96,6 +119,8 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
                      self.saturation_epochs, unlabeled, self.cap)
         if self.calibration:
             self.speed = self.calibrate(context)
+        if self.coverage is not None:
+            self.lengths = self.measure_lengths(context)
 
     def calibrate(self, context: MeterContext) -> SpeedModel:
         """Measure ``calibration`` Latin-hypercube candidates and fit the speed model on them."""
@@ -113,6 +138,57 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
                  100 * statistics.median(abs(e) for e in errors) if errors else float("nan"))
         return model
 
+    def measure_lengths(self, context: MeterContext) -> CoverageModel:
+        """Token lengths of a seeded sample of the unlabeled examples under each kind of the space's
+        tokenizers, at ``coverage_points`` vocabulary sizes (all of them are trained here only with 0,
+        lazily: ``candidate_lengths``)."""
+        if context.task is None or context.cache_dir is None:
+            raise AvatarError("indicator.coverage measures the task's code with real tokenizers; "
+                              "this search has no task or cache folder")
+        from avatar.code.metamorphic import canonical_split
+
+        task, cache = context.task, Path(context.cache_dir)
+        codes = (canonical_split(task, "unlabel_train", cache) if context.student_canonical_names
+                 else [example.text for example in task.read_split("unlabel_train")])
+        picked = random.Random(f"coverage:{self.seed}").sample(range(len(codes)),
+                                                                min(self.coverage_examples, len(codes)))
+        self.sample = [codes[i] for i in sorted(picked)]
+        kinds, vocabs = (space_choices(context, name) for name in ("tokenizer", "vocab_size"))
+        lengths: dict[str, dict[int, Any]] = {}
+        points = self.coverage_points
+        measured_vocabs = calibration_vocabularies(vocabs, points) if points else []
+        for kind in kinds:
+            for vocab in measured_vocabs:
+                lengths.setdefault(kind, {})[vocab] = self.measured_lengths(kind, vocab, context)
+        if self.coverage_points:
+            summary = ", ".join(f"{kind} {vocab}: {statistics.median(counts):.0f}"
+                                for kind, by_vocab in lengths.items() for vocab, counts in by_vocab.items())
+            log.info("budget_examples: median tokens of %d unlabeled examples by tokenizer: %s",
+                     len(self.sample), summary)
+        return CoverageModel(lengths)
+
+    def measured_lengths(self, kind: str, vocab: int, context: MeterContext) -> Any:
+        """The sample's lengths under the real tokenizer of ``kind`` and ``vocab`` (trained and cached
+        as a student's would be)."""
+        from avatar.distill.student import build_tokenizer
+
+        assert context.task is not None and context.cache_dir is not None
+        probe = Candidate.from_dict({"tokenizer": kind, "vocab_size": vocab, "max_sequence_length": 512})
+        tokenizer = build_tokenizer(probe, context.task, context.cache_dir,
+                                    canonical=context.student_canonical_names)
+        return token_lengths(tokenizer, self.sample)
+
+    def reading(self, candidate: Candidate, context: MeterContext) -> float:
+        """What the candidate reads of an example: the share of its tokens, or the tokens themselves."""
+        assert self.lengths is not None
+        kind, vocab = str(candidate["tokenizer"]), int(candidate["vocab_size"])
+        if not self.coverage_points and vocab not in self.lengths.lengths.get(kind, {}):
+            self.lengths.lengths.setdefault(kind, {})[vocab] = self.measured_lengths(kind, vocab, context)  # type: ignore[index]
+        length = int(candidate["max_sequence_length"])
+        if self.coverage == "share":
+            return self.lengths.coverage(kind, vocab, length)
+        return self.lengths.tokens_read(kind, vocab, length)
+
     def examples(self, candidate: Candidate, context: MeterContext) -> float:
         """The examples the candidate would see within the students' budget, before the cap."""
         rate = (self.speed.examples_per_second(candidate) if self.speed is not None
@@ -125,11 +201,21 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
             seen = min(seen, self.cap)
         # per_token: each example counts its sequence length (nearly every BigCloneBench pair is
         # longer than 512 tokens, so a student at 512 reads twice what one at 256 reads of it)
-        score = math.log10(seen * (int(candidate["max_sequence_length"]) if self.per_token else 1))
+        if self.per_token:
+            seen *= int(candidate["max_sequence_length"])
+        if self.lengths is not None:
+            seen *= self.reading(candidate, context)
+        score = math.log10(seen)
         if self.cap is None:
             return score
         work = float(forward_flops(candidate_vars(candidate, context.num_labels)))
         return score + CAPACITY_WEIGHT * math.log10(work)
+
+
+def space_choices(context: MeterContext, name: str) -> tuple[Any, ...]:
+    """The space's values of ``name``, or the one every candidate takes when the space fixes it."""
+    dimension = context.space.by_name.get(name)
+    return dimension.choices if dimension is not None else (DEFAULTS[name],)
 
 
 def budget_seconds(context: MeterContext) -> float:
