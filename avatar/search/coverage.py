@@ -33,9 +33,10 @@ def token_lengths(tokenizer: object, codes: Sequence[Code]) -> np.ndarray:
     if not codes:
         raise AvatarError("coverage needs at least one example to measure")
     if isinstance(codes[0], str):
-        encoded = tokenizer(list(codes), truncation=False)  # type: ignore[operator]
-    else:
-        encoded = tokenizer([c[0] for c in codes], [c[1] for c in codes], truncation=False)  # type: ignore[operator]
+        encoded = tokenizer(list(codes), truncation=False, verbose=False)  # type: ignore[operator]
+    else:  # verbose=False: lengths over the model's maximum are what is measured, not a mistake
+        encoded = tokenizer([c[0] for c in codes], [c[1] for c in codes], truncation=False,  # type: ignore[operator]
+                            verbose=False)
     return np.array([len(ids) for ids in encoded["input_ids"]], dtype=float)
 
 
