@@ -103,6 +103,7 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
         self.coverage_points = coverage_points
         self.coverage_examples = coverage_examples
         self.lengths: CoverageModel | None = None
+        self.sample: list[Any] = []  # the unlabeled examples the lengths are measured on
         self.speed: SpeedModel | None = None
         self.cap: float | None = None
 
@@ -140,8 +141,8 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
 
     def measure_lengths(self, context: MeterContext) -> CoverageModel:
         """Token lengths of a seeded sample of the unlabeled examples under each kind of the space's
-        tokenizers, at ``coverage_points`` vocabulary sizes (all of them are trained here only with 0,
-        lazily: ``candidate_lengths``)."""
+        tokenizers, at ``coverage_points`` vocabulary sizes (with 0, none here: ``reading`` trains each
+        candidate's own when it first asks)."""
         if context.task is None or context.cache_dir is None:
             raise AvatarError("indicator.coverage measures the task's code with real tokenizers; "
                               "this search has no task or cache folder")
@@ -199,8 +200,8 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
         seen = self.examples(candidate, context)
         if self.cap is not None:
             seen = min(seen, self.cap)
-        # per_token: each example counts its sequence length (nearly every BigCloneBench pair is
-        # longer than 512 tokens, so a student at 512 reads twice what one at 256 reads of it)
+        # per_token: each example counts its sequence length (the median BigCloneBench pair is
+        # 400-700 tokens, so a student at 512 reads more of it than one at 256)
         if self.per_token:
             seen *= int(candidate["max_sequence_length"])
         if self.lengths is not None:
