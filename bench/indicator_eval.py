@@ -27,7 +27,6 @@ import argparse
 import json
 import math
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -240,24 +239,23 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         raise SystemExit(f"unknown variants {unknown}; known: {[*VARIANTS, *REFERENCES]}")
     results = []
-    speed_cache = tempfile.mkdtemp(prefix="indicator-eval-")
-    for name in chosen:
-        started = time.perf_counter()
-        if name == CURVE:
-            found = [curve_reference(rows)]
-        elif name == SEEN:
-            found = [seen_reference(rows)]
-        else:
-            # the budget_examples variants time the same Latin-hypercube sample: measured once
-            shared = speed_cache if name.startswith("budget_examples") else None
-            found = evaluate(name, VARIANTS[name], rows, args.workers, shared)
-        results.extend(found)
-        for result in found:
-            print(f"{result['variant']}: Spearman {result['spearman']:.3f}, regret {result['regret']:.4f} "
-                  f"({time.perf_counter() - started:.0f} s)", flush=True)
-        if args.out:
-            Path(args.out).write_text(json.dumps(results, indent=1))
-    shutil.rmtree(speed_cache, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="indicator-eval-") as speed_cache:
+        for name in chosen:
+            started = time.perf_counter()
+            if name == CURVE:
+                found = [curve_reference(rows)]
+            elif name == SEEN:
+                found = [seen_reference(rows)]
+            else:
+                # the budget_examples variants time the same Latin-hypercube sample: measured once
+                shared = speed_cache if name.startswith("budget_examples") else None
+                found = evaluate(name, VARIANTS[name], rows, args.workers, shared)
+            results.extend(found)
+            for result in found:
+                print(f"{result['variant']}: Spearman {result['spearman']:.3f}, "
+                      f"regret {result['regret']:.4f} ({time.perf_counter() - started:.0f} s)", flush=True)
+            if args.out:
+                Path(args.out).write_text(json.dumps(results, indent=1))
     print()
     print(render(results, rows))
     return 0

@@ -18,7 +18,7 @@ tokenizers trained on the task's unlabeled code (``avatar.plugins.indicators.thr
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,7 +55,14 @@ def calibration_vocabularies(choices: Sequence[int], points: int) -> list[int]:
 class CoverageModel:
     """Per-example token lengths of the same examples under each (kind, vocabulary) measured."""
 
-    lengths: Mapping[str, Mapping[int, np.ndarray]]
+    lengths: dict[str, dict[int, np.ndarray]]
+
+    def has(self, kind: str, vocab_size: int) -> bool:
+        return vocab_size in self.lengths.get(kind, {})
+
+    def add(self, kind: str, vocab_size: int, lengths: np.ndarray) -> None:
+        """Record the lengths under one more tokenizer (a candidate's own, measured when it asks)."""
+        self.lengths.setdefault(kind, {})[vocab_size] = lengths
 
     def lengths_for(self, kind: str, vocab_size: int) -> np.ndarray:
         """Each example's length under ``kind`` at ``vocab_size``: measured, or interpolated in

@@ -49,6 +49,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from avatar.core.errors import AvatarError
 from avatar.core.registry import INDICATORS
 from avatar.plugins.meters.training import TrainingThroughputMeter
@@ -155,20 +157,20 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
                                                                 min(self.coverage_examples, len(codes)))
         self.sample = [codes[i] for i in sorted(picked)]
         kinds, vocabs = (space_choices(context, name) for name in ("tokenizer", "vocab_size"))
-        lengths: dict[str, dict[int, Any]] = {}
+        lengths: dict[str, dict[int, np.ndarray]] = {}
         points = self.coverage_points
         measured_vocabs = calibration_vocabularies(vocabs, points) if points else []
         for kind in kinds:
             for vocab in measured_vocabs:
                 lengths.setdefault(kind, {})[vocab] = self.measured_lengths(kind, vocab, context)
-        if self.coverage_points:
+        if points:
             summary = ", ".join(f"{kind} {vocab}: {statistics.median(counts):.0f}"
                                 for kind, by_vocab in lengths.items() for vocab, counts in by_vocab.items())
             log.info("budget_examples: median tokens of %d unlabeled examples by tokenizer: %s",
                      len(self.sample), summary)
         return CoverageModel(lengths)
 
-    def measured_lengths(self, kind: str, vocab: int, context: MeterContext) -> Any:
+    def measured_lengths(self, kind: str, vocab: int, context: MeterContext) -> np.ndarray:
         """The sample's lengths under the real tokenizer of ``kind`` and ``vocab`` (trained and cached
         as a student's would be)."""
         from avatar.distill.student import build_tokenizer
@@ -183,8 +185,8 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
         """What the candidate reads of an example: the share of its tokens, or the tokens themselves."""
         assert self.lengths is not None
         kind, vocab = str(candidate["tokenizer"]), int(candidate["vocab_size"])
-        if not self.coverage_points and vocab not in self.lengths.lengths.get(kind, {}):
-            self.lengths.lengths.setdefault(kind, {})[vocab] = self.measured_lengths(kind, vocab, context)  # type: ignore[index]
+        if not self.coverage_points and not self.lengths.has(kind, vocab):
+            self.lengths.add(kind, vocab, self.measured_lengths(kind, vocab, context))
         length = int(candidate["max_sequence_length"])
         if self.coverage == "share":
             return self.lengths.coverage(kind, vocab, length)
