@@ -76,6 +76,17 @@ def test_calibrated_and_capped_it_measures_a_sample_and_past_the_cap_prefers_mor
     tokens.prepare(context)
     expected = indicator.predict(light, context) + math.log10(128)
     assert tokens.predict(light, context) == pytest.approx(expected)
+    # the batch is held like the learning rate, and the capacity weight scales the work term alone
+    held = INDICATORS.create("budget_examples", runs=1, calibration=3, saturation_epochs=2.0,
+                             learning_rate=1e-3, batch_size=16, capacity_weight=0.2)
+    held.prepare(context)
+    assert held.fixed_choices == {"learning_rate": 1e-3, "batch_size": 16}
+    gap = indicator.predict(heavy, context) - indicator.predict(light, context)
+    assert held.predict(heavy, context) - held.predict(light, context) == pytest.approx(20 * gap)
+    with pytest.raises(AvatarError, match="indicator.batch_size must be a positive integer"):
+        INDICATORS.create("budget_examples", batch_size=0)
+    with pytest.raises(AvatarError, match="indicator.capacity_weight must be >= 0"):
+        INDICATORS.create("budget_examples", capacity_weight=-1)
 
 
 def test_the_coverage_model_interpolates_each_example_in_log_log_and_keeps_the_truncated_share() -> None:

@@ -34,9 +34,17 @@ Two options make it a search's objective rather than a ranker of a sample:
   candidate's own tokenizer); the tokenizers go to the students' cache, so a student of a
   measured size trains none.
 
+- ``capacity_weight``: the weight of that work term (``log10`` of forward FLOPs) beside the
+  examples' ``log10``. At the default 0.01 it only breaks ties past the cap; at 0.1-0.2 the
+  cap becomes the point a search aims at: the student with the most work per example that
+  still sees ``saturation_epochs`` passes in its budget (below the cap, doubling the work
+  halves the examples and loses; past it, examples stop counting).
+
 It sees no labels, so it cannot tell a student that would learn nothing at its learning rate
 from one that would: it holds the search at ``learning_rate`` (the rate the ground truth and the
-surrogate's brief runs train at). A budget in epochs is refused: every student would see the
+surrogate's brief runs train at), and at ``batch_size`` when set: at one held learning rate a
+batch 4x larger takes 4x fewer optimizer steps over the same examples, which an examples count
+cannot see. A budget in epochs is refused: every student would see the
 same examples.
 """
 
@@ -82,7 +90,8 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
     def __init__(self, threads: int = 1, runs: int = 3, warmup: int = 1, seed: int = 0,
                  max_seconds: float = 10.0, calibration: int = 0, saturation_epochs: float | None = None,
                  learning_rate: float | None = None, per_token: bool = False, coverage: str | None = None,
-                 coverage_points: int = 3, coverage_examples: int = 1000) -> None:
+                 coverage_points: int = 3, coverage_examples: int = 1000, batch_size: int | None = None,
+                 capacity_weight: float = CAPACITY_WEIGHT) -> None:
         if coverage is not None and coverage not in COVERAGE_FORMS:
             raise AvatarError(f"indicator.coverage must be one of {list(COVERAGE_FORMS)} or null, "
                               f"got {coverage!r}")
@@ -92,6 +101,10 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
         if calibration < 0 or calibration == 1:
             raise AvatarError(f"indicator.calibration must be 0 (measure every candidate) or >= 2, "
                               f"got {calibration}")
+        if batch_size is not None and not (isinstance(batch_size, int) and batch_size > 0):
+            raise AvatarError(f"indicator.batch_size must be a positive integer or null, got {batch_size!r}")
+        if not capacity_weight >= 0:
+            raise AvatarError(f"indicator.capacity_weight must be >= 0, got {capacity_weight}")
         if saturation_epochs is not None and not saturation_epochs > 0:
             raise AvatarError(f"indicator.saturation_epochs must be > 0 or null, got {saturation_epochs}")
         self.meter = TrainingThroughputMeter(threads=threads, runs=runs, warmup=warmup, seed=seed,
@@ -100,6 +113,8 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
         self.calibration = calibration
         self.saturation_epochs = saturation_epochs
         self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.capacity_weight = capacity_weight
         self.per_token = per_token
         self.coverage = coverage
         self.coverage_points = coverage_points
@@ -111,7 +126,8 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
 
     @property
     def fixed_choices(self) -> dict[str, Any]:
-        return {"learning_rate": self.learning_rate} if self.learning_rate is not None else {}
+        held = {"learning_rate": self.learning_rate, "batch_size": self.batch_size}
+        return {name: value for name, value in held.items() if value is not None}
 
     def prepare(self, context: MeterContext) -> None:
         budget_seconds(context)  # a budget in epochs fails before the search starts
@@ -212,7 +228,7 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
         if self.cap is None:
             return score
         work = float(forward_flops(candidate_vars(candidate, context.num_labels)))
-        return score + CAPACITY_WEIGHT * math.log10(work)
+        return score + self.capacity_weight * math.log10(work)
 
 
 def space_choices(context: MeterContext, name: str) -> tuple[Any, ...]:
