@@ -37,6 +37,7 @@ from avatar.core.io import atomic_write_json, plain, portable_path
 from avatar.core.progress import progress_bar
 from avatar.core.registry import CONSTRAINTS, EXECUTORS, INDICATORS, TEACHERS
 from avatar.distill.front import distill_front, student_curves, students_estimate
+from avatar.distill.race import RaceSettings
 from avatar.distill.settings import DistillSettings, student_key
 from avatar.distill.student import default_cache_dir
 from avatar.distill.train import distill_candidate
@@ -217,6 +218,7 @@ class SearchPlan:
     teacher: TeacherParts | None
     top_k: int
     executor: Executor
+    race: RaceSettings
 
 
 def top_k(cfg: DictConfig) -> int:
@@ -242,6 +244,7 @@ def plan_search(cfg: DictConfig, run_dir: Path) -> SearchPlan:
         teacher=teacher_parts(cfg, task, run_dir) if needs_teacher else None,
         top_k=top_k(cfg),
         executor=build_executor(cfg),
+        race=RaceSettings.from_config(plain(cfg.distill.get("race"))),
     )
     if plan.teacher is not None:
         plan.teacher.check_ready()  # a teacher that cannot load fails now, not after the pruning
@@ -310,9 +313,11 @@ def _search(cfg: DictConfig, run_dir: Path, plan: SearchPlan) -> dict[str, Any]:
         if plan.top_k > 0 and teacher is not None:
             log.info("students: %s", students_estimate(plan.top_k, plan.students_trainer, executor.workers,
                                                        plan.distill.min_steps))
+            if plan.race.races(plan.top_k):
+                log.info("before them: %s", plan.race.estimate(executor.workers))
             students = distill_front(
                 task, space, result.front, plan.top_k, teacher.knowledge, plan.distill, plan.students_trainer,
-                run_dir, cache_dir=cache_dir(cfg), executor=executor,
+                run_dir, cache_dir=cache_dir(cfg), executor=executor, race=plan.race,
             )
             executor.close()
             logger.log_table("students", [_student_row(s) for s in students])

@@ -78,6 +78,11 @@ VARIANTS: dict[str, list[str]] = {
                            "indicator.coverage_points=0"],
     "budget_examples, calibrated 12, capped 1.5 passes, tokens read": [
         "indicator=budget_examples", "indicator.coverage=tokens"],
+    # the capacity weight at which the cap becomes the search's target (bcb_avatar's form, which also
+    # holds the batch; the ground truth's candidates keep their own batch sizes here)
+    **{f"{COVERAGE}, capacity weight {weight}": [
+        "indicator=budget_examples", "indicator.coverage=share", f"indicator.capacity_weight={weight}"]
+       for weight in (0.1, 0.2)},
     "budget_examples, calibrated 12, coverage, no cap": [
         "indicator=budget_examples", "indicator.coverage=share", "indicator.saturation_epochs=null"],
     **{f"surrogate {regressor}, adaptive, 2000 ex": [*SURROGATE, f"indicator.regressor={regressor}"]

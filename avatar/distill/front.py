@@ -18,6 +18,7 @@ from transformers import PreTrainedTokenizerFast
 from avatar.core.errors import AvatarError
 from avatar.core.io import atomic_write_json
 from avatar.core.progress import progress_bar
+from avatar.distill.race import RaceSettings, race_front
 from avatar.distill.settings import (
     DistillResult,
     DistillSettings,
@@ -99,8 +100,10 @@ def distill_front(
     *,
     cache_dir: str | os.PathLike[str] | None = None,
     executor: Executor | None = None,
+    race: RaceSettings | None = None,
 ) -> list[dict[str, Any]]:
-    """Distil ``top_k`` Pareto members spread across the front into ``run_dir/students/``.
+    """Distil ``top_k`` Pareto members spread across the front into ``run_dir/students/``
+    (with a ``race``: the ``top_k`` best of ``race.members`` spread members distilled briefly).
 
     Each student trains in its own folder, on ``executor`` (default: one after another in
     this process); a rerun resumes each from its last checkpoint and returns finished ones
@@ -112,6 +115,18 @@ def distill_front(
         settings = dataclasses.replace(settings, progress_bar=False)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     chosen = spread(front, top_k)
+    raced: dict[int, float] = {}
+    if race is not None and race.races(top_k):
+        entrants = spread(front, race.members)
+        candidates = [space.validate(front[index]["config"]) for index in entrants]
+        tokenizers = [build_tokenizer(c, task, cache, settings.canonical_names) for c in candidates]
+        ranking = race_front(candidates, tokenizers, task, knowledge, settings, trainer, race, Path(run_dir),
+                             executor)
+        by_key = {c.key(): index for c, index in zip(candidates, entrants, strict=True)}
+        raced = {by_key[r["key"]]: r["headline"] for r in ranking}
+        chosen = sorted(by_key[r["key"]] for r in ranking[:top_k])
+        log.info("race: Pareto members %s go on to the full budget (validation %s)", chosen,
+                 ", ".join(f"{raced[i]:.4f}" for i in chosen))
     units = []
     for index in chosen:
         candidate = space.validate(front[index]["config"])
@@ -128,7 +143,8 @@ def distill_front(
             index = chosen[number]
             log.info("student of Pareto member %d finished in %s", index, result.student_dir)
             finished[number] = {
-                "front_index": index, "objectives": front[index]["objectives"], **result.to_dict()
+                "front_index": index, "objectives": front[index]["objectives"],
+                **({"race_headline": raced[index]} if index in raced else {}), **result.to_dict()
             }
             atomic_write_json(Path(run_dir) / "students.json",  # paths relative: the run may move
                               [relative_paths(finished[n], run_dir) for n in sorted(finished)])

@@ -89,12 +89,12 @@ class DistillSettings:
         return dataclasses.replace(self, canonical_names=supports(task) and self.augment is None)
 
     @classmethod
-    def from_config(cls, distill: Mapping[str, Any] | None = None, ignore: Sequence[str] = ("top_k",),
+    def from_config(cls, distill: Mapping[str, Any] | None = None, ignore: Sequence[str] = ("top_k", "race"),
                     **overrides: Any) -> DistillSettings:
         """Settings from the ``distill`` config group (a plain mapping).
 
         An unknown key is an error (a typo would otherwise be silently ignored); ``ignore``
-        lists the keys other stages read (``top_k``).
+        lists the keys other stages read (``top_k``, ``race``).
         """
         names = {f.name for f in dataclasses.fields(cls)}
         values: dict[str, Any] = {}
