@@ -38,14 +38,16 @@ Two options make it a search's objective rather than a ranker of a sample:
   examples' ``log10``. At the default 0.01 it only breaks ties past the cap; at 0.1-0.2 the
   cap becomes the point a search aims at: the student with the most work per example that
   still sees ``saturation_epochs`` passes in its budget (below the cap, doubling the work
-  halves the examples and loses; past it, examples stop counting).
+  halves the examples and loses; past it, examples stop counting). Measured, that target is
+  no better: its pick stayed at 0.83 where a hand-narrowed student reached 0.88 at equal time
+  (docs/benchmarks.md, "What the whole-space picks lack"), hence the default.
 
 It sees no labels, so it cannot tell a student that would learn nothing at its learning rate
 from one that would: it holds the search at ``learning_rate`` (the rate the ground truth and the
 surrogate's brief runs train at), and at ``batch_size`` when set: at one held learning rate a
 batch 4x larger takes 4x fewer optimizer steps over the same examples, which an examples count
-cannot see. A budget in epochs is refused: every student would see the
-same examples.
+cannot see (measured on one student: no difference at 30 minutes, so it is off by default).
+A budget in epochs is refused: every student would see the same examples.
 """
 
 from __future__ import annotations
