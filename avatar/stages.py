@@ -313,8 +313,6 @@ def _search(cfg: DictConfig, run_dir: Path, plan: SearchPlan) -> dict[str, Any]:
         if plan.top_k > 0 and teacher is not None:
             log.info("students: %s", students_estimate(plan.top_k, plan.students_trainer, executor.workers,
                                                        plan.distill.min_steps))
-            if plan.race.races(plan.top_k):
-                log.info("before them: %s", plan.race.estimate(executor.workers))
             students = distill_front(
                 task, space, result.front, plan.top_k, teacher.knowledge, plan.distill, plan.students_trainer,
                 run_dir, cache_dir=cache_dir(cfg), executor=executor, race=plan.race,

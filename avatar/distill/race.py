@@ -126,8 +126,9 @@ def race_front(
     fast = dataclasses.replace(settings, fast=True, progress_bar=False)
     options = brief_trainer(trainer, race.minutes)
     todo = [n for n, c in enumerate(candidates) if c.key() not in records]
-    log.info("race: %d of %d front members to distil for %g min each (%d recorded in %s), on %s",
-             len(todo), len(candidates), race.minutes, len(candidates) - len(todo), path, executor.describe())
+    recorded = len(candidates) - len(todo)
+    log.info("race: %d of %d front members to distil (%d recorded in %s), on %s: %s", len(todo),
+             len(candidates), recorded, path, executor.describe(), race.estimate(executor.workers))
     units = [RaceRun(candidates[n], fast, options, tokenizers[n]) for n in todo]
     shared = {"task": task, "knowledge": knowledge}
     for _, record in executor.map(race_run, units, shared, [1.0] * len(units)):
