@@ -40,6 +40,10 @@ def test_the_race_distils_each_member_briefly_and_the_best_go_on_and_a_rerun_res
 
     again = distill_front(*arguments, cache_dir=tmp_path / "cache", race=race, executor=Refuses())
     assert again == students
+    # a race of another length is not the recorded one: its members run again
+    with pytest.raises(AssertionError, match="3 finished runs were sent"):
+        distill_front(*arguments, cache_dir=tmp_path / "cache", race=RaceSettings(members=3, minutes=0.04),
+                      executor=Refuses())
 
 
 def test_race_options_are_checked_in_one_line_and_the_budget_is_the_race_s() -> None:

@@ -123,6 +123,8 @@ def race_front(
             records = {r["key"]: r for r in json.loads(path.read_text(encoding="utf-8"))}
         except (ValueError, KeyError, TypeError) as error:
             raise AvatarError(f"{path} is not a race record ({error}): delete it to race again") from error
+    # a run of another length is another race: it runs again (and its record is replaced)
+    records = {key: r for key, r in records.items() if r.get("minutes") == race.minutes}
     fast = dataclasses.replace(settings, fast=True, progress_bar=False)
     options = brief_trainer(trainer, race.minutes)
     todo = [n for n, c in enumerate(candidates) if c.key() not in records]
@@ -132,7 +134,7 @@ def race_front(
     units = [RaceRun(candidates[n], fast, options, tokenizers[n]) for n in todo]
     shared = {"task": task, "knowledge": knowledge}
     for _, record in executor.map(race_run, units, shared, [1.0] * len(units)):
-        records[record["key"]] = record
+        records[record["key"]] = {**record, "minutes": race.minutes}
         atomic_write_json(path, list(records.values()))
         log.info("race: %s reached %.4f validation headline on %d examples", record["key"],
                  record["headline"], record["examples"])
