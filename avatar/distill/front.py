@@ -115,13 +115,20 @@ def distill_front(
         settings = dataclasses.replace(settings, progress_bar=False)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     chosen = spread(front, top_k)
+    tokenizers: dict[int, PreTrainedTokenizerFast] = {}  # by front index: a raced student's is reused
+
+    def tokenizer_of(index: int, candidate: Candidate) -> PreTrainedTokenizerFast:
+        if index not in tokenizers:
+            tokenizers[index] = build_tokenizer(candidate, task, cache, settings.canonical_names)
+        return tokenizers[index]
+
     raced: dict[int, float] = {}
     if race is not None and race.races(top_k):
         entrants = spread(front, race.members)
         candidates = [space.validate(front[index]["config"]) for index in entrants]
-        tokenizers = [build_tokenizer(c, task, cache, settings.canonical_names) for c in candidates]
-        ranking = race_front(candidates, tokenizers, task, knowledge, settings, trainer, race, Path(run_dir),
-                             executor)
+        entrant_tokenizers = [tokenizer_of(i, c) for i, c in zip(entrants, candidates, strict=True)]
+        ranking = race_front(candidates, entrant_tokenizers, task, knowledge, settings, trainer, race,
+                             Path(run_dir), executor)
         by_key = {c.key(): index for c, index in zip(candidates, entrants, strict=True)}
         raced = {by_key[r["key"]]: r["headline"] for r in ranking}
         chosen = sorted(by_key[r["key"]] for r in ranking[:top_k])
@@ -131,8 +138,7 @@ def distill_front(
     for index in chosen:
         candidate = space.validate(front[index]["config"])
         out_dir = Path(run_dir) / "students" / student_key(candidate)
-        tokenizer = build_tokenizer(candidate, task, cache, settings.canonical_names)
-        units.append(StudentRun(candidate, settings, dict(trainer), out_dir, tokenizer))
+        units.append(StudentRun(candidate, settings, dict(trainer), out_dir, tokenizer_of(index, candidate)))
     log.info("distilling %d Pareto members %s on %s", len(units), chosen, executor.describe())
     finished: dict[int, dict[str, Any]] = {}
     # one bar for all when several train at once; a single student shows Lightning's own
