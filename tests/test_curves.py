@@ -10,11 +10,12 @@ import pytest
 
 from avatar.core.errors import AvatarError
 from avatar.core.registry import CONSTRAINTS
+from avatar.distill.brief import BriefRun, brief_run
 from avatar.distill.settings import DistillSettings
 from avatar.distill.student import build_tokenizer
 from avatar.learn.curves import extrapolate
 from avatar.learn.training import wall_clock_seconds
-from avatar.plugins.indicators.surrogate import BriefRun, SurrogateIndicator, brief_run
+from avatar.plugins.indicators.surrogate import SurrogateIndicator
 from avatar.plugins.tasks.demo import DemoTask
 from avatar.search.objectives import MeterContext
 from avatar.search.smt import Pruner

@@ -29,9 +29,9 @@ def test_the_race_distils_each_member_briefly_and_the_best_go_on_and_a_rerun_res
     students = distill_front(*arguments, cache_dir=tmp_path / "cache", race=race)
     records = json.loads((tmp_path / RACE_FILE).read_text())
     assert len(records) == 3 and all(r["examples"] > 0 for r in records)
-    best = max(records, key=lambda r: (not r["collapsed"], r["headline"]))
+    best = max(records, key=lambda r: (not r["collapsed"], r["metric"]))
     assert len(students) == 1 and students[0]["candidate"] == best["config"]
-    assert students[0]["race_headline"] == best["headline"]
+    assert students[0]["race_headline"] == best["metric"]
 
     class Refuses(LocalExecutor):
         def map(self, function, units, shared=None, costs=None):  # noqa: ANN001, ANN201

@@ -130,7 +130,7 @@ def distill_front(
         ranking = race_front(candidates, entrant_tokenizers, task, knowledge, settings, trainer, race,
                              Path(run_dir), executor)
         by_key = {c.key(): index for c, index in zip(candidates, entrants, strict=True)}
-        raced = {by_key[r["key"]]: r["headline"] for r in ranking}
+        raced = {by_key[r["key"]]: r["metric"] for r in ranking}
         chosen = sorted(by_key[r["key"]] for r in ranking[:top_k])
         log.info("race: Pareto members %s go on to the full budget (validation %s)", chosen,
                  ", ".join(f"{raced[i]:.4f}" for i in chosen))

@@ -34,8 +34,8 @@ from transformers import PreTrainedTokenizerFast
 
 from avatar.core.errors import AvatarError
 from avatar.core.io import atomic_write_json
+from avatar.distill.brief import BriefRun, brief_run
 from avatar.distill.settings import DistillSettings
-from avatar.distill.train import distill_candidate
 from avatar.run.executor import Executor
 from avatar.search.space import Candidate
 from avatar.task.base import Task
@@ -77,25 +77,6 @@ class RaceSettings:
                 f"at a time: about {rounds * self.minutes:g} min")
 
 
-@dataclass(frozen=True)
-class RaceRun:
-    """One brief distillation of the race, self-contained for any worker."""
-
-    candidate: Candidate
-    settings: DistillSettings  # fast=True
-    trainer: dict[str, Any]
-    tokenizer: PreTrainedTokenizerFast
-
-
-def race_run(unit: RaceRun, task: Task, knowledge: Knowledge) -> dict[str, Any]:
-    """Distil ``unit`` for its minutes; what the race ranks on: its last weights' validation headline."""
-    result = distill_candidate(unit.candidate, task, knowledge, unit.settings, trainer=unit.trainer,
-                               tokenizer=unit.tokenizer)
-    return {"key": unit.candidate.key(), "config": unit.candidate.as_dict(), "headline": result.headline,
-            "val_loss": result.metrics.get("val/loss"), "collapsed": result.collapsed,
-            "examples": result.train_examples, "seconds": result.train_seconds}
-
-
 def brief_trainer(trainer: Mapping[str, Any], minutes: float) -> dict[str, Any]:
     """The students' trainer options at the race's wall-clock budget, validated once at the end."""
     budget = ("max_time", "max_steps", "max_epochs", "val_check_interval", "check_val_every_n_epoch")
@@ -124,19 +105,19 @@ def race_front(
         except (ValueError, KeyError, TypeError) as error:
             raise AvatarError(f"{path} is not a race record ({error}): delete it to race again") from error
     # a run of another length is another race: it runs again (and its record is replaced)
-    records = {key: r for key, r in records.items() if r.get("minutes") == race.minutes}
+    records = {key: r for key, r in records.items() if r.get("minutes") == race.minutes and "metric" in r}
     fast = dataclasses.replace(settings, fast=True, progress_bar=False)
     options = brief_trainer(trainer, race.minutes)
     todo = [n for n, c in enumerate(candidates) if c.key() not in records]
     recorded = len(candidates) - len(todo)
     log.info("race: %d of %d front members to distil (%d recorded in %s), on %s: %s", len(todo),
              len(candidates), recorded, path, executor.describe(), race.estimate(executor.workers))
-    units = [RaceRun(candidates[n], fast, options, tokenizers[n]) for n in todo]
+    units = [BriefRun(candidates[n], fast, options, tokenizers[n]) for n in todo]
     shared = {"task": task, "knowledge": knowledge}
-    for _, record in executor.map(race_run, units, shared, [1.0] * len(units)):
+    for _, record in executor.map(brief_run, units, shared, [1.0] * len(units)):
         records[record["key"]] = {**record, "minutes": race.minutes}
         atomic_write_json(path, list(records.values()))
         log.info("race: %s reached %.4f validation headline on %d examples", record["key"],
-                 record["headline"], record["examples"])
+                 record["metric"], record["examples"])
     ranked = [records[c.key()] for c in candidates]
-    return sorted(ranked, key=lambda r: (not r["collapsed"], r["headline"]), reverse=True)
+    return sorted(ranked, key=lambda r: (not r["collapsed"], r["metric"]), reverse=True)

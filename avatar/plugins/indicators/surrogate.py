@@ -25,9 +25,7 @@ import json
 import logging
 import math
 import random
-import socket
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +36,12 @@ from avatar.core.errors import AvatarError, DataError
 from avatar.core.io import append_jsonl, atomic_write_json, cache_lock, discard_corrupt, read_jsonl
 from avatar.core.progress import progress_bar
 from avatar.core.registry import INDICATORS
+from avatar.distill.brief import BriefRun, brief_run
 from avatar.distill.front import training_cost
 from avatar.distill.settings import DistillSettings
-from avatar.distill.student import VAL_FLIP_RATE, build_tokenizer
-from avatar.distill.train import distill_candidate, undecided_teacher
-from avatar.learn.curves import ValidationCurve, extrapolate
+from avatar.distill.student import build_tokenizer
+from avatar.distill.train import undecided_teacher
+from avatar.learn.curves import extrapolate
 from avatar.run.executor import LocalExecutor
 from avatar.search.objectives import Direction, EffectivenessIndicator, MeterContext
 from avatar.search.regression import (
@@ -53,8 +52,7 @@ from avatar.search.regression import (
     mean_predictor_error,
 )
 from avatar.search.space import Candidate, Space
-from avatar.task.base import Task, label_signature
-from avatar.teach.teacher import Knowledge
+from avatar.task.base import label_signature
 
 log = logging.getLogger("avatar")
 
@@ -88,41 +86,6 @@ def encode(space: Space, candidate: Candidate, skip: frozenset[str] = frozenset(
         elif not numeric:
             features.extend(1.0 if value == choice else 0.0 for choice in dim.choices)
     return features
-
-
-@dataclass(frozen=True)
-class BriefRun:
-    """One brief distillation, self-contained: what a worker needs besides the task and knowledge."""
-
-    candidate: Candidate
-    settings: DistillSettings  # fast=True
-    trainer: dict[str, Any]
-    tokenizer: Any  # built by the driver, so workers write no cache
-    learning_rate: float | None = None  # the brief runs' own learning rate, or None: the candidate's
-    cache_dir: str | None = None  # where the driver cached the validation split's metamorphic copy
-    curve_points: int = 0  # validation points during the run (the learning-curve variant)
-    curve_batches: int | None = None  # validation batches per point
-    curve_seconds: float | None = None  # a wall-clock brief run: its points spread over these seconds
-
-
-def brief_run(unit: BriefRun, task: Task, knowledge: Knowledge) -> dict[str, Any]:
-    """Distil ``unit`` briefly; the run's cache record (the driver writes it)."""
-    trained = unit.candidate
-    if unit.learning_rate is not None:
-        trained = Candidate.from_dict({**trained.as_dict(), "learning_rate": unit.learning_rate})
-    curve = (ValidationCurve(unit.curve_points, unit.curve_batches, unit.curve_seconds)
-             if unit.curve_points else None)
-    result = distill_candidate(
-        trained, task, knowledge, unit.settings, trainer=unit.trainer, tokenizer=unit.tokenizer,
-        cache_dir=unit.cache_dir, callbacks=[curve] if curve else (),
-    )
-    return {
-        "key": unit.candidate.key(), "config": unit.candidate.as_dict(), "metric": result.headline,
-        "val_loss": result.metrics.get("val/loss"), "val_flip_rate": result.metrics.get(VAL_FLIP_RATE),
-        "seconds": result.train_seconds, "examples_per_s": result.train_examples_per_second,
-        **({"curve": curve.curve} if curve else {}),
-        "energy_kwh": result.train_energy_kwh, "collapsed": result.collapsed, "host": socket.gethostname(),
-    }
 
 
 def _read_runs(path: Path) -> dict[str, dict[str, Any]]:
