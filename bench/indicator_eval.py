@@ -83,6 +83,14 @@ VARIANTS: dict[str, list[str]] = {
     **{f"{COVERAGE}, capacity weight {weight}": [
         "indicator=budget_examples", "indicator.coverage=share", f"indicator.capacity_weight={weight}"]
        for weight in (0.1, 0.2)},
+    # the lexical term (avatar/search/lexical.py): its form was chosen after a look at these 12
+    # (docs/benchmarks.md, "A lexical term"); its test is the search it makes
+    f"{COVERAGE}, lexical": ["indicator=budget_examples", "indicator.coverage=share",
+                             "indicator.lexical=true"],
+    f"{COVERAGE}, lexical, exact": ["indicator=budget_examples", "indicator.coverage=share",
+                                    "indicator.lexical=true", "indicator.coverage_points=0"],
+    "budget_examples, calibrated 12, capped 1.5 passes, lexical": [
+        "indicator=budget_examples", "indicator.lexical=true"],
     "budget_examples, calibrated 12, coverage, no cap": [
         "indicator=budget_examples", "indicator.coverage=share", "indicator.saturation_epochs=null"],
     **{f"surrogate {regressor}, adaptive, 2000 ex": [*SURROGATE, f"indicator.regressor={regressor}"]
