@@ -175,6 +175,11 @@ def evaluate(name: str, overrides: list[str], rows: list[dict], workers: int = 1
             predicted[f"reference: pairs seen x {indicator.coverage} read (exact)"] = [
                 math.log10(row["examples"] * indicator.reading(c, context))
                 for row, c in zip(rows, candidates, strict=True)]
+            if getattr(indicator, "shares", None) is not None:
+                predicted[f"reference: pairs seen x {indicator.coverage} read x names whole (exact)"] = [
+                    math.log10(row["examples"] * indicator.reading(c, context)
+                               * indicator.lexical_share(c, context))
+                    for row, c in zip(rows, candidates, strict=True)]
         if getattr(indicator, "curve_points", 0):
             indicator.curve_points = 0  # the same runs, read at their end
             indicator.fit_runs()
