@@ -51,6 +51,18 @@ def calibration_vocabularies(choices: Sequence[int], points: int) -> list[int]:
     return sorted({min(values, key=lambda v: abs(math.log(v) - math.log(t))) for t in targets})
 
 
+def between(sizes: Sequence[int], vocab_size: int) -> tuple[int, int, float]:
+    """Where ``vocab_size`` falls among the measured ``sizes`` (sorted): the nearest measured
+    sizes below and above it and its position between them in log vocabulary (0 at the lower);
+    a measured size, or one outside them, is ``(size, size, 0.0)`` (held at the ends)."""
+    if vocab_size in sizes or vocab_size <= sizes[0] or vocab_size >= sizes[-1]:
+        held = min(max(vocab_size, sizes[0]), sizes[-1])
+        return held, held, 0.0
+    upper = next(s for s in sizes if s > vocab_size)
+    lower = max(s for s in sizes if s < vocab_size)
+    return lower, upper, (math.log(vocab_size) - math.log(lower)) / (math.log(upper) - math.log(lower))
+
+
 @dataclass(frozen=True)
 class CoverageModel:
     """Per-example token lengths of the same examples under each (kind, vocabulary) measured."""
@@ -71,16 +83,9 @@ class CoverageModel:
         if not measured:
             raise AvatarError(f"coverage has no measured tokenizer of kind {kind!r}; "
                               f"measured: {sorted(self.lengths)}")
-        if vocab_size in measured:
-            return measured[vocab_size]
-        sizes = sorted(measured)
-        if vocab_size <= sizes[0]:
-            return measured[sizes[0]]
-        if vocab_size >= sizes[-1]:
-            return measured[sizes[-1]]
-        upper = next(s for s in sizes if s > vocab_size)
-        lower = max(s for s in sizes if s < vocab_size)
-        weight = (math.log(vocab_size) - math.log(lower)) / (math.log(upper) - math.log(lower))
+        lower, upper, weight = between(sorted(measured), vocab_size)
+        if weight == 0.0:
+            return measured[lower]
         return np.exp((1 - weight) * np.log(measured[lower]) + weight * np.log(measured[upper]))
 
     def coverage(self, kind: str, vocab_size: int, max_length: int) -> float:

@@ -18,7 +18,6 @@ linearly in log vocabulary between them (measured on BigCloneBench: BPE keeps 0.
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 
 from avatar.code.parsing import RULES, SUPPORTED_LANGUAGES, leaves, parse
 from avatar.core.errors import AvatarError
+from avatar.search.coverage import between
 from avatar.task.base import Code
 
 IDENTIFIER_LEAVES = frozenset({"identifier", "type_identifier", "field_identifier"})
@@ -84,14 +84,5 @@ class LexicalModel:
         if not measured:
             raise AvatarError(f"the lexical term has no measured tokenizer of kind {kind!r}; "
                               f"measured: {sorted(self.shares)}")
-        if vocab_size in measured:
-            return measured[vocab_size]
-        sizes = sorted(measured)
-        if vocab_size <= sizes[0]:
-            return measured[sizes[0]]
-        if vocab_size >= sizes[-1]:
-            return measured[sizes[-1]]
-        upper = next(s for s in sizes if s > vocab_size)
-        lower = max(s for s in sizes if s < vocab_size)
-        weight = (math.log(vocab_size) - math.log(lower)) / (math.log(upper) - math.log(lower))
+        lower, upper, weight = between(sorted(measured), vocab_size)
         return (1 - weight) * measured[lower] + weight * measured[upper]
