@@ -6,6 +6,7 @@ from pathlib import Path
 
 import yaml
 
+from avatar.search.objectives import MeterContext
 from avatar.search.space import Space
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,3 +83,13 @@ def tiny_student(tmp: Path) -> Path:
     RobertaForSequenceClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def demo_search_context(tmp: Path) -> MeterContext:
+    """A search's view of the demo task (60 examples) over the tiny space, a 10-minute student
+    budget and a cache under ``tmp``: what the indicators that read the task's code need."""
+    from avatar.core.registry import TASKS
+
+    task = TASKS.create("demo", size=60)
+    return MeterContext(load_space("tiny"), 2, str(tmp), task=task, cache_dir=tmp / "cache",
+                        student_seconds=600.0)

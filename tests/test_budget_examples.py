@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from avatar.core.errors import AvatarError
-from avatar.core.registry import CONSTRAINTS, INDICATORS, TASKS
+from avatar.core.registry import CONSTRAINTS, INDICATORS
 from avatar.search.coverage import CoverageModel, calibration_vocabularies
 from avatar.search.objectives import MeterContext
 from avatar.search.smt import Pruner
 from avatar.search.speed import SpeedModel, features, leave_one_out_errors
 from avatar.teach.teacher import Knowledge
-from tests.helpers import TINY_STUDENT, load_space
+from tests.helpers import TINY_STUDENT, demo_search_context, load_space
 
 BASE = TINY_STUDENT
 
@@ -104,10 +104,8 @@ def test_the_coverage_model_interpolates_each_example_in_log_log_and_keeps_the_t
 
 
 def test_coverage_measures_real_tokenizers_and_ranks_the_longer_reader_higher(tmp_path) -> None:
-    space = load_space("tiny")
-    task = TASKS.create("demo", size=60)
-    context = MeterContext(space, 2, str(tmp_path), task=task, cache_dir=tmp_path / "cache",
-                           student_seconds=600.0)
+    context = demo_search_context(tmp_path)
+    space = context.space
     plain = INDICATORS.create("budget_examples", runs=1)
     share = INDICATORS.create("budget_examples", runs=1, coverage="share", coverage_points=2,
                               coverage_examples=40)

@@ -11,9 +11,8 @@ from avatar.core.errors import AvatarError
 from avatar.core.registry import INDICATORS, TASKS
 from avatar.distill.student import build_tokenizer
 from avatar.search.lexical import LexicalModel, name_counts, names, whole_share
-from avatar.search.objectives import MeterContext
 from avatar.search.space import Candidate
-from tests.helpers import TINY_STUDENT, load_space
+from tests.helpers import TINY_STUDENT, demo_search_context
 
 
 def test_names_are_the_parse_trees_identifiers_and_words_elsewhere() -> None:
@@ -49,10 +48,8 @@ def test_the_model_interpolates_in_log_vocabulary_and_holds_the_ends() -> None:
 
 
 def test_the_indicator_multiplies_the_examples_by_the_share_from_real_tokenizers(tmp_path) -> None:
-    space = load_space("tiny")
-    task = TASKS.create("demo", size=60)
-    context = MeterContext(space, 2, str(tmp_path), task=task, cache_dir=tmp_path / "cache",
-                           student_seconds=600.0)
+    context = demo_search_context(tmp_path)
+    space = context.space
     plain = INDICATORS.create("budget_examples", runs=1)
     lexical = INDICATORS.create("budget_examples", runs=1, lexical=True, coverage_points=2,
                                 coverage_examples=40)
