@@ -61,3 +61,5 @@ def test_the_indicator_multiplies_the_examples_by_the_share_from_real_tokenizers
     assert 0 < share <= 1
     assert lexical.predict(candidate, context) == pytest.approx(plain.predict(candidate, context)
                                                                 + math.log10(share))
+    with pytest.raises(AvatarError, match="indicator.lexical must be true or false"):
+        INDICATORS.create("budget_examples", lexical="yes")

@@ -36,7 +36,7 @@ Two options make it a search's objective rather than a ranker of a sample:
 - ``lexical``: also multiplies by the share of the task's identifier occurrences the candidate's
   vocabulary holds as one known token (``avatar.search.lexical``), measured on the same
   examples and at the same vocabulary sizes: a vocabulary near BPE's 256 bytes cuts names into
-  near-character pieces, and such a student stayed 5 points lower at equal time.
+  near-character pieces, and such a student stayed 1.3-5.4 points lower at equal time (two seeds).
 
 - ``capacity_weight``: the weight of that work term (``log10`` of forward FLOPs) beside the
   examples' ``log10``. At the default 0.01 it only breaks ties past the cap; at 0.1-0.2 the
@@ -113,6 +113,8 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
                               f"got {calibration}")
         if batch_size is not None and not (isinstance(batch_size, int) and batch_size > 0):
             raise AvatarError(f"indicator.batch_size must be a positive integer or null, got {batch_size!r}")
+        if not isinstance(lexical, bool):
+            raise AvatarError(f"indicator.lexical must be true or false, got {lexical!r}")
         if not capacity_weight >= 0:
             raise AvatarError(f"indicator.capacity_weight must be >= 0, got {capacity_weight}")
         if saturation_epochs is not None and not saturation_epochs > 0:
