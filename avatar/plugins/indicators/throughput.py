@@ -64,8 +64,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from avatar.core.errors import AvatarError
 from avatar.core.registry import INDICATORS
 from avatar.plugins.meters.training import TrainingThroughputMeter
@@ -154,11 +152,7 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
         if self.calibration:
             self.speed = self.calibrate(context)
         if self.coverage is not None or self.lexical:
-            self.sample = self.sample_codes(context)
-        if self.coverage is not None:
-            self.lengths = self.measure_lengths(context)
-        if self.lexical:
-            self.shares = self.measure_shares(context)
+            self.measure_code(context)
 
     def calibrate(self, context: MeterContext) -> SpeedModel:
         """Measure ``calibration`` Latin-hypercube candidates and fit the speed model on them."""
@@ -198,33 +192,38 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
         return [(kind, vocab) for kind in kinds
                 for vocab in (calibration_vocabularies(vocabs, points) if points else [])]
 
-    def measure_lengths(self, context: MeterContext) -> CoverageModel:
-        """Token lengths of the sample under each kind of the space's tokenizers, at
-        ``coverage_points`` vocabulary sizes (with 0, none here: ``reading`` trains each
-        candidate's own when it first asks)."""
-        lengths: dict[str, dict[int, np.ndarray]] = {}
+    def measure_code(self, context: MeterContext) -> None:
+        """What the coverage and lexical terms read of the sample under each kind of the space's
+        tokenizers, at ``coverage_points`` vocabulary sizes (with 0, none here: each candidate's
+        own is measured when it first asks)."""
+        self.sample = self.sample_codes(context)
+        self.lengths = CoverageModel({}) if self.coverage is not None else None
+        if self.lexical:
+            assert context.task is not None
+            self.names = name_counts(self.sample, context.task.language)
+            self.shares = LexicalModel({})
         for kind, vocab in self.measured_vocabularies(context):
-            lengths.setdefault(kind, {})[vocab] = self.measured_lengths(kind, vocab, context)
-        if lengths:
+            self.measure(kind, vocab, context)
+        if self.lengths is not None and self.lengths.lengths:
             summary = ", ".join(f"{kind} {vocab}: {statistics.median(counts):.0f}"
-                                for kind, by_vocab in lengths.items() for vocab, counts in by_vocab.items())
+                                for kind, by_vocab in self.lengths.lengths.items()
+                                for vocab, counts in by_vocab.items())
             log.info("budget_examples: median tokens of %d unlabeled examples by tokenizer: %s",
                      len(self.sample), summary)
-        return CoverageModel(lengths)
-
-    def measure_shares(self, context: MeterContext) -> LexicalModel:
-        """The whole share of the sample's names under each measured (kind, vocabulary)."""
-        assert context.task is not None
-        self.names = name_counts(self.sample, context.task.language)
-        shares = LexicalModel({})
-        for kind, vocab in self.measured_vocabularies(context):
-            shares.add(kind, vocab, whole_share(self.tokenizer(kind, vocab, context), self.names))
-        if shares.shares:
-            summary = ", ".join(f"{kind} {vocab}: {share:.2f}" for kind, by_vocab in shares.shares.items()
+        if self.shares is not None and self.shares.shares:
+            summary = ", ".join(f"{kind} {vocab}: {share:.2f}"
+                                for kind, by_vocab in self.shares.shares.items()
                                 for vocab, share in by_vocab.items())
             log.info("budget_examples: share of %d name occurrences kept whole by tokenizer: %s",
                      sum(self.names.values()), summary)
-        return shares
+
+    def measure(self, kind: str, vocab: int, context: MeterContext) -> None:
+        """Load the real tokenizer of ``kind`` and ``vocab`` once and record what each term reads of it."""
+        tokenizer = self.tokenizer(kind, vocab, context)
+        if self.lengths is not None:
+            self.lengths.add(kind, vocab, token_lengths(tokenizer, self.sample))
+        if self.shares is not None:
+            self.shares.add(kind, vocab, whole_share(tokenizer, self.names))
 
     def tokenizer(self, kind: str, vocab: int, context: MeterContext) -> Any:
         """The real tokenizer of ``kind`` and ``vocab`` (trained and cached as a student's would be)."""
@@ -235,16 +234,12 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
         return build_tokenizer(probe, context.task, context.cache_dir,
                                canonical=context.student_canonical_names)
 
-    def measured_lengths(self, kind: str, vocab: int, context: MeterContext) -> np.ndarray:
-        """The sample's lengths under the real tokenizer of ``kind`` and ``vocab``."""
-        return token_lengths(self.tokenizer(kind, vocab, context), self.sample)
-
     def lexical_share(self, candidate: Candidate, context: MeterContext) -> float:
         """The share of the sample's name occurrences the candidate's vocabulary keeps whole."""
         assert self.shares is not None
         kind, vocab = str(candidate["tokenizer"]), int(candidate["vocab_size"])
         if not self.coverage_points and not self.shares.has(kind, vocab):
-            self.shares.add(kind, vocab, whole_share(self.tokenizer(kind, vocab, context), self.names))
+            self.measure(kind, vocab, context)
         return max(self.shares.share(kind, vocab), MIN_SHARE)
 
     def reading(self, candidate: Candidate, context: MeterContext) -> float:
@@ -252,7 +247,7 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
         assert self.lengths is not None
         kind, vocab = str(candidate["tokenizer"]), int(candidate["vocab_size"])
         if not self.coverage_points and not self.lengths.has(kind, vocab):
-            self.lengths.add(kind, vocab, self.measured_lengths(kind, vocab, context))
+            self.measure(kind, vocab, context)
         length = int(candidate["max_sequence_length"])
         if self.coverage == "share":
             return self.lengths.coverage(kind, vocab, length)
