@@ -6,8 +6,10 @@ from pathlib import Path
 
 import yaml
 
+from avatar.core.registry import TASKS
 from avatar.search.objectives import MeterContext
 from avatar.search.space import Space
+from avatar.task.base import Example, Split, Task
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -88,8 +90,27 @@ def tiny_student(tmp: Path) -> Path:
 def demo_search_context(tmp: Path) -> MeterContext:
     """A search's view of the demo task (60 examples) over the tiny space, a 10-minute student
     budget and a cache under ``tmp``: what the indicators that read the task's code need."""
-    from avatar.core.registry import TASKS
-
     task = TASKS.create("demo", size=60)
     return MeterContext(load_space("tiny"), 2, str(tmp), task=task, cache_dir=tmp / "cache",
                         student_seconds=600.0)
+
+
+class Copies(Task):
+    """Demo functions in pairs: (f, f with a comment and other spacing) is a clone (1), (f, g) is not (0)."""
+
+    name = "copies"
+    is_pair = True
+    headline_metric = "f1"
+
+    def __init__(self, size: int = 80) -> None:
+        super().__init__()
+        self.base = TASKS.create("demo", size=size)
+
+    def read_split(self, split: Split) -> list[Example]:
+        singles = self.base.read_split(split)
+        out = []
+        for i, (a, b) in enumerate(zip(singles, singles[1:] + singles[:1])):
+            twin = "/* copied */\n" + a.code.replace("    ", "\t")  # type: ignore[union-attr]
+            code = (a.code, twin) if i % 2 == 0 else (a.code, b.code)
+            out.append(Example(code=code, label=1 - i % 2, id=f"{a.id}+{i}"))  # type: ignore[arg-type]
+        return out

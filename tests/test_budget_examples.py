@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from avatar.core.errors import AvatarError
-from avatar.core.registry import CONSTRAINTS, INDICATORS
+from avatar.core.registry import CONSTRAINTS, INDICATORS, TASKS
 from avatar.search.coverage import CoverageModel, calibration_vocabularies
-from avatar.search.objectives import MeterContext
+from avatar.search.objectives import MeterContext, Objectives
 from avatar.search.smt import Pruner
 from avatar.search.speed import SpeedModel, features, leave_one_out_errors
 from avatar.teach.teacher import Knowledge
-from tests.helpers import TINY_STUDENT, demo_search_context, load_space
+from tests.helpers import TINY_STUDENT, Copies, demo_search_context, load_space
 
 BASE = TINY_STUDENT
 
@@ -126,3 +126,34 @@ def test_coverage_measures_real_tokenizers_and_ranks_the_longer_reader_higher(tm
     assert 0 < exact.reading(short, context) <= 64
     with pytest.raises(AvatarError, match="indicator.coverage must be one of"):
         INDICATORS.create("budget_examples", coverage="all")
+
+
+def test_dropout_is_held_at_the_spaces_lowest_or_a_rate_it_offers() -> None:
+    space = load_space("tiny")
+    lowest = Objectives(INDICATORS.create("budget_examples", dropout="lowest"), []).measured_space(space)
+    for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+        assert lowest.by_name[name].choices == (0.1,)
+    rate = Objectives(INDICATORS.create("budget_examples", dropout=0.2), []).measured_space(space)
+    assert rate.by_name["hidden_dropout_prob"].choices == (0.2,)
+    own = Objectives(INDICATORS.create("budget_examples"), []).measured_space(space)
+    assert own.by_name["hidden_dropout_prob"].choices == (0.1, 0.2)
+    with pytest.raises(AvatarError, match="indicator.dropout must be 'lowest', a rate"):
+        INDICATORS.create("budget_examples", dropout="highest")
+
+
+def test_one_layer_students_of_a_pair_task_level_off_sooner(tmp_path) -> None:
+    space = load_space("tiny")
+    knowledge = Knowledge("copies", "t", "f", logits=np.zeros((100, 2)))
+    context = MeterContext(space, 2, str(tmp_path), task=Copies(size=20), knowledge=lambda: knowledge,
+                           student_seconds=600.0)
+    indicator = INDICATORS.create("budget_examples", runs=1, saturation_epochs=2.0, single_layer_epochs=0.5)
+    indicator.prepare(context)
+    one, two = space.validate(BASE), space.validate({**BASE, "num_hidden_layers": 2})
+    assert indicator.cap_of(one) == 50 and indicator.cap_of(two) == 200
+    # one snippet per example: nothing to compare, one cap for all
+    single = MeterContext(space, 2, str(tmp_path), task=TASKS.create("demo", size=20),
+                          knowledge=lambda: knowledge, student_seconds=600.0)
+    indicator.prepare(single)
+    assert indicator.cap_of(one) == 200
+    with pytest.raises(AvatarError, match="indicator.single_layer_epochs must be > 0 or null"):
+        INDICATORS.create("budget_examples", single_layer_epochs=0.5)

@@ -26,27 +26,7 @@ from avatar.task.base import Example, Split, Task
 from avatar.teach.teacher import TeacherContext, teacher_knowledge
 from avatar.teach.tfidf import CodeAnalyzer, TfidfClassifier, TfidfOptions
 from tests.conftest import REPO
-
-
-class Copies(Task):
-    """Demo functions in pairs: (f, f with a comment and other spacing) is a clone (1), (f, g) is not (0)."""
-
-    name = "copies"
-    is_pair = True
-    headline_metric = "f1"
-
-    def __init__(self, size: int = 80) -> None:
-        super().__init__()
-        self.base = TASKS.create("demo", size=size)
-
-    def read_split(self, split: Split) -> list[Example]:
-        singles = self.base.read_split(split)
-        out = []
-        for i, (a, b) in enumerate(zip(singles, singles[1:] + singles[:1])):
-            twin = "/* copied */\n" + a.code.replace("    ", "\t")  # type: ignore[union-attr]
-            code = (a.code, twin) if i % 2 == 0 else (a.code, b.code)
-            out.append(Example(code=code, label=1 - i % 2, id=f"{a.id}+{i}"))  # type: ignore[arg-type]
-        return out
+from tests.helpers import Copies
 
 
 class Unlabeled(Task):

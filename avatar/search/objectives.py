@@ -184,6 +184,10 @@ class EffectivenessIndicator(ABC):
         return {}
 
 
+LOWEST = "lowest"
+"""A held value (``EffectivenessIndicator.fixed_choices``) meaning the space's smallest choice."""
+
+
 class Objectives:
     """The effectiveness indicator (first) and the meters, in a fixed order."""
 
@@ -211,12 +215,15 @@ class Objectives:
         students were trained at rates no brief run had tried (a 750-snippet task's students
         at 5e-5 and 1e-4 reached 0.66 to 0.78 in 500 steps; the same student at the brief
         runs' 1e-3 reached 1.0). ``space=laptop_context`` held it by hand for the same reason.
-        A value the space does not offer leaves the dimension as it is.
+        A value the space does not offer leaves the dimension as it is; ``LOWEST`` holds it at
+        the space's smallest value.
         """
         fixed = self.indicator.fixed_choices if self.indicator is not None else {}
         dimensions = []
         for dimension in space.dimensions:
             value = fixed.get(dimension.name)
+            if value == LOWEST:
+                value = min(dimension.choices)
             if value is not None and len(dimension) > 1 and value in dimension.choices:
                 log.info("%s held at %g, the value the effectiveness indicator measured (of %s)",
                          dimension.name, value, list(dimension.choices))

@@ -51,6 +51,9 @@ from one that would: it holds the search at ``learning_rate`` (the rate the grou
 surrogate's brief runs train at), and at ``batch_size`` when set: at one held learning rate a
 batch 4x larger takes 4x fewer optimizer steps over the same examples, which an examples count
 cannot see (measured on one student: no difference at 30 minutes, so it is off by default).
+The same holds for dropout (``dropout``: ``lowest``, a rate, or null for the space's own): no
+objective sees it, so a search would draw it at random, and a student that sees each example
+at most ``saturation_epochs`` times has no overfitting for dropout to prevent.
 A budget in epochs is refused: every student would see the same examples.
 """
 
@@ -70,7 +73,7 @@ from avatar.plugins.meters.training import TrainingThroughputMeter
 from avatar.search.cost import forward_flops
 from avatar.search.coverage import CoverageModel, calibration_vocabularies, token_lengths
 from avatar.search.lexical import LexicalModel, name_counts, whole_share
-from avatar.search.objectives import EffectivenessIndicator, MeterContext
+from avatar.search.objectives import LOWEST, EffectivenessIndicator, MeterContext
 from avatar.search.space import DEFAULTS, Candidate
 from avatar.search.speed import SpeedModel, leave_one_out_errors
 from avatar.search.variables import candidate_vars
@@ -99,7 +102,8 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
                  max_seconds: float = 10.0, calibration: int = 0, saturation_epochs: float | None = None,
                  learning_rate: float | None = None, per_token: bool = False, coverage: str | None = None,
                  coverage_points: int = 3, coverage_examples: int = 1000, batch_size: int | None = None,
-                 capacity_weight: float = CAPACITY_WEIGHT, lexical: bool = False) -> None:
+                 capacity_weight: float = CAPACITY_WEIGHT, lexical: bool = False,
+                 dropout: float | str | None = None, single_layer_epochs: float | None = None) -> None:
         if coverage is not None and coverage not in COVERAGE_FORMS:
             raise AvatarError(f"indicator.coverage must be one of {list(COVERAGE_FORMS)} or null, "
                               f"got {coverage!r}")
@@ -111,10 +115,17 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
                               f"got {calibration}")
         if batch_size is not None and not (isinstance(batch_size, int) and batch_size > 0):
             raise AvatarError(f"indicator.batch_size must be a positive integer or null, got {batch_size!r}")
+        if not (dropout is None or dropout == LOWEST
+                or (isinstance(dropout, int | float) and not isinstance(dropout, bool) and 0 <= dropout < 1)):
+            raise AvatarError(f"indicator.dropout must be {LOWEST!r}, a rate in [0, 1) or null, "
+                              f"got {dropout!r}")
         if not isinstance(lexical, bool):
             raise AvatarError(f"indicator.lexical must be true or false, got {lexical!r}")
         if not capacity_weight >= 0:
             raise AvatarError(f"indicator.capacity_weight must be >= 0, got {capacity_weight}")
+        if single_layer_epochs is not None and not (saturation_epochs and single_layer_epochs > 0):
+            raise AvatarError(f"indicator.single_layer_epochs must be > 0 or null, and needs "
+                              f"saturation_epochs; got {single_layer_epochs} with {saturation_epochs}")
         if saturation_epochs is not None and not saturation_epochs > 0:
             raise AvatarError(f"indicator.saturation_epochs must be > 0 or null, got {saturation_epochs}")
         self.meter = TrainingThroughputMeter(threads=threads, runs=runs, warmup=warmup, seed=seed,
@@ -122,8 +133,11 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
         self.seed = seed
         self.calibration = calibration
         self.saturation_epochs = saturation_epochs
+        self.single_layer_epochs = single_layer_epochs
+        self.single_layer_cap: float | None = None  # set in prepare for a pair task
         self.learning_rate = learning_rate
         self.batch_size = batch_size
+        self.dropout = dropout
         self.capacity_weight = capacity_weight
         self.per_token = per_token
         self.coverage = coverage
@@ -139,7 +153,8 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
 
     @property
     def fixed_choices(self) -> dict[str, Any]:
-        held = {"learning_rate": self.learning_rate, "batch_size": self.batch_size}
+        held = {"learning_rate": self.learning_rate, "batch_size": self.batch_size,
+                "hidden_dropout_prob": self.dropout, "attention_probs_dropout_prob": self.dropout}
         return {name: value for name, value in held.items() if value is not None}
 
     def prepare(self, context: MeterContext) -> None:
@@ -149,6 +164,12 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
             self.cap = self.saturation_epochs * unlabeled
             log.info("budget_examples: examples count up to %.1f passes over %d unlabeled examples (%d)",
                      self.saturation_epochs, unlabeled, self.cap)
+            pairs = context.task is not None and context.task.is_pair
+            self.single_layer_cap = None
+            if self.single_layer_epochs is not None and pairs:
+                self.single_layer_cap = self.single_layer_epochs * unlabeled
+                log.info("budget_examples: one-layer students of this pair task count up to %.2f passes (%d)",
+                         self.single_layer_epochs, self.single_layer_cap)
         if self.calibration:
             self.speed = self.calibrate(context)
         if self.coverage is not None or self.lexical:
@@ -259,10 +280,18 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
                 else self.meter.measure(candidate, context))
         return rate * budget_seconds(context)
 
+    def cap_of(self, candidate: Candidate) -> float:
+        """The examples past which ``candidate`` stops gaining: a one-layer student of a pair task
+        levels off sooner (``single_layer_epochs``)."""
+        assert self.cap is not None
+        if self.single_layer_cap is not None and int(candidate["num_hidden_layers"]) < 2:
+            return min(self.cap, self.single_layer_cap)
+        return self.cap
+
     def predict(self, candidate: Candidate, context: MeterContext) -> float:
         seen = self.examples(candidate, context)
         if self.cap is not None:
-            seen = min(seen, self.cap)
+            seen = min(seen, self.cap_of(candidate))
         # per_token: each example counts its sequence length (the median BigCloneBench pair is
         # 400-700 tokens, so a student at 512 reads more of it than one at 256)
         if self.per_token:
