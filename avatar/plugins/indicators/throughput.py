@@ -38,6 +38,15 @@ Two options make it a search's objective rather than a ranker of a sample:
   examples and at the same vocabulary sizes: a vocabulary near BPE's 256 bytes cuts names into
   near-character pieces, and such a student stayed 1.3-5.4 points lower at equal time (two seeds).
 
+- ``single_layer_epochs``: in a pair task (``Task.is_pair``), a one-layer student's examples count
+  up to this many passes instead of ``saturation_epochs``. Why: a student reads a pair as one
+  sequence, and one layer of attention gives the classifier's token a weighted bag of both
+  functions. Telling a clone from a stranger takes comparing them: one layer to match tokens
+  across the two, a second to gather the matches. A bag of both is where TF-IDF gets 0.80 and
+  the difference of the two bags 0.94 (docs/benchmarks.md, "Classical baseline"). Every
+  one-layer student of the whole space levelled off at 0.82-0.86 after about 25,000 pairs, while
+  the two-layer students of ``space=laptop_context`` reached 0.91-0.92 in the same hour.
+
 - ``capacity_weight``: the weight of that work term (``log10`` of forward FLOPs) beside the
   examples' ``log10``. At the default 0.01 it only breaks ties past the cap; at 0.1-0.2 the
   cap becomes the point a search aims at: the student with the most work per example that
