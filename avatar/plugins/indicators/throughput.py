@@ -45,7 +45,9 @@ Two options make it a search's objective rather than a ranker of a sample:
   across the two, a second to gather the matches. A bag of both is where TF-IDF gets 0.80 and
   the difference of the two bags 0.94 (docs/benchmarks.md, "Classical baseline"). Every
   one-layer student of the whole space levelled off at 0.82-0.86 after about 25,000 pairs, while
-  the two-layer students of ``space=laptop_context`` reached 0.91-0.92 in the same hour.
+  the two-layer students of ``space=laptop_context`` reached 0.91-0.92 in the same hour. Off by
+  default: with it the search's front went to two layers of width 16, which raced no better than
+  one (docs/benchmarks.md, "One layer or two").
 
 - ``capacity_weight``: the weight of that work term (``log10`` of forward FLOPs) beside the
   examples' ``log10``. At the default 0.01 it only breaks ties past the cap; at 0.1-0.2 the
