@@ -92,9 +92,9 @@ VARIANTS: dict[str, list[str]] = {
     f"{COVERAGE}, lexical": budget(coverage="share", lexical="true"),
     f"{COVERAGE}, lexical, exact": budget(coverage="share", lexical="true", coverage_points=0),
     "budget_examples, calibrated 12, capped 1.5 passes, lexical": budget(lexical="true"),
-    # one-layer students of a pair task level off sooner (indicator.single_layer_epochs)
+    # one-layer students of a pair task level off sooner (indicator.comparison_epochs)
     f"{COVERAGE}, lexical, one layer 0.5 passes": budget(coverage="share", lexical="true",
-                                                          single_layer_epochs=0.5),
+                                                          comparison_epochs=0.5),
     "budget_examples, calibrated 12, coverage, no cap": budget(coverage="share", saturation_epochs="null"),
     **{f"surrogate {regressor}, adaptive, 2000 ex": [*SURROGATE, f"indicator.regressor={regressor}"]
        for regressor in ("ridge", "gbt", "gp")},

@@ -141,19 +141,27 @@ def test_dropout_is_held_at_the_spaces_lowest_or_a_rate_it_offers() -> None:
         INDICATORS.create("budget_examples", dropout="highest")
 
 
-def test_one_layer_students_of_a_pair_task_level_off_sooner(tmp_path) -> None:
+def test_students_that_cannot_compare_a_pairs_parts_level_off_sooner(tmp_path) -> None:
     space = load_space("tiny")
     knowledge = Knowledge("copies", "t", "f", logits=np.zeros((100, 2)))
     context = MeterContext(space, 2, str(tmp_path), task=Copies(size=20), knowledge=lambda: knowledge,
                            student_seconds=600.0)
-    indicator = INDICATORS.create("budget_examples", runs=1, saturation_epochs=2.0, single_layer_epochs=0.5)
+    indicator = INDICATORS.create("budget_examples", runs=1, saturation_epochs=2.0, comparison_epochs=0.5)
     indicator.prepare(context)
     one, two = space.validate(BASE), space.validate({**BASE, "num_hidden_layers": 2})
     assert indicator.cap_of(one) == 50 and indicator.cap_of(two) == 200
+    # with a head size, two layers whose heads are too narrow to tell tokens apart level off too
+    heads = INDICATORS.create("budget_examples", runs=1, saturation_epochs=2.0, comparison_epochs=0.5,
+                              comparison_head_size=32)
+    heads.prepare(context)
+    wide = space.validate({**BASE, "num_hidden_layers": 2, "hidden_size": 64})
+    assert heads.cap_of(two) == 50 and heads.cap_of(wide) == 200  # 32 / 2 heads = 16; 64 / 2 = 32
     # one snippet per example: nothing to compare, one cap for all
     single = MeterContext(space, 2, str(tmp_path), task=TASKS.create("demo", size=20),
                           knowledge=lambda: knowledge, student_seconds=600.0)
     indicator.prepare(single)
     assert indicator.cap_of(one) == 200
-    with pytest.raises(AvatarError, match="indicator.single_layer_epochs must be > 0 or null"):
-        INDICATORS.create("budget_examples", single_layer_epochs=0.5)
+    with pytest.raises(AvatarError, match="indicator.comparison_epochs must be > 0 or null"):
+        INDICATORS.create("budget_examples", comparison_epochs=0.5)
+    with pytest.raises(AvatarError, match="indicator.comparison_head_size must be an integer >= 0"):
+        INDICATORS.create("budget_examples", comparison_head_size=-1)

@@ -38,16 +38,18 @@ Two options make it a search's objective rather than a ranker of a sample:
   examples and at the same vocabulary sizes: a vocabulary near BPE's 256 bytes cuts names into
   near-character pieces, and such a student stayed 1.3-5.4 points lower at equal time (two seeds).
 
-- ``single_layer_epochs``: in a pair task (``Task.is_pair``), a one-layer student's examples count
-  up to this many passes instead of ``saturation_epochs``. Why: a student reads a pair as one
-  sequence, and one layer of attention gives the classifier's token a weighted bag of both
-  functions. Telling a clone from a stranger takes comparing them: one layer to match tokens
-  across the two, a second to gather the matches. A bag of both is where TF-IDF gets 0.80 and
-  the difference of the two bags 0.94 (docs/benchmarks.md, "Classical baseline"). Every
-  one-layer student of the whole space levelled off at 0.82-0.86 after about 25,000 pairs, while
-  the two-layer students of ``space=laptop_context`` reached 0.91-0.92 in the same hour. Off by
-  default: with it the search's front went to two layers of width 16, which raced no better than
-  one (docs/benchmarks.md, "One layer or two").
+- ``comparison_epochs``: in a pair task (``Task.is_pair``), a student that cannot compare the
+  pair's two parts counts its examples only up to this many passes, instead of
+  ``saturation_epochs``. A student reads a pair as one sequence. With one layer of attention, the
+  classifier's token holds a weighted bag of both functions, and a bag of both is where TF-IDF
+  stops too (0.80, against 0.94 on the difference of the two bags: docs/benchmarks.md,
+  "Classical baseline"). Comparing takes one layer to match tokens across the two parts and a
+  second to gather the matches, and the matching head must tell the vocabulary's tokens apart
+  in its own dimensions: ``comparison_head_size`` is the narrowest head (``hidden_size`` /
+  heads) that counts (0: depth alone decides). Measured on BigCloneBench (docs/benchmarks.md,
+  "One layer or two"): every one-layer whole-space student levelled off at 0.82-0.86 in an hour,
+  while the two-layer ``laptop_context`` students reached 0.91-0.92. Off by default: with depth
+  alone the search's front went to two layers of width 16, which raced no better than one.
 
 - ``capacity_weight``: the weight of that work term (``log10`` of forward FLOPs) beside the
   examples' ``log10``. At the default 0.01 it only breaks ties past the cap; at 0.1-0.2 the
@@ -114,7 +116,8 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
                  learning_rate: float | None = None, per_token: bool = False, coverage: str | None = None,
                  coverage_points: int = 3, coverage_examples: int = 1000, batch_size: int | None = None,
                  capacity_weight: float = CAPACITY_WEIGHT, lexical: bool = False,
-                 dropout: float | str | None = None, single_layer_epochs: float | None = None) -> None:
+                 dropout: float | str | None = None, comparison_epochs: float | None = None,
+                 comparison_head_size: int = 0) -> None:
         if coverage is not None and coverage not in COVERAGE_FORMS:
             raise AvatarError(f"indicator.coverage must be one of {list(COVERAGE_FORMS)} or null, "
                               f"got {coverage!r}")
@@ -134,9 +137,12 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
             raise AvatarError(f"indicator.lexical must be true or false, got {lexical!r}")
         if not capacity_weight >= 0:
             raise AvatarError(f"indicator.capacity_weight must be >= 0, got {capacity_weight}")
-        if single_layer_epochs is not None and not (saturation_epochs and single_layer_epochs > 0):
-            raise AvatarError(f"indicator.single_layer_epochs must be > 0 or null, and needs "
-                              f"saturation_epochs; got {single_layer_epochs} with {saturation_epochs}")
+        if comparison_epochs is not None and not (saturation_epochs and comparison_epochs > 0):
+            raise AvatarError(f"indicator.comparison_epochs must be > 0 or null, and needs "
+                              f"saturation_epochs; got {comparison_epochs} with {saturation_epochs}")
+        if not (isinstance(comparison_head_size, int) and comparison_head_size >= 0):
+            raise AvatarError(f"indicator.comparison_head_size must be an integer >= 0, "
+                              f"got {comparison_head_size!r}")
         if saturation_epochs is not None and not saturation_epochs > 0:
             raise AvatarError(f"indicator.saturation_epochs must be > 0 or null, got {saturation_epochs}")
         self.meter = TrainingThroughputMeter(threads=threads, runs=runs, warmup=warmup, seed=seed,
@@ -144,8 +150,9 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
         self.seed = seed
         self.calibration = calibration
         self.saturation_epochs = saturation_epochs
-        self.single_layer_epochs = single_layer_epochs
-        self.single_layer_cap: float | None = None  # set in prepare for a pair task
+        self.comparison_epochs = comparison_epochs
+        self.comparison_head_size = comparison_head_size
+        self.comparison_cap: float | None = None  # set in prepare for a pair task
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.dropout = dropout
@@ -176,11 +183,12 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
             log.info("budget_examples: examples count up to %.1f passes over %d unlabeled examples (%d)",
                      self.saturation_epochs, unlabeled, self.cap)
             pairs = context.task is not None and context.task.is_pair
-            self.single_layer_cap = None
-            if self.single_layer_epochs is not None and pairs:
-                self.single_layer_cap = self.single_layer_epochs * unlabeled
-                log.info("budget_examples: one-layer students of this pair task count up to %.2f passes (%d)",
-                         self.single_layer_epochs, self.single_layer_cap)
+            self.comparison_cap = None
+            if self.comparison_epochs is not None and pairs:
+                self.comparison_cap = self.comparison_epochs * unlabeled
+                log.info("budget_examples: in this pair task, students with one layer or attention heads "
+                         "under %d wide count up to %.2f passes (%d)",
+                         self.comparison_head_size, self.comparison_epochs, self.comparison_cap)
         if self.calibration:
             self.speed = self.calibrate(context)
         if self.coverage is not None or self.lexical:
@@ -292,12 +300,18 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
         return rate * budget_seconds(context)
 
     def cap_of(self, candidate: Candidate) -> float:
-        """The examples past which ``candidate`` stops gaining: a one-layer student of a pair task
-        levels off sooner (``single_layer_epochs``)."""
+        """The examples past which ``candidate`` stops gaining: in a pair task, a student that
+        cannot compare the two parts levels off sooner (``comparison_epochs``)."""
         assert self.cap is not None
-        if self.single_layer_cap is not None and int(candidate["num_hidden_layers"]) < 2:
-            return min(self.cap, self.single_layer_cap)
+        if self.comparison_cap is not None and not self.compares(candidate):
+            return min(self.cap, self.comparison_cap)
         return self.cap
+
+    def compares(self, candidate: Candidate) -> bool:
+        """Two layers (one to match tokens across the pair, one to gather the matches), with attention
+        heads at least ``comparison_head_size`` wide (a head tells tokens apart in that many dimensions)."""
+        head = int(candidate["hidden_size"]) // int(candidate["num_attention_heads"])
+        return int(candidate["num_hidden_layers"]) >= 2 and head >= self.comparison_head_size
 
     def predict(self, candidate: Candidate, context: MeterContext) -> float:
         seen = self.examples(candidate, context)
