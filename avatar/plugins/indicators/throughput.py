@@ -186,9 +186,10 @@ class BudgetExamplesIndicator(EffectivenessIndicator):
             self.comparison_cap = None
             if self.comparison_epochs is not None and pairs:
                 self.comparison_cap = self.comparison_epochs * unlabeled
-                log.info("budget_examples: in this pair task, students with one layer or attention heads "
-                         "under %d wide count up to %.2f passes (%d)",
-                         self.comparison_head_size, self.comparison_epochs, self.comparison_cap)
+                narrow = (f" or attention heads under {self.comparison_head_size} wide"
+                          if self.comparison_head_size else "")
+                log.info("budget_examples: in this pair task, students with one layer%s count up to "
+                         "%.2f passes (%d)", narrow, self.comparison_epochs, self.comparison_cap)
         if self.calibration:
             self.speed = self.calibrate(context)
         if self.coverage is not None or self.lexical:
