@@ -94,12 +94,11 @@ def _tiny_student():  # noqa: ANN202 - a RobertaForSequenceClassification contex
     return random_weight_model(Candidate.from_dict(TINY), 2, seed=0, threads=1)
 
 
+@pytest.mark.slow  # two timings compared under load: flaky on a shared 2-core machine (failed in 2 CI checks)
 def test_a_loaded_machine_warns_and_keeps_overlapping_spreads(
     busy_cpus: int, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The same student timed twice under load: both say loaded, one warning each, and the two
-    agree: their IQRs overlap, or their medians are within half of each other (under load a
-    30-repeat IQR can be narrower than the drift between two runs: seen once in a CI check)."""
+    """The same student timed twice under load: both say loaded, one warning each, IQRs overlap."""
     context = MeterContext(space=load_space("tiny"), num_labels=2, run_dir=str(tmp_path))
     candidate = Candidate.from_dict(TINY)
     measured = []
@@ -115,8 +114,7 @@ def test_a_loaded_machine_warns_and_keeps_overlapping_spreads(
     assert len(warnings) == 2 and "s for a CPU during" in warnings[0], warnings
     first, second = measured
     assert first.repeats == second.repeats == 30
-    medians = sorted([first.median_ms, second.median_ms])
-    assert first.overlaps(second) or medians[1] < 1.5 * medians[0], (first, second)
+    assert first.overlaps(second), (first, second)
 
 
 @pytest.mark.slow
