@@ -95,6 +95,10 @@ VARIANTS: dict[str, list[str]] = {
     # one-layer students of a pair task level off sooner (indicator.comparison_epochs)
     f"{COVERAGE}, lexical, one layer 0.5 passes": budget(coverage="share", lexical="true",
                                                           comparison_epochs=0.5),
+    # ... or whose attention heads are narrower than this (indicator.comparison_head_size)
+    **{f"{COVERAGE}, lexical, compare 0.5 passes, heads {width}": budget(
+        coverage="share", lexical="true", comparison_epochs=0.5, comparison_head_size=width)
+       for width in (32, 40)},
     "budget_examples, calibrated 12, coverage, no cap": budget(coverage="share", saturation_epochs="null"),
     **{f"surrogate {regressor}, adaptive, 2000 ex": [*SURROGATE, f"indicator.regressor={regressor}"]
        for regressor in ("ridge", "gbt", "gp")},
