@@ -94,6 +94,18 @@ def _tiny_student():  # noqa: ANN202 - a RobertaForSequenceClassification contex
     return random_weight_model(Candidate.from_dict(TINY), 2, seed=0, threads=1)
 
 
+def _loaded_entry(meter: LatencyMeter, candidate: Candidate, context: MeterContext) -> dict:
+    """``meter``'s cache entry for ``candidate`` timed now, checked to hold that median and say loaded."""
+    median = meter.measure(candidate, context)
+    entry = meter.measured(candidate, context)
+    assert entry["latency_ms"] == median and entry["loaded"], entry
+    return entry
+
+
+def _load_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "loaded machine" in r.getMessage()]
+
+
 def test_a_loaded_machine_is_flagged_and_warned_once(
     busy_cpus: int, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -102,14 +114,10 @@ def test_a_loaded_machine_is_flagged_and_warned_once(
     The default run's half of the slow test below: it checks the flag and the warning, not how
     two timings under load compare (that varies with the machine)."""
     context = MeterContext(space=load_space("tiny"), num_labels=2, run_dir=str(tmp_path))
-    candidate = Candidate.from_dict(TINY)
-    meter = LatencyMeter(runs=10, warmup=1)
     with caplog.at_level(logging.WARNING, logger="avatar"):
-        median = meter.measure(candidate, context)
-    entry = meter.measured(candidate, context)
-    assert entry["latency_ms"] == median and entry["loaded"], entry
+        entry = _loaded_entry(LatencyMeter(runs=10, warmup=1), Candidate.from_dict(TINY), context)
     assert entry["latency_repeats"] == 10
-    warnings = [r.getMessage() for r in caplog.records if "loaded machine" in r.getMessage()]
+    warnings = _load_warnings(caplog)
     assert len(warnings) == 1 and "s for a CPU during" in warnings[0], warnings
 
 
@@ -123,13 +131,10 @@ def test_a_loaded_machine_warns_and_keeps_overlapping_spreads(
     measured = []
     with caplog.at_level(logging.WARNING, logger="avatar"):
         for warmup in (2, 3):  # two settings: two cache entries, two measurements of one student
-            meter = LatencyMeter(runs=30, warmup=warmup)
-            median = meter.measure(candidate, context)
-            entry = meter.measured(candidate, context)
-            assert entry["latency_ms"] == median and entry["loaded"], entry
+            entry = _loaded_entry(LatencyMeter(runs=30, warmup=warmup), candidate, context)
             measured.append(Spread(entry["latency_ms"], entry["latency_q1_ms"], entry["latency_q3_ms"],
                                    entry["latency_repeats"]))
-    warnings = [r.getMessage() for r in caplog.records if "loaded machine" in r.getMessage()]
+    warnings = _load_warnings(caplog)
     assert len(warnings) == 2 and "s for a CPU during" in warnings[0], warnings
     first, second = measured
     assert first.repeats == second.repeats == 30
